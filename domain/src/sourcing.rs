@@ -1,0 +1,518 @@
+//! Sourcing: decides which warehouses ship which order lines.
+//!
+//! Pure and synchronous. Callers load the network's available stock, we
+//! decide, callers persist. The objective (PRODUCT.md §2), lexicographic:
+//! 1. ship every unit the network has (under `maxShipments: k`, the most units
+//!    any k warehouses hold); the rest is backordered,
+//! 2. with the fewest shipments (distinct warehouses),
+//! 3. at the lowest total shipping cost,
+//! 4. ties to the set holding the most preferred warehouse (priority, code).
+//!
+//! Partial fulfilment is a result, not an error: a plan always comes back,
+//! with what ships now and what waits. The search is exact; a node budget
+//! bounds pathological instances, in which case the plan says it is not
+//! proven optimal and carries a true lower bound on the shipment count.
+
+mod baseline;
+mod explain;
+mod search;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+
+use rust_decimal::Decimal;
+use thiserror::Error;
+
+use crate::catalog::{OrderLine, Quantity, Sku};
+use crate::geo::GeoPoint;
+use crate::money::{Money, distance_to_decimal};
+use crate::network::{Network, WarehouseCode, WarehouseIndex};
+
+pub use baseline::{Baseline, plan_baseline};
+pub use explain::{Alternative, Explanation, WarehouseRole, explain};
+
+/// Whether what is in stock ships now or waits for the rest of the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SplitPolicy {
+    /// Ship what is available now; backordered units follow later.
+    #[default]
+    ShipAvailable,
+    /// Reserve what is available now but release nothing until every line is
+    /// allocated: one complete delivery.
+    ShipComplete,
+}
+
+/// A cap on the number of shipments an order may be split into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MaxShipments(u32);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("invalid maxShipments {0}: must be at least 1")]
+pub struct InvalidMaxShipments(pub i64);
+
+impl MaxShipments {
+    pub fn new(value: i64) -> Result<Self, InvalidMaxShipments> {
+        match u32::try_from(value) {
+            Ok(k) if k >= 1 => Ok(Self(k)),
+            _ => Err(InvalidMaxShipments(value)),
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum InvalidRequest {
+    #[error("sku {0} is ordered in more than 4294967295 units in total")]
+    QuantityOverflow(Sku),
+}
+
+/// What to source: lines (one per sku), where to, and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourcingRequest {
+    // Invariant: one line per sku, in order of first appearance.
+    lines: Vec<OrderLine>,
+    destination: GeoPoint,
+    policy: SplitPolicy,
+    max_shipments: Option<MaxShipments>,
+}
+
+impl SourcingRequest {
+    /// Lines naming the same sku are merged into one, in the position of the
+    /// first: a warehouse ships a sku once per package whatever the lines say.
+    pub fn new(
+        lines: Vec<OrderLine>,
+        destination: GeoPoint,
+        policy: SplitPolicy,
+        max_shipments: Option<MaxShipments>,
+    ) -> Result<Self, InvalidRequest> {
+        let mut merged: Vec<OrderLine> = Vec::with_capacity(lines.len());
+        let mut position: HashMap<Sku, usize> = HashMap::with_capacity(lines.len());
+        for line in lines {
+            match position.get(line.sku()) {
+                Some(&at) => {
+                    let sum = merged[at]
+                        .quantity()
+                        .units()
+                        .checked_add(line.quantity().units())
+                        .ok_or_else(|| InvalidRequest::QuantityOverflow(line.sku().clone()))?;
+                    let quantity = Quantity::new(i64::from(sum))
+                        .expect("a sum of positive quantities is positive");
+                    merged[at] = OrderLine::new(line.sku().clone(), quantity);
+                }
+                None => {
+                    position.insert(line.sku().clone(), merged.len());
+                    merged.push(line);
+                }
+            }
+        }
+        Ok(Self {
+            lines: merged,
+            destination,
+            policy,
+            max_shipments,
+        })
+    }
+
+    pub fn lines(&self) -> &[OrderLine] {
+        &self.lines
+    }
+
+    pub fn destination(&self) -> GeoPoint {
+        self.destination
+    }
+
+    pub fn policy(&self) -> SplitPolicy {
+        self.policy
+    }
+
+    pub fn max_shipments(&self) -> Option<MaxShipments> {
+        self.max_shipments
+    }
+
+    /// The same request under another policy or cap, e.g. to quote both
+    /// policies side by side or to replay orders under a different rule.
+    pub fn with_policy(&self, policy: SplitPolicy, max_shipments: Option<MaxShipments>) -> Self {
+        Self {
+            policy,
+            max_shipments,
+            ..self.clone()
+        }
+    }
+}
+
+/// How much search the engine may spend on one plan before it settles for
+/// its best plan so far, marked not proven optimal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchBudget {
+    nodes: u64,
+}
+
+impl SearchBudget {
+    pub fn nodes(nodes: u64) -> Self {
+        Self { nodes }
+    }
+
+    pub fn node_limit(self) -> u64 {
+        self.nodes
+    }
+}
+
+impl Default for SearchBudget {
+    /// Realistic orders of 20 lines over 200 warehouses prove optimal in a few
+    /// thousand nodes (BENCHMARKS.md); this leaves two orders of magnitude of
+    /// headroom while capping a pathological order at a few hundred
+    /// milliseconds.
+    fn default() -> Self {
+        Self { nodes: 200_000 }
+    }
+}
+
+/// When a plan's shipments may leave the warehouse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Release {
+    /// Pick and ship now.
+    Now,
+    /// Reserved, but held until the order's backorders are allocated
+    /// (`SHIP_COMPLETE` with something backordered).
+    HeldUntilComplete,
+}
+
+/// Units of one sku in a shipment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentLine {
+    sku: Sku,
+    quantity: Quantity,
+}
+
+impl ShipmentLine {
+    pub fn sku(&self) -> &Sku {
+        &self.sku
+    }
+
+    pub fn quantity(&self) -> Quantity {
+        self.quantity
+    }
+}
+
+/// One package: what one warehouse sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedShipment {
+    warehouse: WarehouseCode,
+    index: WarehouseIndex,
+    // Invariant: non-empty, in the order's line order.
+    lines: Vec<ShipmentLine>,
+    cost: Money,
+    distance_km: Decimal,
+}
+
+impl PlannedShipment {
+    pub fn warehouse(&self) -> &WarehouseCode {
+        &self.warehouse
+    }
+
+    /// Position of the warehouse in the network it was planned against.
+    pub fn warehouse_index(&self) -> WarehouseIndex {
+        self.index
+    }
+
+    pub fn lines(&self) -> &[ShipmentLine] {
+        &self.lines
+    }
+
+    pub fn cost(&self) -> Money {
+        self.cost
+    }
+
+    /// Great-circle distance to the destination, to the metre.
+    pub fn distance_km(&self) -> Decimal {
+        self.distance_km
+    }
+
+    pub fn units(&self) -> u64 {
+        self.lines
+            .iter()
+            .map(|l| u64::from(l.quantity.units()))
+            .sum()
+    }
+}
+
+/// What happens to one (merged) order line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineOutcome {
+    sku: Sku,
+    ordered: Quantity,
+    now: u32,
+    backordered: u32,
+}
+
+impl LineOutcome {
+    pub fn sku(&self) -> &Sku {
+        &self.sku
+    }
+
+    pub fn ordered(&self) -> Quantity {
+        self.ordered
+    }
+
+    /// Units allocated from stock now.
+    pub fn now(&self) -> u32 {
+        self.now
+    }
+
+    pub fn backordered(&self) -> u32 {
+        self.backordered
+    }
+}
+
+/// The engine's answer for one order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FulfillmentPlan {
+    // Invariant: in network (preference) order, one per warehouse.
+    shipments: Vec<PlannedShipment>,
+    // Invariant: one per request line, in request order; now + backordered = ordered.
+    lines: Vec<LineOutcome>,
+    shipping_cost: Money,
+    optimal: bool,
+    lower_bound: u32,
+    release: Release,
+    search_nodes: u64,
+}
+
+impl FulfillmentPlan {
+    pub fn shipments(&self) -> &[PlannedShipment] {
+        &self.shipments
+    }
+
+    pub fn lines(&self) -> &[LineOutcome] {
+        &self.lines
+    }
+
+    /// Lines with backordered units, as (sku, units).
+    pub fn backordered(&self) -> impl Iterator<Item = (&Sku, u32)> {
+        self.lines
+            .iter()
+            .filter(|l| l.backordered > 0)
+            .map(|l| (&l.sku, l.backordered))
+    }
+
+    pub fn shipment_count(&self) -> usize {
+        self.shipments.len()
+    }
+
+    pub fn shipping_cost(&self) -> Money {
+        self.shipping_cost
+    }
+
+    pub fn units_now(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.now)).sum()
+    }
+
+    pub fn units_backordered(&self) -> u64 {
+        self.lines.iter().map(|l| u64::from(l.backordered)).sum()
+    }
+
+    /// The search finished: no plan is better under the objective.
+    pub fn optimal(&self) -> bool {
+        self.optimal
+    }
+
+    /// No plan shipping as many units uses fewer shipments than this.
+    pub fn lower_bound(&self) -> u32 {
+        self.lower_bound
+    }
+
+    pub fn release(&self) -> Release {
+        self.release
+    }
+
+    /// Search nodes spent, for benchmarks and tracing.
+    pub fn search_nodes(&self) -> u64 {
+        self.search_nodes
+    }
+}
+
+/// The optimizer's problem for one request, with the mapping back to the
+/// network.
+struct Prepared<'a> {
+    request: &'a SourcingRequest,
+    network: &'a Network,
+    /// Candidate warehouses, ascending network index (= preference order).
+    candidates: Vec<WarehouseIndex>,
+    distances: Vec<Decimal>,
+    costs: Vec<Money>,
+    problem: search::Problem,
+}
+
+impl<'a> Prepared<'a> {
+    /// Candidates are the warehouses holding any ordered sku, minus `excluded`.
+    fn new(
+        request: &'a SourcingRequest,
+        network: &'a Network,
+        excluded: &[WarehouseIndex],
+    ) -> Self {
+        let mut candidates: Vec<WarehouseIndex> = request
+            .lines
+            .iter()
+            .flat_map(|line| network.stock_of(line.sku()).iter().map(|&(w, _)| w))
+            .filter(|w| !excluded.contains(w))
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let slot: HashMap<WarehouseIndex, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(c, &w)| (w, c))
+            .collect();
+        let mut available = vec![vec![0u32; request.lines.len()]; candidates.len()];
+        for (i, line) in request.lines.iter().enumerate() {
+            for &(w, units) in network.stock_of(line.sku()) {
+                if let Some(&c) = slot.get(&w) {
+                    available[c][i] = units;
+                }
+            }
+        }
+        let distances: Vec<Decimal> = candidates
+            .iter()
+            .map(|&w| {
+                distance_to_decimal(
+                    network
+                        .warehouse(w)
+                        .location()
+                        .distance_km(request.destination),
+                )
+            })
+            .collect();
+        let costs: Vec<Money> = candidates
+            .iter()
+            .zip(&distances)
+            .map(|(&w, &d)| network.warehouse(w).rate().cost(d))
+            .collect();
+        // Beyond i64 cents no real tariff goes; clamping keeps sums from
+        // overflowing while still ranking such a warehouse last.
+        let cents = costs
+            .iter()
+            .map(|c| c.to_cents().unwrap_or(i64::MAX >> 16).min(i64::MAX >> 16))
+            .collect();
+        let ordered: Vec<u32> = request.lines.iter().map(|l| l.quantity().units()).collect();
+        let problem = search::Problem::new(&ordered, &available, cents);
+        Self {
+            request,
+            network,
+            candidates,
+            distances,
+            costs,
+            problem,
+        }
+    }
+
+    /// Turns candidates into a plan: each line takes from them in the order
+    /// given (preference order for the optimizer, fill order for baselines).
+    fn plan(
+        &self,
+        set: &[u32],
+        optimal: bool,
+        lower_bound: u32,
+        search_nodes: u64,
+    ) -> FulfillmentPlan {
+        let lines = &self.request.lines;
+        let mut per_warehouse: Vec<Vec<ShipmentLine>> = vec![Vec::new(); set.len()];
+        let mut outcomes = Vec::with_capacity(lines.len());
+        for (i, line) in lines.iter().enumerate() {
+            let mut left = self.problem.targets[i];
+            for (slot, &c) in set.iter().enumerate() {
+                let take = self.problem.supply(c as usize, i).min(left);
+                if take > 0 {
+                    left -= take;
+                    per_warehouse[slot].push(ShipmentLine {
+                        sku: line.sku().clone(),
+                        quantity: Quantity::new(i64::from(take)).expect("positive"),
+                    });
+                }
+            }
+            let now = self.problem.targets[i] - left;
+            outcomes.push(LineOutcome {
+                sku: line.sku().clone(),
+                ordered: line.quantity(),
+                now,
+                backordered: line.quantity().units() - now,
+            });
+        }
+        let shipments: Vec<PlannedShipment> = set
+            .iter()
+            .zip(per_warehouse)
+            // A warehouse of an optimal set always ships something; a
+            // baseline's set might not, and an empty package is no shipment.
+            .filter(|(_, lines)| !lines.is_empty())
+            .map(|(&c, lines)| {
+                let c = c as usize;
+                let index = self.candidates[c];
+                PlannedShipment {
+                    warehouse: self.network.warehouse(index).code().clone(),
+                    index,
+                    lines,
+                    cost: self.costs[c],
+                    distance_km: self.distances[c],
+                }
+            })
+            .collect();
+        let mut shipments = shipments;
+        shipments.sort_by_key(|s| s.index);
+        let backordered = outcomes.iter().any(|l| l.backordered > 0);
+        let release = match self.request.policy {
+            SplitPolicy::ShipComplete if backordered => Release::HeldUntilComplete,
+            _ => Release::Now,
+        };
+        FulfillmentPlan {
+            shipping_cost: shipments.iter().map(|s| s.cost).sum(),
+            shipments,
+            lines: outcomes,
+            optimal,
+            lower_bound,
+            release,
+            search_nodes,
+        }
+    }
+
+    fn solve(&self, budget: SearchBudget) -> search::Outcome {
+        search::solve(
+            &self.problem,
+            self.request.max_shipments.map(MaxShipments::get),
+            budget.node_limit(),
+        )
+    }
+}
+
+/// Plans one order against the network's available stock.
+pub fn plan_fulfillment(
+    request: &SourcingRequest,
+    network: &Network,
+    budget: SearchBudget,
+) -> FulfillmentPlan {
+    let prepared = Prepared::new(request, network, &[]);
+    let outcome = prepared.solve(budget);
+    prepared.plan(
+        &outcome.best.set,
+        outcome.proven,
+        outcome.lower_bound,
+        outcome.nodes,
+    )
+}
+
+impl Network {
+    /// Takes a plan's shipments out of the available stock, as committing it
+    /// would. For replaying orders one after another (`simulate --sequential`).
+    pub fn commit(&mut self, plan: &FulfillmentPlan) {
+        for shipment in &plan.shipments {
+            for line in &shipment.lines {
+                self.take(shipment.index, &line.sku, line.quantity.units());
+            }
+        }
+    }
+}
