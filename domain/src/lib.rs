@@ -11,6 +11,8 @@ pub mod geo;
 pub mod money;
 pub mod network;
 pub mod sourcing;
+#[cfg(feature = "synth")]
+pub mod synth;
 
 pub use catalog::{InvalidQuantity, InvalidSku, OrderLine, Quantity, Sku};
 pub use geo::{GeoPoint, InvalidCoordinates};

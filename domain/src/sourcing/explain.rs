@@ -201,7 +201,9 @@ impl fmt::Display for Explanation {
                 plural(role.units),
                 role.cost
             )?;
-            if role.sole_source.is_empty() {
+            // With one package the question of which warehouse is needed
+            // for what does not arise.
+            if role.sole_source.is_empty() || n == 1 {
                 f.write_str(".")?;
             } else {
                 write!(

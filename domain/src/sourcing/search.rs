@@ -379,6 +379,15 @@ impl<'p> Search<'p> {
         }
     }
 
+    /// A cheap test before descending: a full cover through `c` needs at least
+    /// one more warehouse and costs at least `cost + cost(c)`.
+    fn worth_including(&self, c: u32) -> bool {
+        let Some(best) = &self.best else { return true };
+        let count = self.chosen.len() + 1;
+        let cost = self.cost + self.p.cost[c as usize];
+        (count, cost) <= (best.count(), best.cost)
+    }
+
     /// Lower bounds on the picks and cost still needed to cover every line
     /// from the allowed warehouses; `None` when they cannot.
     fn cover_bound(&self) -> Option<(usize, i64)> {
@@ -499,6 +508,12 @@ impl<'p> Search<'p> {
         branches.sort_unstable();
         let mut excluded = Vec::with_capacity(branches.len());
         for (_, _, c) in branches {
+            if !self.worth_including(c) {
+                // Still excluded below: later siblings must not revisit it.
+                self.marks[c as usize] = Mark::Excluded;
+                excluded.push(c);
+                continue;
+            }
             let taken = self.include(c);
             self.cover();
             self.exclude_back(c, &taken);
