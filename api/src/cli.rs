@@ -31,6 +31,7 @@ struct Cli {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
 enum PolicyArg {
     ShipAvailable,
     ShipComplete,
@@ -66,7 +67,7 @@ enum Command {
         #[arg(long)]
         sequential: bool,
         /// Plan every order under this policy, whatever the file says.
-        #[arg(long, value_enum)]
+        #[arg(long, value_enum, ignore_case = true)]
         policy: Option<PolicyArg>,
         /// Cap every order at this many shipments, whatever the file says.
         #[arg(long, value_name = "K", value_parser = parse_max_shipments)]

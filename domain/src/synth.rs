@@ -57,6 +57,12 @@ pub struct SyntheticOrder {
     pub request: SourcingRequest,
 }
 
+/// Five decimals (about a metre): what real address geocoding gives, and
+/// short enough to survive a trip through JSON text unchanged.
+fn round_coordinate(degrees: f64) -> f64 {
+    (degrees * 1e5).round() / 1e5
+}
+
 pub fn sku_code(rank: usize) -> Sku {
     Sku::new(format!("SKU{:05}", rank + 1)).expect("generated skus are valid")
 }
@@ -72,8 +78,8 @@ pub fn generate_network(spec: NetworkSpec) -> SyntheticNetwork {
         let (metro, lat, lon, _) = METROS[w % METROS.len()];
         let jitter = if w < METROS.len() { 0.05 } else { 0.25 };
         let location = GeoPoint::new(
-            (lat + rng.random_range(-jitter..jitter)).clamp(-90.0, 90.0),
-            (lon + rng.random_range(-jitter..jitter)).clamp(-180.0, 180.0),
+            round_coordinate(lat + rng.random_range(-jitter..jitter)).clamp(-90.0, 90.0),
+            round_coordinate(lon + rng.random_range(-jitter..jitter)).clamp(-180.0, 180.0),
         )
         .expect("clamped to the globe");
         let base = Decimal::new(rng.random_range(400..=750), 2);
@@ -182,8 +188,8 @@ pub fn generate_orders(
                 })
                 .unwrap_or(&METROS[0]);
             let destination = GeoPoint::new(
-                (metro.1 + rng.random_range(-0.4..0.4)).clamp(-90.0, 90.0),
-                (metro.2 + rng.random_range(-0.4..0.4)).clamp(-180.0, 180.0),
+                round_coordinate(metro.1 + rng.random_range(-0.4..0.4)).clamp(-90.0, 90.0),
+                round_coordinate(metro.2 + rng.random_range(-0.4..0.4)).clamp(-180.0, 180.0),
             )
             .expect("clamped to the globe");
             let request =

@@ -78,7 +78,7 @@ struct WarehouseDto {
 struct StockDto {
     warehouse: String,
     sku: String,
-    available: i64,
+    available: serde_json::Number,
 }
 
 #[derive(Debug, Deserialize, Serialize)]
@@ -117,7 +117,7 @@ enum PolicyDto {
 #[serde(deny_unknown_fields)]
 struct LineDto {
     sku: String,
-    quantity: i64,
+    quantity: serde_json::Number,
 }
 
 /// Money is written as a JSON number with the decimal's own digits; the
@@ -201,16 +201,18 @@ pub fn read_network(path: &Path) -> Result<BatchNetwork, BatchError> {
             return Err(err.at(&at, format!("unknown warehouse {:?}", row.warehouse)));
         }
         let sku = Sku::new(row.sku).map_err(|e| err.at(format!("{at}.sku"), e))?;
-        let units = u32::try_from(row.available).map_err(|_| {
-            err.at(
-                format!("{at}.available"),
-                format!(
-                    "must be a whole number from 0 to {}, got {}",
-                    u32::MAX,
-                    row.available
-                ),
-            )
-        })?;
+        let units = row
+            .available
+            .as_i64()
+            .and_then(|n| u32::try_from(n).ok())
+            .ok_or_else(|| {
+                let max = u32::MAX;
+                let got = &row.available;
+                err.at(
+                    format!("{at}.available"),
+                    format!("must be a whole number from 0 to {max}, got {got}"),
+                )
+            })?;
         if !rows.insert((code.clone(), sku.clone())) {
             return Err(err.at(&at, format!("{sku} at {code} is listed twice")));
         }
@@ -271,8 +273,15 @@ pub fn read_orders(path: &Path) -> Result<Vec<BatchOrder>, BatchError> {
                 .map(|(l, line)| {
                     let sku = Sku::new(line.sku)
                         .map_err(|e| err.at(format!("{at}.lines[{l}].sku"), e))?;
-                    let quantity = Quantity::new(line.quantity)
-                        .map_err(|e| err.at(format!("{at}.lines[{l}].quantity"), e))?;
+                    let at = format!("{at}.lines[{l}].quantity");
+                    let units = line.quantity.as_i64().ok_or_else(|| {
+                        let got = &line.quantity;
+                        err.at(
+                            &at,
+                            format!("must be a positive whole number of units, got {got}"),
+                        )
+                    })?;
+                    let quantity = Quantity::new(units).map_err(|e| err.at(&at, e))?;
                     Ok(OrderLine::new(sku, quantity))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -320,7 +329,7 @@ pub fn network_to_json(network: &Network, names: &[String], skus: &[Sku]) -> Str
                 .map(move |&(w, units)| StockDto {
                     warehouse: network.warehouse(w).code().to_string(),
                     sku: sku.to_string(),
-                    available: i64::from(units),
+                    available: units.into(),
                 })
         })
         .collect();
@@ -355,7 +364,7 @@ pub fn orders_to_json(orders: &[BatchOrder]) -> String {
                 .iter()
                 .map(|l| LineDto {
                     sku: l.sku().to_string(),
-                    quantity: i64::from(l.quantity().units()),
+                    quantity: l.quantity().units().into(),
                 })
                 .collect(),
         })

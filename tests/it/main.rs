@@ -1,1 +1,7 @@
+//! The one integration-test binary: every feature's end-to-end tests, run
+//! against the real command line in-process.
 
+mod batch;
+mod simulate;
+mod support;
+mod tidy;

@@ -1,0 +1,92 @@
+//! Conventions the compiler cannot check (rust-analyzer's "tidy" tests).
+
+use std::path::{Path, PathBuf};
+
+use crate::support::repo_root;
+
+/// `domain` stays pure: these are the only crates it may use. The RNG crates
+/// serve the optional `synth` generator and must stay optional.
+const DOMAIN_ALLOWED: &[&str] = &[
+    "rust_decimal",
+    "thiserror",
+    "rand",
+    "rand_chacha",
+    "rand_distr",
+];
+const DOMAIN_OPTIONAL_ONLY: &[&str] = &["rand", "rand_chacha", "rand_distr"];
+
+#[test]
+fn domain_depends_only_on_its_allowlist() {
+    let manifest = std::fs::read_to_string(repo_root().join("domain/Cargo.toml")).unwrap();
+    let manifest: toml::Table = manifest.parse().unwrap();
+    let deps = manifest["dependencies"].as_table().unwrap();
+    for (name, spec) in deps {
+        assert!(
+            DOMAIN_ALLOWED.contains(&name.as_str()),
+            "domain must not depend on {name}"
+        );
+        let optional = spec
+            .get("optional")
+            .and_then(toml::Value::as_bool)
+            .unwrap_or(false);
+        if DOMAIN_OPTIONAL_ONLY.contains(&name.as_str()) {
+            assert!(
+                optional,
+                "{name} must stay an optional dependency of domain"
+            );
+        }
+    }
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+#[test]
+fn every_source_file_says_what_it_is_for() {
+    let mut files = Vec::new();
+    for krate in [
+        "domain/src",
+        "infra/src",
+        "api/src",
+        "domain/benches",
+        "tests/it",
+    ] {
+        rust_files(&repo_root().join(krate), &mut files);
+    }
+    // Unit-test modules are documented by their parent.
+    let missing: Vec<_> = files
+        .iter()
+        .filter(|p| !p.ends_with("tests.rs"))
+        .filter(|p| !std::fs::read_to_string(p).unwrap().starts_with("//!"))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "files without a //! header: {missing:?}"
+    );
+}
+
+#[test]
+fn only_api_knows_the_command_line_and_only_infra_knows_serde() {
+    for (krate, banned) in [
+        ("domain", &["clap", "serde", "tokio"][..]),
+        ("infra", &["clap", "indicatif"][..]),
+    ] {
+        let manifest = std::fs::read_to_string(repo_root().join(krate).join("Cargo.toml")).unwrap();
+        let manifest: toml::Table = manifest.parse().unwrap();
+        let deps = manifest["dependencies"].as_table().unwrap();
+        for name in banned {
+            assert!(
+                !deps.contains_key(*name),
+                "{krate} must not depend on {name}"
+            );
+        }
+    }
+}
