@@ -120,15 +120,46 @@ impl ShippingRate {
     pub fn cost(&self, distance_km: Decimal) -> Money {
         Money::new(self.base.amount() + self.per_km * distance_km).round_to_cents()
     }
+
+    /// [`cost`](Self::cost) for a distance in whole metres, in integer
+    /// arithmetic: the optimizer prices every candidate warehouse of every
+    /// order, and decimal rounding would dominate its run time.
+    pub fn cost_at_meters(&self, meters: u64) -> Money {
+        self.cents_at_meters(meters)
+            .map(Money::from_cents)
+            .unwrap_or_else(|| self.cost(Decimal::new(i64::try_from(meters).unwrap_or(i64::MAX), 3)))
+    }
+
+    /// `base + per_km × meters / 1000` scaled to a common exponent as i128,
+    /// then rounded half away from zero to cents (both terms are
+    /// non-negative, so that is half up). `None` on overflow, which only
+    /// absurd tariffs reach.
+    pub fn cents_at_meters(&self, meters: u64) -> Option<i64> {
+        let (base, per_km) = (self.base.amount(), self.per_km);
+        let scale = base.scale().max(per_km.scale() + 3).max(MONEY_SCALE);
+        let pow = |e: u32| 10i128.checked_pow(e);
+        let base_part = base.mantissa().checked_mul(pow(scale - base.scale())?)?;
+        let distance_part = per_km
+            .mantissa()
+            .checked_mul(i128::from(meters))?
+            .checked_mul(pow(scale - per_km.scale() - 3)?)?;
+        let exact = base_part.checked_add(distance_part)?;
+        let unit = pow(scale - MONEY_SCALE)?;
+        let cents = (exact + unit / 2) / unit;
+        i64::try_from(cents).ok()
+    }
 }
 
-/// Rounds a measured distance to the metre, the precision costs are priced at.
+/// Whole metres of a measured distance, the precision costs are priced at.
+pub fn distance_meters(km: f64) -> u64 {
+    // `as` saturates: a non-finite or negative value, which no distance on
+    // earth is, becomes 0 or u64::MAX rather than undefined behaviour.
+    (km * 1000.0).round() as u64
+}
+
+/// A measured distance in km as a decimal with metre precision.
 pub fn distance_to_decimal(km: f64) -> Decimal {
-    // Distances on earth are below 20,040 km, so the conversion cannot fail;
-    // zero is the harmless answer if a caller ever passes a non-finite value.
-    Decimal::from_f64_retain(km)
-        .unwrap_or_default()
-        .round_dp_with_strategy(3, RoundingStrategy::MidpointAwayFromZero)
+    Decimal::new(i64::try_from(distance_meters(km)).unwrap_or(i64::MAX), 3)
 }
 
 #[cfg(test)]
@@ -160,6 +191,17 @@ mod tests {
             Err(InvalidRate::NegativePerKm(d("-0.1")))
         );
         assert!(ShippingRate::new(d("-0"), d("0")).is_ok());
+    }
+
+    #[test]
+    fn integer_pricing_agrees_with_decimal_pricing() {
+        for (base, per_km) in [("5.5", "0.0025"), ("0", "0"), ("4.999", "0.00015"), ("7", "1.5"), ("0.01", "0.123456")] {
+            let rate = ShippingRate::new(d(base), d(per_km)).unwrap();
+            for meters in [0u64, 1, 499, 500, 1_002_000, 1_000_002, 3_853_092, 20_037_508] {
+                let km = Decimal::new(meters as i64, 3);
+                assert_eq!(rate.cost_at_meters(meters), rate.cost(km), "{base} + {per_km} × {km}");
+            }
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ use thiserror::Error;
 
 use crate::catalog::{OrderLine, Quantity, Sku};
 use crate::geo::GeoPoint;
-use crate::money::{Money, distance_to_decimal};
+use crate::money::{Money, distance_meters};
 use crate::network::{Network, WarehouseCode, WarehouseIndex};
 
 pub use baseline::{Baseline, plan_baseline};
@@ -365,41 +365,37 @@ impl<'a> Prepared<'a> {
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        let slot: HashMap<WarehouseIndex, usize> = candidates
-            .iter()
-            .enumerate()
-            .map(|(c, &w)| (w, c))
-            .collect();
+        let mut slot = vec![usize::MAX; network.warehouses().len()];
+        for (c, &w) in candidates.iter().enumerate() {
+            slot[w] = c;
+        }
         let mut available = vec![vec![0u32; request.lines.len()]; candidates.len()];
         for (i, line) in request.lines.iter().enumerate() {
             for &(w, units) in network.stock_of(line.sku()) {
-                if let Some(&c) = slot.get(&w) {
-                    available[c][i] = units;
+                if slot[w] != usize::MAX {
+                    available[slot[w]][i] = units;
                 }
             }
         }
-        let distances: Vec<Decimal> = candidates
+        let meters: Vec<u64> = candidates
             .iter()
-            .map(|&w| {
-                distance_to_decimal(
-                    network
-                        .warehouse(w)
-                        .location()
-                        .distance_km(request.destination),
-                )
-            })
+            .map(|&w| distance_meters(network.warehouse(w).location().distance_km(request.destination)))
             .collect();
-        let costs: Vec<Money> = candidates
-            .iter()
-            .zip(&distances)
-            .map(|(&w, &d)| network.warehouse(w).rate().cost(d))
-            .collect();
+        let distances = meters.iter().map(|&m| Decimal::new(m.min(i64::MAX as u64) as i64, 3)).collect();
         // Beyond i64 cents no real tariff goes; clamping keeps sums from
         // overflowing while still ranking such a warehouse last.
-        let cents = costs
+        const CENTS_CAP: i64 = i64::MAX >> 16;
+        let (costs, cents): (Vec<Money>, Vec<i64>) = candidates
             .iter()
-            .map(|c| c.to_cents().unwrap_or(i64::MAX >> 16).min(i64::MAX >> 16))
-            .collect();
+            .zip(&meters)
+            .map(|(&w, &m)| {
+                let rate = network.warehouse(w).rate();
+                match rate.cents_at_meters(m) {
+                    Some(cents) if cents <= CENTS_CAP => (Money::from_cents(cents), cents),
+                    _ => (rate.cost_at_meters(m), CENTS_CAP),
+                }
+            })
+            .unzip();
         let ordered: Vec<u32> = request.lines.iter().map(|l| l.quantity().units()).collect();
         let problem = search::Problem::new(&ordered, &available, cents);
         Self {

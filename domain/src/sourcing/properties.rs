@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use rust_decimal::Decimal;
 
 use super::*;
-use crate::money::ShippingRate;
+use crate::money::{ShippingRate, distance_to_decimal};
 use crate::network::Warehouse;
 
 #[derive(Debug, Clone)]
