@@ -127,7 +127,9 @@ impl ShippingRate {
     pub fn cost_at_meters(&self, meters: u64) -> Money {
         self.cents_at_meters(meters)
             .map(Money::from_cents)
-            .unwrap_or_else(|| self.cost(Decimal::new(i64::try_from(meters).unwrap_or(i64::MAX), 3)))
+            .unwrap_or_else(|| {
+                self.cost(Decimal::new(i64::try_from(meters).unwrap_or(i64::MAX), 3))
+            })
     }
 
     /// `base + per_km × meters / 1000` scaled to a common exponent as i128,
@@ -195,11 +197,23 @@ mod tests {
 
     #[test]
     fn integer_pricing_agrees_with_decimal_pricing() {
-        for (base, per_km) in [("5.5", "0.0025"), ("0", "0"), ("4.999", "0.00015"), ("7", "1.5"), ("0.01", "0.123456")] {
+        for (base, per_km) in [
+            ("5.5", "0.0025"),
+            ("0", "0"),
+            ("4.999", "0.00015"),
+            ("7", "1.5"),
+            ("0.01", "0.123456"),
+        ] {
             let rate = ShippingRate::new(d(base), d(per_km)).unwrap();
-            for meters in [0u64, 1, 499, 500, 1_002_000, 1_000_002, 3_853_092, 20_037_508] {
+            for meters in [
+                0u64, 1, 499, 500, 1_002_000, 1_000_002, 3_853_092, 20_037_508,
+            ] {
                 let km = Decimal::new(meters as i64, 3);
-                assert_eq!(rate.cost_at_meters(meters), rate.cost(km), "{base} + {per_km} × {km}");
+                assert_eq!(
+                    rate.cost_at_meters(meters),
+                    rate.cost(km),
+                    "{base} + {per_km} × {km}"
+                );
             }
         }
     }

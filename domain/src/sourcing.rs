@@ -379,9 +379,19 @@ impl<'a> Prepared<'a> {
         }
         let meters: Vec<u64> = candidates
             .iter()
-            .map(|&w| distance_meters(network.warehouse(w).location().distance_km(request.destination)))
+            .map(|&w| {
+                distance_meters(
+                    network
+                        .warehouse(w)
+                        .location()
+                        .distance_km(request.destination),
+                )
+            })
             .collect();
-        let distances = meters.iter().map(|&m| Decimal::new(m.min(i64::MAX as u64) as i64, 3)).collect();
+        let distances = meters
+            .iter()
+            .map(|&m| Decimal::new(m.min(i64::MAX as u64) as i64, 3))
+            .collect();
         // Beyond i64 cents no real tariff goes; clamping keeps sums from
         // overflowing while still ranking such a warehouse last.
         const CENTS_CAP: i64 = i64::MAX >> 16;
@@ -476,6 +486,16 @@ impl<'a> Prepared<'a> {
         }
     }
 
+    fn optimal_plan(&self, budget: SearchBudget) -> FulfillmentPlan {
+        let outcome = self.solve(budget);
+        self.plan(
+            &outcome.best.set,
+            outcome.proven,
+            outcome.lower_bound,
+            outcome.nodes,
+        )
+    }
+
     fn solve(&self, budget: SearchBudget) -> search::Outcome {
         search::solve(
             &self.problem,
@@ -491,14 +511,7 @@ pub fn plan_fulfillment(
     network: &Network,
     budget: SearchBudget,
 ) -> FulfillmentPlan {
-    let prepared = Prepared::new(request, network, &[]);
-    let outcome = prepared.solve(budget);
-    prepared.plan(
-        &outcome.best.set,
-        outcome.proven,
-        outcome.lower_bound,
-        outcome.nodes,
-    )
+    Prepared::new(request, network, &[]).optimal_plan(budget)
 }
 
 impl Network {

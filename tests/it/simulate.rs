@@ -17,6 +17,14 @@ const NETWORK: &str = r#"{
   ]
 }"#;
 
+/// Runs `simulate` on the checked-in sample with extra flags.
+fn simulate_sample(extra: &[&str]) -> crate::support::Run {
+    let (net, ords) = (example("network.json"), example("orders.json"));
+    let mut args = vec!["simulate", "--network", &net, "--orders", &ords];
+    args.extend_from_slice(extra);
+    shipmix(&args)
+}
+
 fn orders(lines: &str) -> String {
     format!(
         r#"{{"orders": [{{"id": "o1", "destination": {{"latitude": 40.7, "longitude": -74.0}}, "lines": {lines}}}]}}"#
@@ -25,13 +33,7 @@ fn orders(lines: &str) -> String {
 
 #[test]
 fn the_sample_batch_plans_every_order_optimally_and_summarizes() {
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &example("network.json"),
-        "--orders",
-        &example("orders.json"),
-    ]);
+    let run = simulate_sample(&[]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.stderr, "");
     let lines = jsonl(&run.stdout);
@@ -91,16 +93,7 @@ fn the_sample_batch_plans_every_order_optimally_and_summarizes() {
 
 #[test]
 fn table_format_shows_each_plan_held_shipments_and_the_baselines() {
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &example("network.json"),
-        "--orders",
-        &example("orders.json"),
-        "--format",
-        "table",
-        "--explain",
-    ]);
+    let run = simulate_sample(&["--format", "table", "--explain"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("ORDER "), "{}", run.stdout);
     let mia = run.stdout.lines().find(|l| l.starts_with("mia-1")).unwrap();
@@ -125,17 +118,7 @@ fn table_format_shows_each_plan_held_shipments_and_the_baselines() {
 
 #[test]
 fn policy_and_cap_flags_override_the_orders_file() {
-    let net = example("network.json");
-    let ords = example("orders.json");
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &net,
-        "--orders",
-        &ords,
-        "--max-shipments",
-        "1",
-    ]);
+    let run = simulate_sample(&["--max-shipments", "1"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let lines = jsonl(&run.stdout);
     assert!(
@@ -145,17 +128,7 @@ fn policy_and_cap_flags_override_the_orders_file() {
     );
     assert_eq!(lines[10]["summary"]["splitRate"], 0.0);
 
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &net,
-        "--orders",
-        &ords,
-        "--policy",
-        "SHIP_COMPLETE",
-        "--format",
-        "table",
-    ]);
+    let run = simulate_sample(&["--policy", "SHIP_COMPLETE", "--format", "table"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     // den-1-capped backorders a sleeping bag, so under SHIP_COMPLETE it is held.
     let capped = run
@@ -170,15 +143,7 @@ fn policy_and_cap_flags_override_the_orders_file() {
         .find(|l| l.starts_with("den-1 "))
         .unwrap();
     assert!(!whole.contains("held"), "{whole}");
-    let lower = shipmix(&[
-        "simulate",
-        "--network",
-        &net,
-        "--orders",
-        &ords,
-        "--policy",
-        "ship_complete",
-    ]);
+    let lower = simulate_sample(&["--policy", "ship_complete"]);
     assert_eq!(lower.code, 0, "{}", lower.stderr);
 }
 
@@ -275,50 +240,56 @@ fn malformed_files_are_rejected_naming_file_and_entry() {
         "{net}: warehouses: EOF while parsing a list at line 1 column 16",
     );
     rejects(
-        &NETWORK.replace("\"sku\": \"B\"", "\"sku\": \"B\", \"colour\": 1"),
-        &ok_orders,
-        "{net}: stock[2].colour: unknown field `colour`, expected one of `warehouse`, `sku`, `available` at line 9 column 46",
-    );
-    rejects(
-        &NETWORK.replace("\"WEST\", \"sku\": \"B\"", "\"WH999\", \"sku\": \"B\""),
-        &ok_orders,
-        "{net}: stock[2]: unknown warehouse \"WH999\"",
-    );
-    rejects(
-        &NETWORK.replace("\"available\": 2", "\"available\": -2"),
-        &ok_orders,
-        "{net}: stock[2].available: must be a whole number from 0 to 4294967295, got -2",
-    );
-    rejects(
-        &NETWORK.replace("\"available\": 1", "\"available\": 1.5"),
-        &ok_orders,
-        "{net}: stock[1].available: must be a whole number from 0 to 4294967295, got 1.5",
-    );
-    rejects(
-        &NETWORK.replace("\"WEST\", \"name\"", "\"EAST\", \"name\""),
-        &ok_orders,
-        "{net}: warehouses[1].code: warehouse EAST is listed twice",
-    );
-    rejects(
-        &NETWORK.replace("\"latitude\": 39.5", "\"latitude\": 95"),
-        &ok_orders,
-        "{net}: warehouses[1]: latitude 95 is outside [-90, 90]",
-    );
-    rejects(
-        &NETWORK.replace("\"baseCost\": 5,", "\"baseCost\": -5,"),
-        &ok_orders,
-        "{net}: warehouses[0]: base cost -5 must not be negative",
-    );
-    rejects(
-        &NETWORK.replace("\"sku\": \"A\", \"available\": 3", "\"sku\": \"A\", \"available\": 3}, {\"warehouse\": \"EAST\", \"sku\": \"A\", \"available\": 4"),
-        &ok_orders,
-        "{net}: stock[1]: A at EAST is listed twice",
-    );
-    rejects(
         "{\"stock\": []}",
         &ok_orders,
         "{net}: no \"warehouses\" list",
     );
+    // (what the valid network is edited into, the error it must give)
+    let cases = [
+        (
+            ("\"sku\": \"B\"", "\"sku\": \"B\", \"colour\": 1"),
+            "stock[2].colour: unknown field `colour`, expected one of `warehouse`, `sku`, `available` at line 9 column 46",
+        ),
+        (
+            ("\"WEST\", \"sku\": \"B\"", "\"WH999\", \"sku\": \"B\""),
+            "stock[2]: unknown warehouse \"WH999\"",
+        ),
+        (
+            ("\"available\": 2", "\"available\": -2"),
+            "stock[2].available: must be a whole number from 0 to 4294967295, got -2",
+        ),
+        (
+            ("\"available\": 1", "\"available\": 1.5"),
+            "stock[1].available: must be a whole number from 0 to 4294967295, got 1.5",
+        ),
+        (
+            ("\"WEST\", \"name\"", "\"EAST\", \"name\""),
+            "warehouses[1].code: warehouse EAST is listed twice",
+        ),
+        (
+            ("\"latitude\": 39.5", "\"latitude\": 95"),
+            "warehouses[1]: latitude 95 is outside [-90, 90]",
+        ),
+        (
+            ("\"baseCost\": 5,", "\"baseCost\": -5,"),
+            "warehouses[0]: base cost -5 must not be negative",
+        ),
+        (
+            (
+                "\"sku\": \"A\", \"available\": 3",
+                "\"sku\": \"A\", \"available\": 3}, {\"warehouse\": \"EAST\", \"sku\": \"A\", \"available\": 4",
+            ),
+            "stock[1]: A at EAST is listed twice",
+        ),
+    ];
+    for ((from, to), message) in cases {
+        assert!(NETWORK.contains(from), "{from}");
+        rejects(
+            &NETWORK.replace(from, to),
+            &ok_orders,
+            &format!("{{net}}: {message}"),
+        );
+    }
 }
 
 #[test]
@@ -400,38 +371,24 @@ fn a_missing_file_or_a_bad_flag_is_bad_input() {
     );
     assert_eq!(run.stdout, "");
 
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &example("network.json"),
-        "--orders",
-        &example("orders.json"),
-        "--max-shipments",
-        "0",
-    ]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("invalid maxShipments 0: must be at least 1"),
-        "{}",
-        run.stderr
-    );
-    let run = shipmix(&[
-        "simulate",
-        "--network",
-        &example("network.json"),
-        "--orders",
-        &example("orders.json"),
-        "--format",
-        "xml",
-    ]);
-    assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .contains("invalid value 'xml' for '--format <FORMAT>'"),
-        "{}",
-        run.stderr
-    );
+    for (flags, message) in [
+        (
+            ["--max-shipments", "0"],
+            "invalid maxShipments 0: must be at least 1",
+        ),
+        (
+            ["--format", "xml"],
+            "invalid value 'xml' for '--format <FORMAT>'",
+        ),
+        (
+            ["--policy", "SHIP_LATER"],
+            "invalid value 'SHIP_LATER' for '--policy <POLICY>'",
+        ),
+    ] {
+        let run = simulate_sample(&flags);
+        assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+        assert!(run.stderr.contains(message), "{}", run.stderr);
+    }
 
     let help = shipmix(&["simulate", "--help"]);
     assert_eq!(help.code, 0);

@@ -139,16 +139,7 @@ pub fn explain(
     let runner_up = plan
         .shipments()
         .iter()
-        .map(|s| {
-            let prepared = Prepared::new(request, network, &[s.warehouse_index()]);
-            let outcome = prepared.solve(budget);
-            prepared.plan(
-                &outcome.best.set,
-                outcome.proven,
-                outcome.lower_bound,
-                outcome.nodes,
-            )
-        })
+        .map(|s| Prepared::new(request, network, &[s.warehouse_index()]).optimal_plan(budget))
         .min_by(rank)
         .map(|alt| Alternative::of(&alt, plan));
 
