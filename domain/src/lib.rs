@@ -6,10 +6,13 @@
 //! decides, callers persist. That keeps every decision reproducible from its
 //! inputs, which is what the property tests and `shipmix simulate` rely on.
 
+pub mod calendar;
 pub mod catalog;
 pub mod geo;
+pub mod inventory;
 pub mod money;
 pub mod network;
+pub mod order;
 pub mod sourcing;
 #[cfg(feature = "synth")]
 pub mod synth;

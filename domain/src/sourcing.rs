@@ -209,7 +209,7 @@ pub struct PlannedShipment {
     // Invariant: non-empty, in the order's line order.
     lines: Vec<ShipmentLine>,
     cost: Money,
-    distance_km: Decimal,
+    distance_m: u64,
 }
 
 impl PlannedShipment {
@@ -232,7 +232,11 @@ impl PlannedShipment {
 
     /// Great-circle distance to the destination, to the metre.
     pub fn distance_km(&self) -> Decimal {
-        self.distance_km
+        Decimal::new(i64::try_from(self.distance_m).unwrap_or(i64::MAX), 3)
+    }
+
+    pub fn distance_m(&self) -> u64 {
+        self.distance_m
     }
 
     pub fn units(&self) -> u64 {
@@ -345,7 +349,8 @@ struct Prepared<'a> {
     network: &'a Network,
     /// Candidate warehouses, ascending network index (= preference order).
     candidates: Vec<WarehouseIndex>,
-    distances: Vec<Decimal>,
+    /// Per candidate, metres to the destination.
+    distances: Vec<u64>,
     costs: Vec<Money>,
     problem: search::Problem,
 }
@@ -388,10 +393,6 @@ impl<'a> Prepared<'a> {
                 )
             })
             .collect();
-        let distances = meters
-            .iter()
-            .map(|&m| Decimal::new(m.min(i64::MAX as u64) as i64, 3))
-            .collect();
         // Beyond i64 cents no real tariff goes; clamping keeps sums from
         // overflowing while still ranking such a warehouse last.
         const CENTS_CAP: i64 = i64::MAX >> 16;
@@ -412,7 +413,7 @@ impl<'a> Prepared<'a> {
             request,
             network,
             candidates,
-            distances,
+            distances: meters,
             costs,
             problem,
         }
@@ -464,7 +465,7 @@ impl<'a> Prepared<'a> {
                     index,
                     lines,
                     cost: self.costs[c],
-                    distance_km: self.distances[c],
+                    distance_m: self.distances[c],
                 }
             })
             .collect();

@@ -4,3 +4,5 @@
 //! join it here, so `api` never touches SQL, Redis or file formats directly.
 
 pub mod batch;
+pub mod db;
+pub mod store;

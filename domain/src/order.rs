@@ -1,0 +1,261 @@
+//! Orders: what placing one decides beyond sourcing — which shipments are
+//! released or held, which units wait as backorders and in what state, the
+//! dates promised, and the events that record it all.
+//!
+//! Pure like the rest of `domain`: the caller passes the plan, the consent,
+//! today, and the per-warehouse and per-sku facts the estimates need.
+
+use std::fmt;
+
+use crate::calendar::{Day, transit_days};
+use crate::catalog::{Quantity, Sku};
+use crate::money::Money;
+use crate::network::WarehouseCode;
+use crate::sourcing::{FulfillmentPlan, Release, ShipmentLine};
+
+macro_rules! named_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stable name clients and storage use.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(text: &str) -> Option<Self> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// Where a package is: `PENDING → RELEASED → SHIPPED`, or `CANCELLED`.
+    ShipmentStatus {
+        Pending => "PENDING",
+        Released => "RELEASED",
+        Shipped => "SHIPPED",
+        Cancelled => "CANCELLED",
+    }
+);
+
+named_enum!(
+    /// Units of a line that could not be allocated.
+    BackorderStatus {
+        AwaitingConfirmation => "AWAITING_CONFIRMATION",
+        Confirmed => "CONFIRMED",
+        Allocated => "ALLOCATED",
+        Cancelled => "CANCELLED",
+        Substituted => "SUBSTITUTED",
+        Expired => "EXPIRED",
+    }
+);
+
+named_enum!(
+    /// Where an order stands as a whole, derived from its shipments and
+    /// backorders.
+    OrderStatus {
+        AwaitingShipment => "AWAITING_SHIPMENT",
+        Backordered => "BACKORDERED",
+        PartiallyShipped => "PARTIALLY_SHIPPED",
+        Shipped => "SHIPPED",
+        Cancelled => "CANCELLED",
+    }
+);
+
+named_enum!(
+    /// What an order event records.
+    EventKind {
+        OrderPlaced => "ORDER_PLACED",
+        OrderSplit => "ORDER_SPLIT",
+        ShipmentReleased => "SHIPMENT_RELEASED",
+        ShipmentHeld => "SHIPMENT_HELD",
+        LineBackordered => "LINE_BACKORDERED",
+    }
+);
+
+/// Whether the shopper agreed up front to wait for backordered units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum BackorderConsent {
+    /// Backorders wait for confirmation.
+    #[default]
+    NotGiven,
+    /// Backorders join the queue at once.
+    Given,
+}
+
+/// One thing that happened to an order, with its facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEvent {
+    Placed {
+        lines: usize,
+        units_ordered: u64,
+        units_now: u64,
+    },
+    Split {
+        shipments: usize,
+    },
+    ShipmentReleased {
+        warehouse: WarehouseCode,
+    },
+    ShipmentHeld {
+        warehouse: WarehouseCode,
+    },
+    Backordered {
+        sku: Sku,
+        quantity: u32,
+        status: BackorderStatus,
+        estimated_available: Day,
+    },
+}
+
+impl OrderEvent {
+    pub fn kind(&self) -> EventKind {
+        match self {
+            OrderEvent::Placed { .. } => EventKind::OrderPlaced,
+            OrderEvent::Split { .. } => EventKind::OrderSplit,
+            OrderEvent::ShipmentReleased { .. } => EventKind::ShipmentReleased,
+            OrderEvent::ShipmentHeld { .. } => EventKind::ShipmentHeld,
+            OrderEvent::Backordered { .. } => EventKind::LineBackordered,
+        }
+    }
+}
+
+/// A shipment about to be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentDraft {
+    pub warehouse: WarehouseCode,
+    pub lines: Vec<ShipmentLine>,
+    pub cost: Money,
+    pub distance_m: u64,
+    pub status: ShipmentStatus,
+    pub estimated_delivery: Day,
+}
+
+/// A backorder about to be created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackorderDraft {
+    pub sku: Sku,
+    pub quantity: Quantity,
+    pub status: BackorderStatus,
+    pub estimated_available: Day,
+}
+
+/// Everything placing an order creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderDraft {
+    pub status: OrderStatus,
+    pub shipments: Vec<ShipmentDraft>,
+    pub backorders: Vec<BackorderDraft>,
+    pub events: Vec<OrderEvent>,
+}
+
+/// Per-warehouse and per-sku facts the estimates need.
+pub trait LeadTimes {
+    /// Days a warehouse takes to pick and hand over a package.
+    fn handling_days(&self, warehouse: &WarehouseCode) -> u32;
+    /// Days until a sku nobody holds can be had again (supplier lead time).
+    fn restock_days(&self, sku: &Sku) -> u32;
+}
+
+/// Decides what placing an order on `plan` creates.
+pub fn draft_order(
+    plan: &FulfillmentPlan,
+    consent: BackorderConsent,
+    today: Day,
+    lead: &impl LeadTimes,
+) -> OrderDraft {
+    let held = plan.release() == Release::HeldUntilComplete;
+    let status = if held {
+        ShipmentStatus::Pending
+    } else {
+        ShipmentStatus::Released
+    };
+    let backorder_status = match consent {
+        BackorderConsent::Given => BackorderStatus::Confirmed,
+        BackorderConsent::NotGiven => BackorderStatus::AwaitingConfirmation,
+    };
+    let units_ordered = plan
+        .lines()
+        .iter()
+        .map(|l| u64::from(l.ordered().units()))
+        .sum();
+    let mut events = vec![OrderEvent::Placed {
+        lines: plan.lines().len(),
+        units_ordered,
+        units_now: plan.units_now(),
+    }];
+    if plan.shipment_count() > 1 {
+        events.push(OrderEvent::Split {
+            shipments: plan.shipment_count(),
+        });
+    }
+    let shipments: Vec<ShipmentDraft> = plan
+        .shipments()
+        .iter()
+        .map(|s| {
+            let meters = s.distance_m();
+            let days = lead
+                .handling_days(s.warehouse())
+                .saturating_add(transit_days(meters));
+            events.push(if held {
+                OrderEvent::ShipmentHeld {
+                    warehouse: s.warehouse().clone(),
+                }
+            } else {
+                OrderEvent::ShipmentReleased {
+                    warehouse: s.warehouse().clone(),
+                }
+            });
+            ShipmentDraft {
+                warehouse: s.warehouse().clone(),
+                lines: s.lines().to_vec(),
+                cost: s.cost(),
+                distance_m: meters,
+                status,
+                estimated_delivery: today.plus_days(days),
+            }
+        })
+        .collect();
+    let backorders: Vec<BackorderDraft> = plan
+        .backordered()
+        .map(|(sku, quantity)| {
+            let estimated_available = today.plus_days(lead.restock_days(sku));
+            events.push(OrderEvent::Backordered {
+                sku: sku.clone(),
+                quantity,
+                status: backorder_status,
+                estimated_available,
+            });
+            BackorderDraft {
+                sku: sku.clone(),
+                quantity: Quantity::new(i64::from(quantity))
+                    .expect("backordered units are positive"),
+                status: backorder_status,
+                estimated_available,
+            }
+        })
+        .collect();
+    let status = if backorders.is_empty() {
+        OrderStatus::AwaitingShipment
+    } else {
+        OrderStatus::Backordered
+    };
+    OrderDraft {
+        status,
+        shipments,
+        backorders,
+        events,
+    }
+}

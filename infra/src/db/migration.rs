@@ -1,0 +1,16 @@
+//! Schema migrations, applied by `shipmix migrate` and on `serve` start.
+//! The same migrations run on SQLite and Postgres. A migration, once
+//! released, is never edited: changes come as new migrations.
+
+mod m20261126_000001_initial;
+
+use sea_orm_migration::prelude::*;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_initial::Migration)]
+    }
+}

@@ -1,0 +1,98 @@
+//! Stores: the database behind plain functions that speak in domain values
+//! and plain records. No sea-orm type crosses this module's boundary.
+
+mod catalog;
+mod network;
+mod orders;
+mod stock;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rust_decimal::Decimal;
+use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use thiserror::Error;
+
+pub use catalog::{ProductInput, ProductRecord};
+pub use network::{WarehouseInput, WarehouseRecord};
+pub use orders::{
+    BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder,
+    ShipmentLineRecord, ShipmentRecord,
+};
+pub use stock::{
+    FeedOutcome, LocationStock, SkuStock, SourcingSnapshot, StockInput, StockVersion, snapshot_from,
+};
+
+use domain::Money;
+
+/// A failure of a store call: either the caller's input (which the API
+/// turns into a typed user error) or ours.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("unknown sku {0}")]
+    UnknownSku(String),
+    #[error("unknown warehouse {0}")]
+    UnknownWarehouse(String),
+    #[error("stock moved while the order was being reserved")]
+    StockMoved,
+    #[error("idempotency key {0:?} was already used with a different request")]
+    IdempotencyConflict(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error")]
+    Database(#[from] DbErr),
+}
+
+impl StoreError {
+    /// A unique-constraint violation means another writer got there first.
+    pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
+        matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+    }
+}
+
+/// The database and the queries over it. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Answers when the database does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Money is stored in whole millionths of the currency unit.
+pub const MICROS_SCALE: u32 = 6;
+
+pub(crate) fn to_micros(amount: Decimal) -> Result<i64, StoreError> {
+    let scaled = amount * Decimal::from(1_000_000);
+    if scaled.fract() != Decimal::ZERO {
+        return Err(StoreError::Invalid(format!(
+            "{amount} has more than {MICROS_SCALE} decimal places"
+        )));
+    }
+    i64::try_from(scaled.trunc()).map_err(|_| StoreError::Invalid(format!("{amount} is too large")))
+}
+
+pub(crate) fn from_micros(micros: i64) -> Decimal {
+    Decimal::new(micros, MICROS_SCALE).normalize()
+}
+
+pub(crate) fn money_from_micros(micros: i64) -> Money {
+    Money::new(from_micros(micros))
+}

@@ -1,0 +1,578 @@
+//! Orders: the reservation transaction that places them, and their reads.
+//!
+//! Placing an order reserves stock in ONE transaction that re-checks every
+//! (warehouse, sku) row it touches with a conditional update
+//! (`reserved += q WHERE onHand − reserved − safetyStock ≥ q`). Rows are
+//! updated in (warehouse, product) order, so two placements never wait on
+//! each other in opposite orders. If any row no longer has the units, the
+//! whole transaction rolls back and the caller re-plans: a plan made from
+//! stale stock is never committed.
+
+use std::collections::HashMap;
+
+use domain::order::{BackorderConsent, OrderDraft, OrderEvent, OrderStatus};
+use domain::sourcing::{SourcingRequest, SplitPolicy};
+use domain::{GeoPoint, Money, Sku, WarehouseCode};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set, TransactionTrait,
+};
+use serde_json::json;
+
+use super::{SourcingSnapshot, Store, StoreError, money_from_micros, now_ms, to_micros};
+use crate::db::entity::{
+    backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line,
+    stock_level, warehouse,
+};
+
+/// An order ready to be committed: the request, what the customer agreed to,
+/// and what placing it on the plan decided.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub customer_reference: String,
+    /// (key, fingerprint of the request).
+    pub idempotency: Option<(String, String)>,
+    pub request: SourcingRequest,
+    pub consent: BackorderConsent,
+    /// Per request line.
+    pub unit_prices: Vec<Money>,
+    pub country_code: Option<String>,
+    pub postal_code: Option<String>,
+    pub draft: OrderDraft,
+}
+
+/// The result of `place_order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlacedOrder {
+    Created(i64),
+    /// The idempotency key was used before with the same request.
+    Replayed(i64),
+}
+
+impl PlacedOrder {
+    pub fn id(self) -> i64 {
+        match self {
+            PlacedOrder::Created(id) | PlacedOrder::Replayed(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRecord {
+    pub id: i64,
+    pub customer_reference: String,
+    pub status: OrderStatus,
+    pub policy: SplitPolicy,
+    pub max_shipments: Option<u32>,
+    pub destination: GeoPoint,
+    pub country_code: Option<String>,
+    pub postal_code: Option<String>,
+    pub backorder_consent: bool,
+    pub shipping_cost: Money,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderLineRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub line_no: u32,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub unit_price: Money,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentLineRecord {
+    pub sku: Sku,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShipmentRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub warehouse_id: i64,
+    pub warehouse: WarehouseCode,
+    pub status: String,
+    pub tracking_number: Option<String>,
+    pub cost: Money,
+    pub distance_m: u64,
+    pub estimated_delivery: i32,
+    pub lines: Vec<ShipmentLineRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackorderRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub status: String,
+    pub estimated_available: i32,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub kind: String,
+    pub payload: serde_json::Value,
+    pub created_at_ms: i64,
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub sku: Option<Sku>,
+    pub warehouse: Option<WarehouseCode>,
+}
+
+fn policy_name(policy: SplitPolicy) -> &'static str {
+    match policy {
+        SplitPolicy::ShipAvailable => "SHIP_AVAILABLE",
+        SplitPolicy::ShipComplete => "SHIP_COMPLETE",
+    }
+}
+
+fn event_payload(event: &OrderEvent) -> serde_json::Value {
+    match event {
+        OrderEvent::Placed {
+            lines,
+            units_ordered,
+            units_now,
+        } => {
+            json!({ "lines": lines, "unitsOrdered": units_ordered, "unitsNow": units_now })
+        }
+        OrderEvent::Split { shipments } => json!({ "shipments": shipments }),
+        OrderEvent::ShipmentReleased { warehouse } | OrderEvent::ShipmentHeld { warehouse } => {
+            json!({ "warehouse": warehouse.as_str() })
+        }
+        OrderEvent::Backordered {
+            sku,
+            quantity,
+            status,
+            estimated_available,
+        } => json!({
+            "sku": sku.as_str(),
+            "quantity": quantity,
+            "status": status.as_str(),
+            "estimatedAvailableDay": estimated_available.days_since_epoch(),
+        }),
+    }
+}
+
+impl Store {
+    /// The order an idempotency key was used for, if the request matches;
+    /// a conflict if it was used for a different request.
+    pub async fn order_for_key(
+        &self,
+        key: &str,
+        request_hash: &str,
+    ) -> Result<Option<i64>, StoreError> {
+        match idempotency_key::Entity::find_by_id(key.to_owned())
+            .one(&self.db)
+            .await?
+        {
+            None => Ok(None),
+            Some(row) if row.request_hash == request_hash => Ok(Some(row.order_id)),
+            Some(_) => Err(StoreError::IdempotencyConflict(key.to_owned())),
+        }
+    }
+
+    /// Reserves the plan's units and records the order, all or nothing.
+    /// `StockMoved` when a row no longer holds what the plan took.
+    pub async fn place_order(
+        &self,
+        new: &NewOrder,
+        snapshot: &SourcingSnapshot,
+    ) -> Result<PlacedOrder, StoreError> {
+        let product_id = |sku: &Sku| {
+            snapshot
+                .product(sku)
+                .map(|p| p.id)
+                .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))
+        };
+        let warehouse_id = |code: &WarehouseCode| {
+            snapshot
+                .warehouse(code)
+                .map(|w| w.id)
+                .ok_or_else(|| StoreError::UnknownWarehouse(code.to_string()))
+        };
+        let mut reservations = Vec::new();
+        for shipment in &new.draft.shipments {
+            let w = warehouse_id(&shipment.warehouse)?;
+            for line in &shipment.lines {
+                reservations.push((
+                    w,
+                    product_id(line.sku())?,
+                    i64::from(line.quantity().units()),
+                ));
+            }
+        }
+        // Invariant: a fixed lock order, so concurrent placements cannot deadlock.
+        reservations.sort_unstable();
+
+        let txn = self.db.begin().await?;
+        let now = now_ms();
+        for &(w, p, quantity) in &reservations {
+            let available = Expr::col(stock_level::Column::OnHand)
+                .sub(Expr::col(stock_level::Column::Reserved))
+                .sub(Expr::col(stock_level::Column::SafetyStock));
+            let result = stock_level::Entity::update_many()
+                .col_expr(
+                    stock_level::Column::Reserved,
+                    Expr::col(stock_level::Column::Reserved).add(quantity),
+                )
+                .col_expr(
+                    stock_level::Column::Version,
+                    Expr::col(stock_level::Column::Version).add(1),
+                )
+                .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+                .filter(stock_level::Column::WarehouseId.eq(w))
+                .filter(stock_level::Column::ProductId.eq(p))
+                .filter(available.gte(quantity))
+                .exec(&txn)
+                .await?;
+            if result.rows_affected != 1 {
+                txn.rollback().await?;
+                return Err(StoreError::StockMoved);
+            }
+        }
+
+        let request = &new.request;
+        let shipping_cost: Money = new.draft.shipments.iter().map(|s| s.cost).sum();
+        let order_id = order::Entity::insert(order::ActiveModel {
+            customer_reference: Set(new.customer_reference.clone()),
+            status: Set(new.draft.status.as_str().to_owned()),
+            policy: Set(policy_name(request.policy()).to_owned()),
+            max_shipments: Set(request
+                .max_shipments()
+                .map(|k| i32::try_from(k.get()).unwrap_or(i32::MAX))),
+            latitude: Set(request.destination().latitude()),
+            longitude: Set(request.destination().longitude()),
+            country_code: Set(new.country_code.clone()),
+            postal_code: Set(new.postal_code.clone()),
+            backorder_consent: Set(new.consent == BackorderConsent::Given),
+            priority: Set(0),
+            shipping_cost_micros: Set(to_micros(shipping_cost.amount())?),
+            created_at_ms: Set(now),
+            updated_at_ms: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+
+        let mut line_ids: HashMap<&Sku, i64> = HashMap::new();
+        for (i, (line, price)) in request.lines().iter().zip(&new.unit_prices).enumerate() {
+            let id = order_line::Entity::insert(order_line::ActiveModel {
+                order_id: Set(order_id),
+                line_no: Set(i as i32 + 1),
+                product_id: Set(product_id(line.sku())?),
+                sku: Set(line.sku().to_string()),
+                quantity: Set(i64::from(line.quantity().units())),
+                unit_price_micros: Set(to_micros(price.amount())?),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+            line_ids.insert(line.sku(), id);
+        }
+        for draft in &new.draft.shipments {
+            let shipment_id = shipment::Entity::insert(shipment::ActiveModel {
+                order_id: Set(order_id),
+                warehouse_id: Set(warehouse_id(&draft.warehouse)?),
+                status: Set(draft.status.as_str().to_owned()),
+                tracking_number: Set(None),
+                cost_micros: Set(to_micros(draft.cost.amount())?),
+                distance_m: Set(i64::try_from(draft.distance_m).unwrap_or(i64::MAX)),
+                estimated_delivery: Set(draft.estimated_delivery.days_since_epoch()),
+                created_at_ms: Set(now),
+                updated_at_ms: Set(now),
+                ..Default::default()
+            })
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+            let rows: Vec<shipment_line::ActiveModel> = draft
+                .lines
+                .iter()
+                .map(|line| {
+                    Ok(shipment_line::ActiveModel {
+                        shipment_id: Set(shipment_id),
+                        order_line_id: Set(line_ids[line.sku()]),
+                        product_id: Set(product_id(line.sku())?),
+                        sku: Set(line.sku().to_string()),
+                        quantity: Set(i64::from(line.quantity().units())),
+                        ..Default::default()
+                    })
+                })
+                .collect::<Result<_, StoreError>>()?;
+            shipment_line::Entity::insert_many(rows).exec(&txn).await?;
+        }
+        for draft in &new.draft.backorders {
+            backorder::Entity::insert(backorder::ActiveModel {
+                order_id: Set(order_id),
+                order_line_id: Set(line_ids[&draft.sku]),
+                product_id: Set(product_id(&draft.sku)?),
+                sku: Set(draft.sku.to_string()),
+                quantity: Set(i64::from(draft.quantity.units())),
+                status: Set(draft.status.as_str().to_owned()),
+                estimated_available: Set(draft.estimated_available.days_since_epoch()),
+                confirmed_at_ms: Set((new.consent == BackorderConsent::Given).then_some(now)),
+                created_at_ms: Set(now),
+                updated_at_ms: Set(now),
+                ..Default::default()
+            })
+            .exec_without_returning(&txn)
+            .await?;
+        }
+        let events: Vec<order_event::ActiveModel> = new
+            .draft
+            .events
+            .iter()
+            .map(|e| order_event::ActiveModel {
+                order_id: Set(order_id),
+                kind: Set(e.kind().as_str().to_owned()),
+                payload: Set(event_payload(e).to_string()),
+                created_at_ms: Set(now),
+                ..Default::default()
+            })
+            .collect();
+        order_event::Entity::insert_many(events).exec(&txn).await?;
+        if let Some((key, hash)) = &new.idempotency {
+            let inserted = idempotency_key::ActiveModel {
+                key: Set(key.clone()),
+                request_hash: Set(hash.clone()),
+                order_id: Set(order_id),
+                created_at_ms: Set(now),
+            }
+            .insert(&txn)
+            .await;
+            if let Err(err) = inserted {
+                txn.rollback().await?;
+                // A concurrent request with the same key committed first:
+                // answer as a replay of it (or a conflict).
+                if StoreError::is_unique_violation(&err) {
+                    return match self.order_for_key(key, hash).await? {
+                        Some(id) => Ok(PlacedOrder::Replayed(id)),
+                        None => Err(StoreError::Database(err)),
+                    };
+                }
+                return Err(StoreError::Database(err));
+            }
+        }
+        txn.commit().await?;
+        Ok(PlacedOrder::Created(order_id))
+    }
+
+    pub async fn orders_by_id(&self, ids: &[i64]) -> Result<Vec<OrderRecord>, StoreError> {
+        let models = order::Entity::find()
+            .filter(order::Column::Id.is_in(ids.iter().copied()))
+            .all(&self.db)
+            .await?;
+        Ok(models.into_iter().map(order_record).collect())
+    }
+
+    /// A page of orders, newest first, with ids below `before`.
+    pub async fn orders_page(
+        &self,
+        filter: &OrderFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let mut query = order::Entity::find()
+            .order_by_desc(order::Column::Id)
+            .limit(limit);
+        if let Some(before) = before {
+            query = query.filter(order::Column::Id.lt(before));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(order::Column::Status.eq(status.as_str()));
+        }
+        if let Some(sku) = &filter.sku {
+            let ids = order_line::Entity::find()
+                .select_only()
+                .column(order_line::Column::OrderId)
+                .filter(order_line::Column::Sku.eq(sku.as_str()))
+                .into_query();
+            query = query.filter(order::Column::Id.in_subquery(ids));
+        }
+        if let Some(code) = &filter.warehouse {
+            let warehouse_ids = warehouse::Entity::find()
+                .select_only()
+                .column(warehouse::Column::Id)
+                .filter(warehouse::Column::Code.eq(code.as_str()))
+                .into_query();
+            let ids = shipment::Entity::find()
+                .select_only()
+                .column(shipment::Column::OrderId)
+                .filter(shipment::Column::WarehouseId.in_subquery(warehouse_ids))
+                .into_query();
+            query = query.filter(order::Column::Id.in_subquery(ids));
+        }
+        Ok(query
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(order_record)
+            .collect())
+    }
+
+    pub async fn lines_of(&self, order_ids: &[i64]) -> Result<Vec<OrderLineRecord>, StoreError> {
+        let models = order_line::Entity::find()
+            .filter(order_line::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(order_line::Column::OrderId)
+            .order_by_asc(order_line::Column::LineNo)
+            .all(&self.db)
+            .await?;
+        Ok(models
+            .into_iter()
+            .map(|m| OrderLineRecord {
+                id: m.id,
+                order_id: m.order_id,
+                line_no: u32::try_from(m.line_no).unwrap_or(0),
+                sku: Sku::new(m.sku).expect("stored skus are validated"),
+                quantity: u32::try_from(m.quantity).unwrap_or(0),
+                unit_price: money_from_micros(m.unit_price_micros),
+            })
+            .collect())
+    }
+
+    pub async fn shipments_of(&self, order_ids: &[i64]) -> Result<Vec<ShipmentRecord>, StoreError> {
+        let models = shipment::Entity::find()
+            .filter(shipment::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(shipment::Column::Id)
+            .all(&self.db)
+            .await?;
+        self.shipment_records(models).await
+    }
+
+    async fn shipment_records(
+        &self,
+        models: Vec<shipment::Model>,
+    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+        let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
+        let mut lines: HashMap<i64, Vec<ShipmentLineRecord>> = HashMap::new();
+        for l in shipment_line::Entity::find()
+            .filter(shipment_line::Column::ShipmentId.is_in(ids))
+            .order_by_asc(shipment_line::Column::Id)
+            .all(&self.db)
+            .await?
+        {
+            lines
+                .entry(l.shipment_id)
+                .or_default()
+                .push(ShipmentLineRecord {
+                    sku: Sku::new(l.sku).expect("stored skus are validated"),
+                    quantity: u32::try_from(l.quantity).unwrap_or(0),
+                });
+        }
+        let warehouse_ids: Vec<i64> = models.iter().map(|m| m.warehouse_id).collect();
+        let codes: HashMap<i64, String> = warehouse::Entity::find()
+            .filter(warehouse::Column::Id.is_in(warehouse_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w.code))
+            .collect();
+        Ok(models
+            .into_iter()
+            .map(|m| ShipmentRecord {
+                id: m.id,
+                order_id: m.order_id,
+                warehouse_id: m.warehouse_id,
+                warehouse: WarehouseCode::new(
+                    codes.get(&m.warehouse_id).cloned().unwrap_or_default(),
+                )
+                .expect("shipments reference stored warehouses"),
+                status: m.status,
+                tracking_number: m.tracking_number,
+                cost: money_from_micros(m.cost_micros),
+                distance_m: u64::try_from(m.distance_m).unwrap_or(0),
+                estimated_delivery: m.estimated_delivery,
+                lines: lines.remove(&m.id).unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    pub async fn backorders_of(
+        &self,
+        order_ids: &[i64],
+    ) -> Result<Vec<BackorderRecord>, StoreError> {
+        let models = backorder::Entity::find()
+            .filter(backorder::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(backorder::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(models
+            .into_iter()
+            .map(|m| BackorderRecord {
+                id: m.id,
+                order_id: m.order_id,
+                sku: Sku::new(m.sku).expect("stored skus are validated"),
+                quantity: u32::try_from(m.quantity).unwrap_or(0),
+                status: m.status,
+                estimated_available: m.estimated_available,
+                created_at_ms: m.created_at_ms,
+            })
+            .collect())
+    }
+
+    pub async fn events_of(&self, order_ids: &[i64]) -> Result<Vec<EventRecord>, StoreError> {
+        let models = order_event::Entity::find()
+            .filter(order_event::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(order_event::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(models
+            .into_iter()
+            .map(|m| EventRecord {
+                id: m.id,
+                order_id: m.order_id,
+                kind: m.kind,
+                payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
+                created_at_ms: m.created_at_ms,
+            })
+            .collect())
+    }
+
+    /// Sum of reserved units over all levels, and per order the units its
+    /// open shipments hold: what the no-oversell checks compare.
+    pub async fn reserved_total(&self) -> Result<i64, StoreError> {
+        let rows = stock_level::Entity::find().all(&self.db).await?;
+        Ok(rows.iter().map(|r| r.reserved).sum())
+    }
+
+    /// Runs a statement the stores do not cover (tests and tooling).
+    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), StoreError> {
+        self.db.execute_unprepared(sql).await?;
+        Ok(())
+    }
+}
+
+fn order_record(m: order::Model) -> OrderRecord {
+    OrderRecord {
+        id: m.id,
+        customer_reference: m.customer_reference,
+        status: OrderStatus::parse(&m.status).unwrap_or(OrderStatus::AwaitingShipment),
+        policy: if m.policy == "SHIP_COMPLETE" {
+            SplitPolicy::ShipComplete
+        } else {
+            SplitPolicy::ShipAvailable
+        },
+        max_shipments: m.max_shipments.and_then(|k| u32::try_from(k).ok()),
+        destination: GeoPoint::new(m.latitude, m.longitude)
+            .expect("stored coordinates are validated"),
+        country_code: m.country_code,
+        postal_code: m.postal_code,
+        backorder_consent: m.backorder_consent,
+        shipping_cost: money_from_micros(m.shipping_cost_micros),
+        created_at_ms: m.created_at_ms,
+    }
+}
