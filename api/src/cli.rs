@@ -11,6 +11,8 @@ use clap::{Parser, Subcommand};
 use domain::sourcing::{MaxShipments, SearchBudget, SplitPolicy};
 use domain::synth::{LineCount, NetworkSpec, generate_network, generate_orders};
 use infra::batch::{self, BatchOrder};
+use infra::db::{self as database, DatabaseSettings};
+use infra::store::Store;
 
 use crate::simulate::{self, Format};
 
@@ -46,8 +48,114 @@ impl From<PolicyArg> for SplitPolicy {
     }
 }
 
+/// Where the database is: `DATABASE_URL` (Postgres) or, by default, a
+/// SQLite file under the data directory.
+#[derive(Debug, Clone, clap::Args)]
+struct DatabaseArgs {
+    /// Directory for the embedded SQLite database (created if missing).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "SHIPMIX_DATA_DIR",
+        default_value = "data"
+    )]
+    data_dir: PathBuf,
+    /// `postgres://user@host/db` (or `sqlite://…`); overrides --data-dir.
+    #[arg(long, value_name = "URL", env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Database connection pool size.
+    #[arg(long, value_name = "N", env = "SHIPMIX_DB_POOL", default_value_t = 16)]
+    db_pool: u32,
+}
+
+impl DatabaseArgs {
+    fn settings(&self) -> Result<DatabaseSettings, String> {
+        match &self.database_url {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(DatabaseSettings {
+                    url: url.clone(),
+                    max_connections: self.db_pool,
+                })
+            }
+            Some(url) if url.starts_with("sqlite:") => Ok(DatabaseSettings {
+                url: url.clone(),
+                max_connections: 4,
+            }),
+            Some(url) => Err(format!(
+                "DATABASE_URL must start with postgres:// or sqlite:, got {url:?}"
+            )),
+            None => {
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    format!(
+                        "cannot create data directory {}: {e}",
+                        self.data_dir.display()
+                    )
+                })?;
+                Ok(DatabaseSettings::sqlite_in(&self.data_dir))
+            }
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the GraphQL gateway.
+    ///
+    /// Without DATABASE_URL it runs on the embedded default: a SQLite file
+    /// under --data-dir. The endpoint is /graphql (GraphiQL in a browser);
+    /// /healthz and /readyz report liveness and database readiness.
+    Serve {
+        /// Address to listen on; port 0 picks a free port.
+        #[arg(
+            long,
+            value_name = "ADDR",
+            env = "SHIPMIX_LISTEN",
+            default_value = "127.0.0.1:8080"
+        )]
+        listen: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+        /// Load the demo network (idempotent).
+        #[arg(long)]
+        demo: bool,
+        /// Do not apply pending migrations on start.
+        #[arg(long)]
+        no_migrate: bool,
+        /// Largest request body accepted, in bytes.
+        #[arg(long, value_name = "BYTES", env = "SHIPMIX_MAX_BODY_BYTES", default_value_t = crate::server::DEFAULT_MAX_BODY_BYTES)]
+        max_body_bytes: usize,
+        /// HTTP worker threads.
+        #[arg(long, value_name = "N", env = "SHIPMIX_WORKERS", default_value_t = 2)]
+        workers: usize,
+        /// Search nodes per plan before settling for an unproven plan.
+        #[arg(long, value_name = "NODES", env = "SHIPMIX_SEARCH_BUDGET", default_value_t = SearchBudget::default().node_limit())]
+        search_budget: u64,
+        /// Seconds a quote's plan token stays redeemable.
+        #[arg(
+            long,
+            value_name = "SECS",
+            env = "SHIPMIX_PLAN_TOKEN_TTL",
+            default_value_t = 900
+        )]
+        plan_token_ttl: u64,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Load a network file (the simulate format) into the database.
+    ///
+    /// Warehouses are upserted by code; skus the catalog lacks are created
+    /// with the sku as name and a zero price; every stock row becomes an
+    /// absolute level (onHand = available).
+    Import {
+        /// Network file: {"warehouses": [...], "stock": [...]}.
+        #[arg(long, value_name = "FILE")]
+        network: PathBuf,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Plan a batch of orders offline and print each plan and a summary.
     ///
     /// Orders are planned independently against the network's stock unless
@@ -135,6 +243,80 @@ where
         }
     };
     match cli.command {
+        Command::Serve {
+            listen,
+            database,
+            demo,
+            no_migrate,
+            max_body_bytes,
+            workers,
+            search_budget,
+            plan_token_ttl,
+        } => {
+            let database = match database.settings() {
+                Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            let settings = crate::server::ServeSettings {
+                listen,
+                database,
+                migrate: !no_migrate,
+                demo,
+                max_body_bytes,
+                workers,
+                gateway: crate::state::GatewaySettings {
+                    search_budget: SearchBudget::nodes(search_budget),
+                    plan_token_ttl: std::time::Duration::from_secs(plan_token_ttl),
+                    ..Default::default()
+                },
+            };
+            init_logging();
+            block_on(stderr, async {
+                let app = crate::server::Application::build(&settings).await?;
+                let _ = writeln!(
+                    stdout,
+                    "shipmix listening on {} (GraphiQL in a browser)",
+                    app.url()
+                );
+                let _ = stdout.flush();
+                app.run_until_stopped().await?;
+                Ok(())
+            })
+        }
+        Command::Migrate { database } => {
+            let database = match database.settings() {
+                Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            block_on(stderr, async {
+                let connection = database::connect(&database).await?;
+                database::migrate(&connection).await?;
+                let _ = writeln!(stdout, "migrations applied");
+                Ok(())
+            })
+        }
+        Command::Import { network, database } => {
+            let database = match database.settings() {
+                Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            // Validate the file before touching the database.
+            if let Err(e) = batch::read_network(&network) {
+                return bad_input(stderr, &e.to_string());
+            }
+            block_on(stderr, async {
+                let connection = database::connect(&database).await?;
+                database::migrate(&connection).await?;
+                let store = Store::new(connection);
+                let done = crate::import::import_network(&store, &network).await?;
+                let _ = writeln!(
+                    stdout,
+                    "imported {} warehouses, {} stock levels ({} new products)",
+                    done.warehouses, done.levels, done.new_products
+                );
+                Ok(())
+            })
+        }
         Command::Simulate {
             network,
             orders,
@@ -209,6 +391,46 @@ where
             0
         }
     }
+}
+
+fn bad_input(stderr: &mut dyn Write, message: &str) -> u8 {
+    let _ = writeln!(stderr, "error: {message}");
+    EXIT_BAD_INPUT
+}
+
+/// Runs an async command on a fresh runtime; errors are reported with their
+/// causes and exit 1.
+fn block_on(
+    stderr: &mut dyn Write,
+    work: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            let _ = writeln!(stderr, "error: cannot start the runtime: {e}");
+            return EXIT_FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(stderr, "error: {e:#}");
+            EXIT_FAILURE
+        }
+    }
+}
+
+/// Logs to stderr; `RUST_LOG` filters (default: info).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn write_out(stdout: &mut dyn Write, stderr: &mut dyn Write, bytes: &[u8]) -> u8 {

@@ -3,4 +3,12 @@
 //! sourcing decision of its own.
 
 pub mod cli;
+pub mod demo;
+pub mod error;
+pub mod fulfillment;
+pub mod graphql;
+mod http;
+pub mod import;
+pub mod server;
 pub mod simulate;
+pub mod state;

@@ -201,6 +201,18 @@ impl Network {
         self.set_available_at(index, sku.clone(), left);
     }
 
+    /// Skus with stock somewhere, sorted.
+    pub fn skus(&self) -> Vec<&Sku> {
+        let mut skus: Vec<&Sku> = self
+            .stock
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(s, _)| s)
+            .collect();
+        skus.sort();
+        skus
+    }
+
     /// Number of distinct skus with stock somewhere.
     pub fn sku_count(&self) -> usize {
         self.stock.values().filter(|v| !v.is_empty()).count()

@@ -5,4 +5,5 @@
 
 pub mod batch;
 pub mod db;
+pub mod digest;
 pub mod store;

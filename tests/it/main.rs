@@ -1,7 +1,14 @@
 //! The one integration-test binary: every feature's end-to-end tests, run
-//! against the real command line in-process.
+//! against the real command line in-process and the real HTTP server on
+//! port 0, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
 
 mod batch;
+mod catalog;
+mod cli;
+mod concurrency;
+mod http;
+mod orders;
+mod schema;
 mod simulate;
 mod support;
 mod tidy;

@@ -67,3 +67,252 @@ pub(crate) fn jsonl(text: &str) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("each line is JSON"))
         .collect()
 }
+
+// ---------------------------------------------------------------------------
+// The gateway under test.
+
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use api::server::Application;
+use api::state::{AppState, GatewaySettings};
+use infra::db::{self, DatabaseSettings};
+use infra::store::Store;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+/// Which database a test app runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lane {
+    Sqlite,
+    Postgres,
+}
+
+/// A running gateway with its own fresh database.
+pub(crate) struct TestApp {
+    pub(crate) lane: Lane,
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+    pub(crate) store: Store,
+    pub(crate) database: DatabaseSettings,
+    _dir: Option<TempDir>,
+}
+
+/// The lanes this run covers: SQLite always, Postgres when
+/// `TEST_DATABASE_URL` is set.
+pub(crate) fn lanes() -> Vec<Lane> {
+    let mut lanes = vec![Lane::Sqlite];
+    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        lanes.push(Lane::Postgres);
+    }
+    lanes
+}
+
+static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
+static PG_SWEPT: OnceCell<()> = OnceCell::const_new();
+
+/// A fresh database per test app: a SQLite file in a temp dir, or a new
+/// Postgres database (leftovers of earlier runs are dropped on first use).
+async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
+    match lane {
+        Lane::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            (DatabaseSettings::sqlite_in(dir.path()), Some(dir))
+        }
+        Lane::Postgres => {
+            let admin_url = std::env::var("TEST_DATABASE_URL").expect("checked by lanes()");
+            let admin = Database::connect(&admin_url)
+                .await
+                .expect("connect to TEST_DATABASE_URL");
+            let prefix = format!("shipmix_it_{}_", std::process::id());
+            PG_SWEPT
+                .get_or_init(|| async {
+                    let stale = admin
+                        .query_all_raw(sea_orm::Statement::from_string(
+                            admin.get_database_backend(),
+                            "SELECT datname FROM pg_database WHERE datname LIKE 'shipmix_it_%'"
+                                .to_owned(),
+                        ))
+                        .await
+                        .expect("list test databases");
+                    for row in stale {
+                        let name: String = row.try_get("", "datname").expect("datname");
+                        if !name.starts_with(&prefix) {
+                            let _ = admin
+                                .execute_unprepared(&format!(
+                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
+                                ))
+                                .await;
+                        }
+                    }
+                })
+                .await;
+            let name = format!("{prefix}{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                .await
+                .expect("create test database");
+            let base = admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base);
+            (
+                DatabaseSettings {
+                    url: format!("{base}/{name}"),
+                    max_connections: 16,
+                },
+                None,
+            )
+        }
+    }
+}
+
+/// Starts the real server on 127.0.0.1:0 against a fresh database.
+pub(crate) async fn spawn_app(lane: Lane) -> TestApp {
+    spawn_app_with(lane, GatewaySettings::default()).await
+}
+
+pub(crate) async fn spawn_app_with(lane: Lane, settings: GatewaySettings) -> TestApp {
+    init_test_logging();
+    let (database, dir) = fresh_database(lane).await;
+    let app = spawn_on(&database, settings).await;
+    TestApp {
+        lane,
+        address: app.0,
+        client: reqwest::Client::new(),
+        store: app.1,
+        database,
+        _dir: dir,
+    }
+}
+
+/// Another gateway instance on the same database (a second replica).
+pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
+    let (address, store) = spawn_on(&of.database, GatewaySettings::default()).await;
+    TestApp {
+        lane: of.lane,
+        address,
+        client: reqwest::Client::new(),
+        store,
+        database: of.database.clone(),
+        _dir: None,
+    }
+}
+
+async fn spawn_on(database: &DatabaseSettings, settings: GatewaySettings) -> (String, Store) {
+    let connection = db::connect(database).await.expect("connect");
+    db::migrate(&connection).await.expect("migrate");
+    let store = Store::new(connection);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    let app = Application::with_listener(
+        AppState::new(store.clone(), settings),
+        listener,
+        64 * 1024,
+        2,
+    )
+    .expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    (address, store)
+}
+
+fn init_test_logging() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("info")
+            .with_test_writer()
+            .try_init();
+    }
+}
+
+impl TestApp {
+    pub(crate) fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.address)
+    }
+
+    /// POSTs a GraphQL request and returns the response body.
+    pub(crate) async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let response = self
+            .client
+            .post(self.graphql_url())
+            .json(&json!({ "query": query, "variables": variables }))
+            .send()
+            .await
+            .expect("request");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Like [`graphql`](Self::graphql) but fails the test on any GraphQL error.
+    pub(crate) async fn ok(&self, query: &str, variables: Value) -> Value {
+        let body = self.graphql(query, variables).await;
+        assert!(
+            body.get("errors").is_none(),
+            "[{:?}] unexpected errors: {body}",
+            self.lane
+        );
+        body["data"].clone()
+    }
+
+    /// Loads a small network: the warehouses, products and levels given.
+    pub(crate) async fn seed(
+        &self,
+        warehouses: &[(&str, f64, f64, &str)],
+        products: &[(&str, &str)],
+        stock: &[(&str, &str, i64)],
+    ) {
+        for &(code, lat, lon, base) in warehouses {
+            let data = self
+                .ok(
+                    "mutation($i: UpsertWarehouseInput!) { upsertWarehouse(input: $i) { userErrors { message } } }",
+                    json!({ "i": { "code": code, "name": code, "latitude": lat, "longitude": lon,
+                                   "baseCost": base, "costPerKm": "0.002" } }),
+                )
+                .await;
+            assert_eq!(data["upsertWarehouse"]["userErrors"], json!([]));
+        }
+        let products: Vec<Value> = products
+            .iter()
+            .map(|&(sku, price)| json!({ "sku": sku, "name": format!("Product {sku}"), "unitPrice": price }))
+            .collect();
+        let data = self
+            .ok("mutation($p: [ProductInput!]!) { upsertProducts(input: $p) { userErrors { message } } }", json!({ "p": products }))
+            .await;
+        assert_eq!(data["upsertProducts"]["userErrors"], json!([]));
+        let levels: Vec<Value> = stock
+            .iter()
+            .map(|&(w, sku, on_hand)| json!({ "warehouseCode": w, "sku": sku, "onHand": on_hand }))
+            .collect();
+        let data = self
+            .ok("mutation($l: [StockLevelInput!]!) { setStockLevels(input: $l) { userErrors { message } } }", json!({ "l": levels }))
+            .await;
+        assert_eq!(data["setStockLevels"]["userErrors"], json!([]));
+    }
+}
+
+/// Three warehouses around New York, Chicago and Reno, and four products.
+pub(crate) async fn seeded(lane: Lane) -> TestApp {
+    let app = spawn_app(lane).await;
+    app.seed(
+        &[
+            ("NYC", 40.7, -74.0, "5"),
+            ("CHI", 41.9, -87.6, "4.5"),
+            ("RNO", 39.5, -119.8, "6"),
+        ],
+        &[
+            ("TENT", "199.00"),
+            ("STOVE", "49.50"),
+            ("LAMP", "19.99"),
+            ("RARE", "5.00"),
+        ],
+        &[
+            ("NYC", "TENT", 2),
+            ("NYC", "LAMP", 10),
+            ("CHI", "TENT", 5),
+            ("CHI", "STOVE", 3),
+            ("RNO", "STOVE", 8),
+            ("RNO", "LAMP", 1),
+        ],
+    )
+    .await;
+    app
+}

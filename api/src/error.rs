@@ -1,0 +1,141 @@
+//! The one error type of the API and the table of client-visible codes.
+//!
+//! A client's mistake becomes a `UserError` with a stable code (in mutation
+//! payloads, or as a GraphQL error with `extensions.code` in queries). Our own
+//! failures are logged with their cause chain and shown only as
+//! "internal error".
+
+use async_graphql::{Enum, ErrorExtensions, SimpleObject};
+use infra::store::StoreError;
+
+/// Every code a client can see. Stable: clients switch on these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ErrorCode {
+    /// The input is malformed in a way no more specific code covers.
+    InvalidInput,
+    UnknownSku,
+    UnknownWarehouse,
+    /// A quantity is zero, negative or too large.
+    BadQuantity,
+    /// A latitude or longitude is off the globe.
+    BadCoordinates,
+    /// The stock a plan token relied on changed; a fresh plan is attached.
+    StalePlan,
+    /// The plan token is malformed or belongs to another request.
+    InvalidPlanToken,
+    /// The idempotency key was used before with a different request.
+    IdempotencyConflict,
+    /// Units of a product that cannot be backordered are not in stock.
+    NotBackorderable,
+    /// Too many placements raced for the same stock; retry.
+    Contention,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The GraphQL name, e.g. `UNKNOWN_SKU`.
+    pub fn name(self) -> &'static str {
+        <Self as async_graphql::resolver_utils::EnumType>::items()
+            .iter()
+            .find(|item| item.value == self)
+            .map_or("INTERNAL", |item| item.name)
+    }
+}
+
+/// A typed error in a mutation payload.
+#[derive(Debug, Clone, PartialEq, Eq, SimpleObject)]
+pub struct UserError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Path to the offending input field, e.g. `["lines", "2", "quantity"]`.
+    pub field: Vec<String>,
+}
+
+impl UserError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            field: Vec::new(),
+        }
+    }
+
+    pub fn at(mut self, field: &[&str]) -> Self {
+        self.field = field.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{}", .0.message)]
+    User(UserError),
+    #[error("internal error")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn user(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError::User(UserError::new(code, message))
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ApiError::User(e) => e.code,
+            ApiError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Logs internal errors with their cause chain (once, where they surface).
+    pub fn log(self) -> Self {
+        if let ApiError::Internal(e) = &self {
+            tracing::error!(error.cause_chain = ?e, "internal error");
+        }
+        self
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::UnknownSku(sku) => {
+                ApiError::user(ErrorCode::UnknownSku, format!("unknown sku {sku}"))
+            }
+            StoreError::UnknownWarehouse(code) => ApiError::user(
+                ErrorCode::UnknownWarehouse,
+                format!("unknown warehouse {code}"),
+            ),
+            StoreError::IdempotencyConflict(key) => ApiError::user(
+                ErrorCode::IdempotencyConflict,
+                format!("idempotency key {key:?} was already used with a different request"),
+            ),
+            StoreError::Invalid(message) => ApiError::user(ErrorCode::InvalidInput, message),
+            StoreError::StockMoved => ApiError::user(ErrorCode::Contention, "stock moved; retry"),
+            StoreError::Database(e) => ApiError::Internal(anyhow::Error::new(e)),
+        }
+    }
+}
+
+impl ErrorExtensions for ApiError {
+    fn extend(&self) -> async_graphql::Error {
+        self.extend_with(|err, e| {
+            // The enum's GraphQL name, e.g. UNKNOWN_SKU.
+            e.set(
+                "code",
+                async_graphql::Value::Enum(async_graphql::Name::new(err.code().name())),
+            );
+        })
+    }
+}
+
+/// Splits a result for a mutation payload: user errors go to `userErrors`,
+/// internal ones become a GraphQL error.
+pub fn into_payload<T>(
+    result: Result<T, ApiError>,
+) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+    match result {
+        Ok(value) => Ok((Some(value), Vec::new())),
+        Err(ApiError::User(e)) => Ok((None, vec![e])),
+        Err(e) => Err(e.log().extend()),
+    }
+}

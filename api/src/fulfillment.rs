@@ -1,0 +1,377 @@
+//! Fulfillment use cases: quote an order and place it.
+//!
+//! Plain functions: load through `infra`, decide through `domain`, save
+//! through `infra`. The GraphQL layer only converts inputs and outputs.
+
+use std::time::Duration;
+
+use domain::calendar::Day;
+use domain::order::{BackorderConsent, LeadTimes, OrderDraft, draft_order};
+use domain::sourcing::{FulfillmentPlan, SourcingRequest, SplitPolicy, plan_fulfillment};
+use domain::{Money, Network, Sku, WarehouseCode};
+use infra::digest::fingerprint;
+use infra::store::{NewOrder, PlacedOrder, SourcingSnapshot, StoreError};
+
+use crate::error::{ApiError, ErrorCode};
+use crate::state::AppState;
+
+/// Lead times read from a snapshot.
+struct SnapshotLeadTimes<'a>(&'a SourcingSnapshot);
+
+impl LeadTimes for SnapshotLeadTimes<'_> {
+    fn handling_days(&self, warehouse: &WarehouseCode) -> u32 {
+        self.0.warehouse(warehouse).map_or(1, |w| w.handling_days)
+    }
+
+    fn restock_days(&self, sku: &Sku) -> u32 {
+        self.0.product(sku).map_or(0, |p| p.lead_time_days)
+    }
+}
+
+/// A plan with the dates it promises.
+#[derive(Debug, Clone)]
+pub struct DatedPlan {
+    pub plan: FulfillmentPlan,
+    pub draft: OrderDraft,
+}
+
+impl DatedPlan {
+    fn new(plan: FulfillmentPlan, snapshot: &SourcingSnapshot, today: Day) -> Self {
+        let draft = draft_order(
+            &plan,
+            BackorderConsent::NotGiven,
+            today,
+            &SnapshotLeadTimes(snapshot),
+        );
+        Self { plan, draft }
+    }
+
+    /// When the first package arrives (none if nothing ships now).
+    pub fn first_delivery(&self) -> Option<Day> {
+        self.draft
+            .shipments
+            .iter()
+            .map(|s| s.estimated_delivery)
+            .min()
+    }
+
+    /// When everything has arrived: the last package, or a backorder's
+    /// availability plus the slowest package's days on the road.
+    pub fn complete_delivery(&self, today: Day) -> Option<Day> {
+        let road = self
+            .draft
+            .shipments
+            .iter()
+            .map(|s| s.estimated_delivery.days_since_epoch() - today.days_since_epoch())
+            .max()
+            .unwrap_or(DEFAULT_DELIVERY_DAYS);
+        let backorders = self.draft.backorders.iter().map(|b| {
+            b.estimated_available
+                .plus_days(u32::try_from(road).unwrap_or(0))
+        });
+        self.draft
+            .shipments
+            .iter()
+            .map(|s| s.estimated_delivery)
+            .chain(backorders)
+            .max()
+    }
+}
+
+/// Days from a warehouse to the door when nothing in the plan says better.
+const DEFAULT_DELIVERY_DAYS: i32 = 3;
+
+/// What `quoteFulfillment` answers.
+#[derive(Debug, Clone)]
+pub struct Quote {
+    pub request: SourcingRequest,
+    /// The network the plans were made against (for explanations).
+    pub network: Network,
+    pub chosen: DatedPlan,
+    /// The request under each policy, for the shopper to choose.
+    pub options: Vec<(SplitPolicy, DatedPlan)>,
+    pub token: String,
+    pub today: Day,
+}
+
+fn request_fingerprint(request: &SourcingRequest) -> String {
+    let mut parts: Vec<String> = request
+        .lines()
+        .iter()
+        .map(|l| format!("{}:{}", l.sku(), l.quantity().units()))
+        .collect();
+    parts.push(format!(
+        "{}:{}",
+        request.destination().latitude(),
+        request.destination().longitude()
+    ));
+    parts.push(format!("{:?}", request.policy()));
+    parts.push(format!("{:?}", request.max_shipments().map(|k| k.get())));
+    fingerprint(&parts)
+}
+
+fn snapshot_fingerprint(snapshot: &SourcingSnapshot) -> String {
+    let parts: Vec<String> = snapshot.fingerprint().iter().map(i64::to_string).collect();
+    fingerprint(&parts)
+}
+
+/// `v1.<expires ms>.<request hash>.<snapshot hash>`: everything needed to
+/// tell, later, whether the same request would still get the same plan. The
+/// engine is deterministic, so unchanged stock means an unchanged plan.
+fn plan_token(request: &SourcingRequest, snapshot: &SourcingSnapshot, expires_ms: i64) -> String {
+    format!(
+        "v1.{expires_ms}.{}.{}",
+        &request_fingerprint(request)[..32],
+        &snapshot_fingerprint(snapshot)[..32]
+    )
+}
+
+enum TokenCheck {
+    Fresh,
+    Stale(&'static str),
+}
+
+fn check_token(
+    token: &str,
+    request: &SourcingRequest,
+    snapshot: &SourcingSnapshot,
+    now_ms: i64,
+) -> Result<TokenCheck, ApiError> {
+    let invalid = || ApiError::user(ErrorCode::InvalidPlanToken, "the plan token is malformed");
+    let mut parts = token.split('.');
+    let (Some("v1"), Some(expires), Some(req), Some(snap), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(invalid());
+    };
+    let expires: i64 = expires.parse().map_err(|_| invalid())?;
+    if req != &request_fingerprint(request)[..32] {
+        return Err(ApiError::user(
+            ErrorCode::InvalidPlanToken,
+            "the plan token was issued for a different request",
+        ));
+    }
+    if now_ms > expires {
+        return Ok(TokenCheck::Stale("the plan token has expired"));
+    }
+    if snap != &snapshot_fingerprint(snapshot)[..32] {
+        return Ok(TokenCheck::Stale(
+            "the stock this plan relied on has changed",
+        ));
+    }
+    Ok(TokenCheck::Fresh)
+}
+
+fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
+    request.lines().iter().map(|l| l.sku().clone()).collect()
+}
+
+/// Plans `request` under both policies and issues a plan token.
+pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, ApiError> {
+    let snapshot = state.store.sourcing_snapshot(&skus_of(&request)).await?;
+    Ok(quote_from(state, request, &snapshot))
+}
+
+fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSnapshot) -> Quote {
+    let today = state.today();
+    let budget = state.settings.search_budget;
+    let chosen = DatedPlan::new(
+        plan_fulfillment(&request, &snapshot.network, budget),
+        snapshot,
+        today,
+    );
+    let options = [SplitPolicy::ShipAvailable, SplitPolicy::ShipComplete]
+        .into_iter()
+        .map(|policy| {
+            let variant = request.with_policy(policy, request.max_shipments());
+            let plan = if policy == request.policy() {
+                chosen.clone()
+            } else {
+                DatedPlan::new(
+                    plan_fulfillment(&variant, &snapshot.network, budget),
+                    snapshot,
+                    today,
+                )
+            };
+            (policy, plan)
+        })
+        .collect();
+    let expires = state.now_ms() + duration_ms(state.settings.plan_token_ttl);
+    let token = plan_token(&request, snapshot, expires);
+    Quote {
+        request,
+        network: snapshot.network.clone(),
+        chosen,
+        options,
+        token,
+        today,
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// What the storefront sends to place an order, already validated.
+#[derive(Debug, Clone)]
+pub struct PlaceOrder {
+    pub request: SourcingRequest,
+    pub customer_reference: String,
+    /// Per request line; `None` takes the catalog price.
+    pub unit_prices: Vec<Option<Money>>,
+    pub consent: BackorderConsent,
+    pub plan_token: Option<String>,
+    pub idempotency_key: String,
+    pub country_code: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+/// How placing went.
+#[derive(Debug, Clone)]
+pub enum Placement {
+    Placed {
+        order_id: i64,
+        replayed: bool,
+    },
+    /// The plan token's stock changed: nothing was placed; here is what the
+    /// same request gets now.
+    Stale {
+        reason: &'static str,
+        fresh: Box<Quote>,
+    },
+}
+
+fn placement_fingerprint(input: &PlaceOrder) -> String {
+    let mut parts = vec![
+        request_fingerprint(&input.request),
+        input.customer_reference.clone(),
+    ];
+    parts.extend(
+        input
+            .unit_prices
+            .iter()
+            .map(|p| p.map_or_else(String::new, |m| m.amount().normalize().to_string())),
+    );
+    parts.push(format!("{:?}", input.consent));
+    parts.push(input.country_code.clone().unwrap_or_default());
+    parts.push(input.postal_code.clone().unwrap_or_default());
+    fingerprint(&parts)
+}
+
+/// Places an order: plan, then reserve in one transaction; re-plan when
+/// stock moved (a bounded number of times), or answer `Stale` when the
+/// caller pinned a plan with a token.
+#[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
+pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placement, ApiError> {
+    let request_hash = placement_fingerprint(&input);
+    if let Some(order_id) = state
+        .store
+        .order_for_key(&input.idempotency_key, &request_hash)
+        .await?
+    {
+        return Ok(Placement::Placed {
+            order_id,
+            replayed: true,
+        });
+    }
+    let skus = skus_of(&input.request);
+    for attempt in 0..state.settings.placement_attempts {
+        let snapshot = state.store.sourcing_snapshot(&skus).await?;
+        if let Some(token) = &input.plan_token
+            && let TokenCheck::Stale(reason) =
+                check_token(token, &input.request, &snapshot, state.now_ms())?
+        {
+            let fresh = quote_from(state, input.request.clone(), &snapshot);
+            return Ok(Placement::Stale {
+                reason,
+                fresh: Box::new(fresh),
+            });
+        }
+        let plan = plan_fulfillment(
+            &input.request,
+            &snapshot.network,
+            state.settings.search_budget,
+        );
+        let not_backorderable: Vec<String> = plan
+            .backordered()
+            .filter(|(sku, _)| snapshot.product(sku).is_some_and(|p| !p.backorderable))
+            .map(|(sku, units)| format!("{sku} (short {units})"))
+            .collect();
+        if !not_backorderable.is_empty() {
+            return Err(ApiError::user(
+                ErrorCode::NotBackorderable,
+                format!(
+                    "not enough stock of products that cannot be backordered: {}",
+                    not_backorderable.join(", ")
+                ),
+            ));
+        }
+        let unit_prices = input
+            .request
+            .lines()
+            .iter()
+            .zip(&input.unit_prices)
+            .map(|(line, price)| {
+                price
+                    .or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let draft = draft_order(
+            &plan,
+            input.consent,
+            state.today(),
+            &SnapshotLeadTimes(&snapshot),
+        );
+        let new = NewOrder {
+            customer_reference: input.customer_reference.clone(),
+            idempotency: Some((input.idempotency_key.clone(), request_hash.clone())),
+            request: input.request.clone(),
+            consent: input.consent,
+            unit_prices,
+            country_code: input.country_code.clone(),
+            postal_code: input.postal_code.clone(),
+            draft,
+        };
+        match state.store.place_order(&new, &snapshot).await {
+            Ok(PlacedOrder::Created(order_id)) => {
+                tracing::info!(
+                    order_id,
+                    attempt,
+                    shipments = plan.shipment_count(),
+                    "order placed"
+                );
+                return Ok(Placement::Placed {
+                    order_id,
+                    replayed: false,
+                });
+            }
+            Ok(PlacedOrder::Replayed(order_id)) => {
+                return Ok(Placement::Placed {
+                    order_id,
+                    replayed: true,
+                });
+            }
+            Err(StoreError::StockMoved) => {
+                tracing::debug!(attempt, "stock moved during reservation; re-planning");
+                if input.plan_token.is_some() {
+                    let snapshot = state.store.sourcing_snapshot(&skus).await?;
+                    let fresh = quote_from(state, input.request.clone(), &snapshot);
+                    return Ok(Placement::Stale {
+                        reason: "the stock this plan relied on has changed",
+                        fresh: Box::new(fresh),
+                    });
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ApiError::user(
+        ErrorCode::Contention,
+        "stock kept moving while the order was being placed; retry",
+    ))
+}

@@ -1,0 +1,122 @@
+//! The GraphQL schema: one resolver object per feature, merged.
+//!
+//! GraphQL types here are `api`-local and built from domain values and store
+//! records; no database row is a GraphQL type.
+
+mod catalog;
+mod fulfillment;
+mod inputs;
+mod loaders;
+mod network;
+mod orders;
+mod scalars;
+mod stock;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+use crate::state::AppState;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    network::NetworkQuery,
+    catalog::CatalogQuery,
+    stock::StockQuery,
+    fulfillment::FulfillmentQuery,
+    orders::OrderQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    network::NetworkMutation,
+    catalog::CatalogMutation,
+    stock::StockMutation,
+    fulfillment::FulfillmentMutation,
+);
+
+pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// Deepest selection a query may have; the schema's own nesting needs 8.
+pub const MAX_DEPTH: usize = 12;
+/// Fields a query may select, counting list multipliers.
+pub const MAX_COMPLEXITY: usize = 5_000;
+
+fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
+    Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY)
+        .limit_recursive_depth(32)
+        .extension(async_graphql::extensions::Tracing)
+}
+
+/// The served schema, with shared state and per-request data loaders added
+/// by the HTTP layer.
+pub fn build_schema(state: AppState) -> AppSchema {
+    builder().data(state).finish()
+}
+
+/// The schema's SDL, built without any data: what `schema.graphql` holds.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}
+
+pub use loaders::Loaders;
+
+use async_graphql::{Context, ErrorExtensions};
+
+use crate::error::ApiError;
+
+fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
+    ctx.data::<AppState>()
+}
+
+fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
+    ctx.data::<Loaders>()
+}
+
+/// A failure of ours surfaced in a resolver: logged, shown as "internal
+/// error".
+fn internal(err: impl std::fmt::Display) -> async_graphql::Error {
+    ApiError::Internal(anyhow::anyhow!("{err}")).log().extend()
+}
+
+/// Page size bounds of every connection.
+const DEFAULT_PAGE: usize = 20;
+const MAX_PAGE: usize = 100;
+
+fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
+    match first {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE as i32).contains(&n) => Ok(n as usize),
+        Some(n) => Err(ApiError::user(
+            crate::error::ErrorCode::InvalidInput,
+            format!("first must be between 1 and {MAX_PAGE}, got {n}"),
+        )
+        .extend()),
+    }
+}
+
+type Page<N> = async_graphql::connection::Connection<
+    String,
+    N,
+    async_graphql::connection::EmptyFields,
+    async_graphql::connection::EmptyFields,
+>;
+
+/// A connection page from `limit + 1` rows fetched after a cursor: the
+/// extra row only says whether there is a next page.
+fn page<T, N: async_graphql::OutputType>(
+    rows: Vec<T>,
+    limit: usize,
+    after_cursor: bool,
+    cursor: impl Fn(&T) -> String,
+    node: impl Fn(T) -> N,
+) -> Page<N> {
+    let mut connection =
+        async_graphql::connection::Connection::new(after_cursor, rows.len() > limit);
+    connection.edges.extend(
+        rows.into_iter()
+            .take(limit)
+            .map(|row| async_graphql::connection::Edge::new(cursor(&row), node(row))),
+    );
+    connection
+}

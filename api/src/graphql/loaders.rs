@@ -1,0 +1,137 @@
+//! Data loaders: every nested lookup is batched per request (no N+1).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, Loader};
+use infra::store::{
+    BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store,
+    StoreError, WarehouseRecord,
+};
+
+/// The loaders of one request.
+pub struct Loaders {
+    pub(crate) warehouses_by_id: DataLoader<WarehousesById>,
+    pub(crate) warehouses_by_code: DataLoader<WarehousesByCode>,
+    pub(crate) products_by_sku: DataLoader<ProductsBySku>,
+    pub(crate) lines: DataLoader<OrderLines>,
+    pub(crate) shipments: DataLoader<Shipments>,
+    pub(crate) backorders: DataLoader<Backorders>,
+    pub(crate) events: DataLoader<Events>,
+}
+
+impl Loaders {
+    pub fn new(store: &Store) -> Self {
+        let spawn = |f| tokio::spawn(f);
+        Self {
+            warehouses_by_id: DataLoader::new(WarehousesById(store.clone()), spawn),
+            warehouses_by_code: DataLoader::new(WarehousesByCode(store.clone()), spawn),
+            products_by_sku: DataLoader::new(ProductsBySku(store.clone()), spawn),
+            lines: DataLoader::new(OrderLines(store.clone()), spawn),
+            shipments: DataLoader::new(Shipments(store.clone()), spawn),
+            backorders: DataLoader::new(Backorders(store.clone()), spawn),
+            events: DataLoader::new(Events(store.clone()), spawn),
+        }
+    }
+}
+
+type LoadError = Arc<StoreError>;
+
+pub(crate) struct WarehousesById(Store);
+pub(crate) struct WarehousesByCode(Store);
+pub(crate) struct ProductsBySku(Store);
+pub(crate) struct OrderLines(Store);
+pub(crate) struct Shipments(Store);
+pub(crate) struct Backorders(Store);
+pub(crate) struct Events(Store);
+
+impl Loader<i64> for WarehousesById {
+    type Value = WarehouseRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, WarehouseRecord>, LoadError> {
+        Ok(self
+            .0
+            .warehouses_by_id(keys)
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w))
+            .collect())
+    }
+}
+
+impl Loader<String> for WarehousesByCode {
+    type Value = WarehouseRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, WarehouseRecord>, LoadError> {
+        Ok(self
+            .0
+            .warehouses_by_code(keys)
+            .await?
+            .into_iter()
+            .map(|w| (w.code.to_string(), w))
+            .collect())
+    }
+}
+
+impl Loader<String> for ProductsBySku {
+    type Value = ProductRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[String]) -> Result<HashMap<String, ProductRecord>, LoadError> {
+        let skus: Vec<&str> = keys.iter().map(String::as_str).collect();
+        Ok(self
+            .0
+            .products_by_sku(&skus)
+            .await?
+            .into_iter()
+            .map(|p| (p.sku.to_string(), p))
+            .collect())
+    }
+}
+
+/// Groups rows by their order.
+fn by_order<T>(rows: Vec<T>, order_of: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T>> {
+    let mut out: HashMap<i64, Vec<T>> = HashMap::new();
+    for row in rows {
+        out.entry(order_of(&row)).or_default().push(row);
+    }
+    out
+}
+
+impl Loader<i64> for OrderLines {
+    type Value = Vec<OrderLineRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(by_order(self.0.lines_of(keys).await?, |r| r.order_id))
+    }
+}
+
+impl Loader<i64> for Shipments {
+    type Value = Vec<ShipmentRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(by_order(self.0.shipments_of(keys).await?, |r| r.order_id))
+    }
+}
+
+impl Loader<i64> for Backorders {
+    type Value = Vec<BackorderRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(by_order(self.0.backorders_of(keys).await?, |r| r.order_id))
+    }
+}
+
+impl Loader<i64> for Events {
+    type Value = Vec<EventRecord>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(by_order(self.0.events_of(keys).await?, |r| r.order_id))
+    }
+}

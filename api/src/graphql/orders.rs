@@ -1,0 +1,389 @@
+//! Orders: `order`, `orders`, and the order's lines, shipments, backorders
+//! and events.
+
+use async_graphql::connection::{Connection, EmptyFields};
+use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, SimpleObject};
+use domain::order::OrderStatus as DomainStatus;
+use infra::store::{
+    BackorderRecord, EventRecord, OrderFilter, OrderLineRecord, OrderRecord, ShipmentRecord,
+};
+
+use super::inputs::SplitPolicy;
+use super::network::Warehouse;
+use super::scalars::{Date, DateTime, DecimalValue, Money};
+use super::{app, internal, loaders, page_size};
+use crate::error::{ApiError, ErrorCode};
+
+/// Where an order stands as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum OrderStatus {
+    AwaitingShipment,
+    Backordered,
+    PartiallyShipped,
+    Shipped,
+    Cancelled,
+}
+
+impl From<DomainStatus> for OrderStatus {
+    fn from(s: DomainStatus) -> Self {
+        match s {
+            DomainStatus::AwaitingShipment => Self::AwaitingShipment,
+            DomainStatus::Backordered => Self::Backordered,
+            DomainStatus::PartiallyShipped => Self::PartiallyShipped,
+            DomainStatus::Shipped => Self::Shipped,
+            DomainStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<OrderStatus> for DomainStatus {
+    fn from(s: OrderStatus) -> Self {
+        match s {
+            OrderStatus::AwaitingShipment => Self::AwaitingShipment,
+            OrderStatus::Backordered => Self::Backordered,
+            OrderStatus::PartiallyShipped => Self::PartiallyShipped,
+            OrderStatus::Shipped => Self::Shipped,
+            OrderStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct Destination {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub country_code: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+pub(crate) struct Order(pub OrderRecord);
+
+#[Object]
+impl Order {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn customer_reference(&self) -> &str {
+        &self.0.customer_reference
+    }
+
+    async fn status(&self) -> OrderStatus {
+        self.0.status.into()
+    }
+
+    async fn policy(&self) -> SplitPolicy {
+        self.0.policy.into()
+    }
+
+    async fn max_shipments(&self) -> Option<u32> {
+        self.0.max_shipments
+    }
+
+    async fn destination(&self) -> Destination {
+        Destination {
+            latitude: self.0.destination.latitude(),
+            longitude: self.0.destination.longitude(),
+            country_code: self.0.country_code.clone(),
+            postal_code: self.0.postal_code.clone(),
+        }
+    }
+
+    async fn backorder_consent(&self) -> bool {
+        self.0.backorder_consent
+    }
+
+    /// Shipping cost of the packages planned when the order was placed.
+    async fn shipping_cost(&self) -> Money {
+        Money(self.0.shipping_cost)
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
+    async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
+        let lines = loaders(ctx)?
+            .lines
+            .load_one(self.0.id)
+            .await
+            .map_err(internal)?
+            .unwrap_or_default();
+        Ok(lines.into_iter().map(OrderLine).collect())
+    }
+
+    async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
+        let rows = loaders(ctx)?
+            .shipments
+            .load_one(self.0.id)
+            .await
+            .map_err(internal)?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Shipment).collect())
+    }
+
+    async fn backorders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Backorder>> {
+        let rows = loaders(ctx)?
+            .backorders
+            .load_one(self.0.id)
+            .await
+            .map_err(internal)?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(Backorder).collect())
+    }
+
+    /// Everything that happened to the order, oldest first.
+    async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderEvent>> {
+        let rows = loaders(ctx)?
+            .events
+            .load_one(self.0.id)
+            .await
+            .map_err(internal)?
+            .unwrap_or_default();
+        Ok(rows.into_iter().map(OrderEvent).collect())
+    }
+}
+
+pub(crate) struct OrderLine(OrderLineRecord);
+
+#[Object]
+impl OrderLine {
+    async fn line_number(&self) -> u32 {
+        self.0.line_no
+    }
+
+    async fn sku(&self) -> &str {
+        self.0.sku.as_str()
+    }
+
+    async fn quantity(&self) -> u32 {
+        self.0.quantity
+    }
+
+    async fn unit_price(&self) -> Money {
+        Money(self.0.unit_price)
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct ShipmentLine {
+    pub sku: String,
+    pub quantity: u32,
+}
+
+/// Where a package is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum ShipmentStatus {
+    Pending,
+    Released,
+    Shipped,
+    Cancelled,
+}
+
+pub(crate) struct Shipment(ShipmentRecord);
+
+#[Object]
+impl Shipment {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
+        let found = loaders(ctx)?
+            .warehouses_by_id
+            .load_one(self.0.warehouse_id)
+            .await
+            .map_err(internal)?;
+        found
+            .map(Warehouse)
+            .ok_or_else(|| internal("a shipment names a missing warehouse"))
+    }
+
+    async fn status(&self) -> async_graphql::Result<ShipmentStatus> {
+        Ok(match self.0.status.as_str() {
+            "PENDING" => ShipmentStatus::Pending,
+            "RELEASED" => ShipmentStatus::Released,
+            "SHIPPED" => ShipmentStatus::Shipped,
+            "CANCELLED" => ShipmentStatus::Cancelled,
+            other => return Err(internal(format!("unknown shipment status {other}"))),
+        })
+    }
+
+    async fn tracking_number(&self) -> Option<&str> {
+        self.0.tracking_number.as_deref()
+    }
+
+    async fn cost(&self) -> Money {
+        Money(self.0.cost)
+    }
+
+    async fn distance_km(&self) -> DecimalValue {
+        DecimalValue(rust_decimal::Decimal::new(
+            i64::try_from(self.0.distance_m).unwrap_or(i64::MAX),
+            3,
+        ))
+    }
+
+    async fn estimated_delivery_date(&self) -> Date {
+        domain::calendar::Day::from_days_since_epoch(self.0.estimated_delivery).into()
+    }
+
+    async fn lines(&self) -> Vec<ShipmentLine> {
+        self.0
+            .lines
+            .iter()
+            .map(|l| ShipmentLine {
+                sku: l.sku.to_string(),
+                quantity: l.quantity,
+            })
+            .collect()
+    }
+}
+
+/// Where backordered units are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum BackorderStatus {
+    AwaitingConfirmation,
+    Confirmed,
+    Allocated,
+    Cancelled,
+    Substituted,
+    Expired,
+}
+
+pub(crate) struct Backorder(BackorderRecord);
+
+#[Object]
+impl Backorder {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn sku(&self) -> &str {
+        self.0.sku.as_str()
+    }
+
+    async fn quantity(&self) -> u32 {
+        self.0.quantity
+    }
+
+    async fn status(&self) -> async_graphql::Result<BackorderStatus> {
+        use domain::order::BackorderStatus as S;
+        Ok(match S::parse(&self.0.status) {
+            Some(S::AwaitingConfirmation) => BackorderStatus::AwaitingConfirmation,
+            Some(S::Confirmed) => BackorderStatus::Confirmed,
+            Some(S::Allocated) => BackorderStatus::Allocated,
+            Some(S::Cancelled) => BackorderStatus::Cancelled,
+            Some(S::Substituted) => BackorderStatus::Substituted,
+            Some(S::Expired) => BackorderStatus::Expired,
+            None => {
+                return Err(internal(format!(
+                    "unknown backorder status {}",
+                    self.0.status
+                )));
+            }
+        })
+    }
+
+    async fn estimated_available_date(&self) -> Date {
+        domain::calendar::Day::from_days_since_epoch(self.0.estimated_available).into()
+    }
+}
+
+/// Something that happened to an order.
+pub(crate) struct OrderEvent(EventRecord);
+
+#[Object]
+impl OrderEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// E.g. `ORDER_PLACED`, `ORDER_SPLIT`, `LINE_BACKORDERED`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    async fn at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
+    /// The event's facts, as a JSON object.
+    async fn payload(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(self.0.payload.clone())
+    }
+}
+
+fn order_id(id: &ID) -> Result<i64, ApiError> {
+    id.parse::<i64>().map_err(|_| {
+        ApiError::user(
+            ErrorCode::InvalidInput,
+            format!("{:?} is not an order id", id.as_str()),
+        )
+    })
+}
+
+#[derive(Default)]
+pub(crate) struct OrderQuery;
+
+#[Object]
+impl OrderQuery {
+    async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
+        let id = order_id(&id).map_err(|e| e.extend())?;
+        Ok(app(ctx)?
+            .store
+            .orders_by_id(&[id])
+            .await
+            .map_err(internal)?
+            .pop()
+            .map(Order))
+    }
+
+    /// Orders, newest first, optionally by status, by a sku they contain, or
+    /// by a warehouse shipping them.
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        status: Option<OrderStatus>,
+        sku: Option<String>,
+        warehouse_code: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Order, EmptyFields, EmptyFields>> {
+        let limit = page_size(first)?;
+        let filter = OrderFilter {
+            status: status.map(Into::into),
+            sku: sku
+                .map(|s| super::inputs::sku(&s, &["sku"]))
+                .transpose()
+                .map_err(|e| e.extend())?,
+            warehouse: warehouse_code
+                .map(|c| super::inputs::warehouse_code(&c, &["warehouseCode"]))
+                .transpose()
+                .map_err(|e| e.extend())?,
+        };
+        let before = after
+            .as_deref()
+            .map(|c| c.parse::<i64>())
+            .transpose()
+            .map_err(|_| {
+                ApiError::user(
+                    ErrorCode::InvalidInput,
+                    "after is not a cursor of this connection",
+                )
+                .extend()
+            })?;
+        let rows = app(ctx)?
+            .store
+            .orders_page(&filter, before, limit as u64 + 1)
+            .await
+            .map_err(internal)?;
+        Ok(super::page(
+            rows,
+            limit,
+            after.is_some(),
+            |o| o.id.to_string(),
+            Order,
+        ))
+    }
+}

@@ -1,0 +1,224 @@
+//! Stock: the `availability` query and `setStockLevels` feeds.
+
+use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
+use infra::store::{FeedOutcome, LocationStock, SkuStock, StockInput};
+
+use super::network::Warehouse;
+use super::{app, internal, loaders};
+use crate::error::{ApiError, ErrorCode, UserError, into_payload};
+
+/// One warehouse's stock of a sku.
+pub(crate) struct StockLocation(pub LocationStock);
+
+#[Object]
+impl StockLocation {
+    async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
+        let found = loaders(ctx)?
+            .warehouses_by_id
+            .load_one(self.0.warehouse_id)
+            .await
+            .map_err(internal)?;
+        found
+            .map(Warehouse)
+            .ok_or_else(|| internal("a stock level names a missing warehouse"))
+    }
+
+    async fn on_hand(&self) -> u32 {
+        self.0.level.on_hand()
+    }
+
+    /// Held by open orders.
+    async fn reserved(&self) -> u32 {
+        self.0.level.reserved()
+    }
+
+    /// Held back from sale.
+    async fn safety_stock(&self) -> u32 {
+        self.0.level.safety_stock()
+    }
+
+    /// `max(0, onHand − reserved − safetyStock)`.
+    async fn available(&self) -> u32 {
+        self.0.level.available()
+    }
+
+    /// Sequence of the feed that last set this level.
+    async fn feed_sequence(&self) -> Option<i64> {
+        self.0.feed_sequence
+    }
+}
+
+/// A sku's stock across the network's active warehouses.
+pub(crate) struct SkuAvailability(pub SkuStock);
+
+#[Object]
+impl SkuAvailability {
+    async fn sku(&self) -> &str {
+        self.0.sku.as_str()
+    }
+
+    async fn total_available(&self) -> u64 {
+        self.0.total_available()
+    }
+
+    /// In warehouse code order.
+    async fn locations(&self) -> Vec<StockLocation> {
+        self.0
+            .locations
+            .iter()
+            .cloned()
+            .map(StockLocation)
+            .collect()
+    }
+}
+
+/// Most skus one availability query may ask for.
+pub(crate) const MAX_SKUS: usize = 500;
+
+#[derive(Default)]
+pub(crate) struct StockQuery;
+
+#[Object]
+impl StockQuery {
+    /// Stock of each sku at every active warehouse, in the order asked.
+    async fn availability(
+        &self,
+        ctx: &Context<'_>,
+        skus: Vec<String>,
+    ) -> async_graphql::Result<Vec<SkuAvailability>> {
+        let state = app(ctx)?;
+        let result = async {
+            if skus.len() > MAX_SKUS {
+                return Err(ApiError::user(
+                    ErrorCode::InvalidInput,
+                    format!("ask for at most {MAX_SKUS} skus"),
+                ));
+            }
+            let parsed = skus
+                .iter()
+                .enumerate()
+                .map(|(i, s)| super::inputs::sku(s, &["skus", &i.to_string()]))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(state.store.stock_of(&parsed).await?)
+        }
+        .await;
+        result
+            .map(|v| v.into_iter().map(SkuAvailability).collect())
+            .map_err(|e| e.log().extend())
+    }
+}
+
+/// An absolute stock level from a partner's or the WMS's feed.
+#[derive(Debug, InputObject)]
+pub(crate) struct StockLevelInput {
+    pub warehouse_code: String,
+    pub sku: String,
+    pub on_hand: i32,
+    /// Left unchanged when omitted (zero for a new level).
+    pub safety_stock: Option<i32>,
+    /// The feed's sequence number or timestamp: a level set by a newer feed
+    /// is never overwritten by an older one.
+    pub sequence: Option<i64>,
+}
+
+/// What one feed row did.
+#[derive(SimpleObject)]
+pub(crate) struct StockLevelResult {
+    pub warehouse_code: String,
+    pub sku: String,
+    /// False when a newer feed had already set this level.
+    pub applied: bool,
+    /// Sequence of the feed whose level stands when this row was ignored.
+    pub current_sequence: Option<i64>,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct SetStockLevelsPayload {
+    pub results: Vec<StockLevelResult>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Most rows one feed call may carry.
+const MAX_ROWS: usize = 5_000;
+
+fn parse(rows: &[StockLevelInput]) -> Result<Vec<StockInput>, ApiError> {
+    if rows.is_empty() || rows.len() > MAX_ROWS {
+        return Err(ApiError::User(
+            UserError::new(
+                ErrorCode::InvalidInput,
+                format!("send between 1 and {MAX_ROWS} levels"),
+            )
+            .at(&["input"]),
+        ));
+    }
+    rows.iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let index = i.to_string();
+            let count = |value: i32, name: &str| {
+                u32::try_from(value).map_err(|_| {
+                    ApiError::User(
+                        UserError::new(
+                            ErrorCode::BadQuantity,
+                            format!("{name} must not be negative, got {value}"),
+                        )
+                        .at(&["input", &index, name]),
+                    )
+                })
+            };
+            Ok(StockInput {
+                warehouse: super::inputs::warehouse_code(
+                    &row.warehouse_code,
+                    &["input", &index, "warehouseCode"],
+                )?,
+                sku: super::inputs::sku(&row.sku, &["input", &index, "sku"])?,
+                on_hand: count(row.on_hand, "onHand")?,
+                safety_stock: row
+                    .safety_stock
+                    .map(|s| count(s, "safetyStock"))
+                    .transpose()?,
+                sequence: row.sequence,
+            })
+        })
+        .collect()
+}
+
+#[derive(Default)]
+pub(crate) struct StockMutation;
+
+#[Object]
+impl StockMutation {
+    /// Sets absolute levels in bulk, all or nothing. Rows older than the
+    /// feed that set a level are ignored and reported, not errors.
+    async fn set_stock_levels(
+        &self,
+        ctx: &Context<'_>,
+        input: Vec<StockLevelInput>,
+    ) -> async_graphql::Result<SetStockLevelsPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let parsed = parse(&input)?;
+            Ok(state.store.set_stock_levels(&parsed).await?)
+        }
+        .await;
+        let (outcomes, user_errors) = into_payload(result)?;
+        let results = outcomes
+            .unwrap_or_default()
+            .into_iter()
+            .zip(&input)
+            .map(|(outcome, row)| StockLevelResult {
+                warehouse_code: row.warehouse_code.clone(),
+                sku: row.sku.clone(),
+                applied: matches!(outcome, FeedOutcome::Applied { .. }),
+                current_sequence: match outcome {
+                    FeedOutcome::IgnoredOlder { current_sequence } => Some(current_sequence),
+                    FeedOutcome::Applied { .. } => None,
+                },
+            })
+            .collect();
+        Ok(SetStockLevelsPayload {
+            results,
+            user_errors,
+        })
+    }
+}

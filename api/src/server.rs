@@ -1,0 +1,108 @@
+//! Builds and runs the HTTP server. `Application::build` binds the listener
+//! itself (port 0 picks a free one) so tests and the binary share one path.
+
+use std::net::TcpListener;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context as _;
+use infra::db::{self, DatabaseSettings};
+use infra::store::Store;
+
+use crate::graphql::build_schema;
+use crate::state::{AppState, GatewaySettings};
+
+/// How to run the gateway.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub listen: String,
+    pub database: DatabaseSettings,
+    pub migrate: bool,
+    pub demo: bool,
+    pub max_body_bytes: usize,
+    pub workers: usize,
+    pub gateway: GatewaySettings,
+}
+
+/// Default request body limit: a 5,000-row stock feed fits comfortably.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    host: String,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects, migrates (unless told not to), loads the demo network if
+    /// asked, binds the listener and prepares the server.
+    pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
+        let connection = db::connect(&settings.database)
+            .await
+            .context("connecting to the database")?;
+        if settings.migrate {
+            db::migrate(&connection)
+                .await
+                .context("applying migrations")?;
+        }
+        let store = Store::new(connection);
+        if settings.demo {
+            crate::demo::load(&store)
+                .await
+                .context("loading the demo network")?;
+        }
+        let state = AppState::new(store, settings.gateway.clone());
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Self::with_listener(state, listener, settings.max_body_bytes, settings.workers)
+    }
+
+    pub fn with_listener(
+        state: AppState,
+        listener: TcpListener,
+        max_body_bytes: usize,
+        workers: usize,
+    ) -> anyhow::Result<Self> {
+        let address = listener.local_addr()?;
+        let schema = build_schema(state.clone());
+        let data_state = web::Data::new(state.clone());
+        let data_schema = web::Data::new(schema);
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(data_state.clone())
+                .app_data(data_schema.clone())
+                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .route("/graphql", web::post().to(crate::http::graphql_post))
+                .route("/graphql", web::get().to(crate::http::graphql_get))
+                .route("/healthz", web::get().to(crate::http::healthz))
+                .route("/readyz", web::get().to(crate::http::readyz))
+        })
+        .workers(workers.max(1))
+        .listen(listener)?
+        .run();
+        Ok(Self {
+            server,
+            port: address.port(),
+            host: address.ip().to_string(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The GraphQL endpoint.
+    pub fn url(&self) -> String {
+        format!("http://{}:{}/graphql", self.host, self.port)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

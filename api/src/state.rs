@@ -1,0 +1,62 @@
+//! What every request shares: the store, settings, and the clock.
+
+use std::time::Duration;
+
+use domain::calendar::Day;
+use domain::sourcing::SearchBudget;
+use infra::store::Store;
+
+/// Tunables of the gateway, validated at startup.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    pub search_budget: SearchBudget,
+    /// How long a quote's plan token can be redeemed by `placeOrder`.
+    pub plan_token_ttl: Duration,
+    /// How many times `placeOrder` re-plans when stock moves under it.
+    pub placement_attempts: u32,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        Self {
+            search_budget: SearchBudget::default(),
+            plan_token_ttl: Duration::from_secs(15 * 60),
+            placement_attempts: 8,
+        }
+    }
+}
+
+/// Shared by every request; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub settings: GatewaySettings,
+}
+
+impl AppState {
+    pub fn new(store: Store, settings: GatewaySettings) -> Self {
+        Self { store, settings }
+    }
+
+    /// Today in UTC: the only place the gateway reads the calendar.
+    pub fn today(&self) -> Day {
+        let days = chrono::Utc::now()
+            .date_naive()
+            .signed_duration_since(epoch())
+            .num_days();
+        Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis()
+    }
+}
+
+fn epoch() -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+}
+
+/// The calendar date of a day.
+pub fn to_date(day: Day) -> chrono::NaiveDate {
+    epoch() + chrono::Duration::days(i64::from(day.days_since_epoch()))
+}

@@ -1,0 +1,199 @@
+//! GraphQL over HTTP: content negotiation, methods, status codes, limits,
+//! and the health endpoints.
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use serde_json::{Value, json};
+
+use crate::support::{Lane, spawn_app};
+
+const GRJ: &str = "application/graphql-response+json";
+
+async fn post(
+    app: &crate::support::TestApp,
+    accept: Option<&str>,
+    content_type: &str,
+    body: String,
+) -> (StatusCode, String, String) {
+    let mut request = app
+        .client
+        .post(app.graphql_url())
+        .header(CONTENT_TYPE, content_type)
+        .body(body);
+    if let Some(accept) = accept {
+        request = request.header(ACCEPT, accept);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let media = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, media, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_response_type_follows_accept() {
+    let app = spawn_app(Lane::Sqlite).await;
+    let body = json!({ "query": "{ warehouses { edges { cursor } } }" }).to_string();
+    for (accept, media) in [
+        (None, "application/json"),
+        (Some("application/json"), "application/json"),
+        (Some(GRJ), GRJ),
+        (Some("*/*"), "application/json"),
+        (
+            Some("application/json;q=0.5, application/graphql-response+json"),
+            GRJ,
+        ),
+    ] {
+        let (status, got, text) = post(&app, accept, "application/json", body.clone()).await;
+        assert_eq!(
+            (status, got.as_str()),
+            (StatusCode::OK, media),
+            "{accept:?}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&text).unwrap(),
+            json!({ "data": { "warehouses": { "edges": [] } } })
+        );
+    }
+    let (status, _, _) = post(&app, Some("text/plain"), "application/json", body.clone()).await;
+    assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
+    let (status, _, _) = post(&app, None, "text/plain", body).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn bad_requests_and_bad_documents_get_the_spec_status_codes() {
+    let app = spawn_app(Lane::Sqlite).await;
+    // Not a GraphQL request at all: 400 whatever the media type.
+    for accept in [GRJ, "application/json"] {
+        let (status, _, text) =
+            post(&app, Some(accept), "application/json", "{not json".into()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{accept}");
+        assert!(text.contains("not a GraphQL request"), "{text}");
+        let (status, _, _) = post(
+            &app,
+            Some(accept),
+            "application/json",
+            json!({ "variables": {} }).to_string(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+    // A document that does not parse or validate: 400 with the GraphQL
+    // response type, 200 with errors under application/json.
+    for query in ["{ warehouses {", "{ noSuchField }"] {
+        let body = json!({ "query": query }).to_string();
+        let (status, _, text) = post(&app, Some(GRJ), "application/json", body.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {text}");
+        let parsed: Value = serde_json::from_str(&text).unwrap();
+        assert!(parsed.get("data").is_none(), "{parsed}");
+        assert!(parsed["errors"][0]["message"].is_string());
+        let (status, _, _) = post(&app, Some("application/json"), "application/json", body).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+}
+
+#[tokio::test]
+async fn queries_work_over_get_but_mutations_need_post() {
+    let app = spawn_app(Lane::Sqlite).await;
+    let url = app.graphql_url();
+    let response = app
+        .client
+        .get(&url)
+        .query(&[("query", "{ warehouses { edges { cursor } } }")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({ "data": { "warehouses": { "edges": [] } } })
+    );
+
+    let mutation = "mutation { upsertProducts(input: [{sku: \"A\", name: \"A\", unitPrice: \"1\"}]) { userErrors { code } } }";
+    let response = app
+        .client
+        .get(&url)
+        .query(&[("query", mutation)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    let none = app.ok(r#"{ product(sku: "A") { sku } }"#, json!({})).await;
+    assert_eq!(none["product"], json!(null));
+
+    let page = app
+        .client
+        .get(&url)
+        .header(ACCEPT, "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn oversized_bodies_and_queries_are_refused() {
+    let app = spawn_app(Lane::Sqlite).await;
+    // The test server accepts 64 KiB.
+    let huge = json!({ "query": format!("{{ warehouses {{ edges {{ cursor }} }} }} #{}", "x".repeat(70_000)) }).to_string();
+    let (status, _, _) = post(&app, None, "application/json", huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let mut deep = String::from("{ product(sku: \"A\") { ");
+    for _ in 0..12 {
+        deep.push_str("substitutes { ");
+    }
+    deep.push_str("sku");
+    deep.push_str(&" }".repeat(13));
+    deep.push_str(" }");
+    let answer = app.graphql(&deep, json!({})).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nested too deep"),
+        "{answer}"
+    );
+
+    let wide = format!(
+        "{{{}}}",
+        (0..900)
+            .map(|i| format!("a{i}:warehouses{{edges{{cursor node{{code name active}}}}}}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let answer = app.graphql(&wide, json!({})).await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too complex"),
+        "{answer}"
+    );
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app(Lane::Sqlite).await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.text().await.unwrap(), "ready");
+}
