@@ -115,6 +115,17 @@ enum Command {
         listen: String,
         #[command(flatten)]
         database: DatabaseArgs,
+        /// Redis for the shared stock cache; an in-process cache when unset.
+        #[arg(long, value_name = "URL", env = "REDIS_URL")]
+        redis_url: Option<String>,
+        /// Seconds a cached availability entry may serve reads.
+        #[arg(
+            long,
+            value_name = "SECS",
+            env = "SHIPMIX_CACHE_TTL",
+            default_value_t = 30
+        )]
+        cache_ttl: u64,
         /// Load the demo network (idempotent).
         #[arg(long)]
         demo: bool,
@@ -246,6 +257,8 @@ where
         Command::Serve {
             listen,
             database,
+            redis_url,
+            cache_ttl,
             demo,
             no_migrate,
             max_body_bytes,
@@ -260,6 +273,11 @@ where
             let settings = crate::server::ServeSettings {
                 listen,
                 database,
+                cache: infra::cache::CacheSettings {
+                    redis_url: redis_url.filter(|u| !u.is_empty()),
+                    ttl: std::time::Duration::from_secs(cache_ttl.max(1)),
+                    ..Default::default()
+                },
                 migrate: !no_migrate,
                 demo,
                 max_body_bytes,

@@ -172,7 +172,12 @@ fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
 
 /// Plans `request` under both policies and issues a plan token.
 pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, ApiError> {
-    let snapshot = state.store.sourcing_snapshot(&skus_of(&request)).await?;
+    // Quotes read through the cache; only placing re-reads the database.
+    let stock = state
+        .cache
+        .stock_of(&state.store, &skus_of(&request))
+        .await?;
+    let snapshot = infra::store::snapshot_from(&state.store, stock).await?;
     Ok(quote_from(state, request, &snapshot))
 }
 
@@ -339,6 +344,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         };
         match state.store.place_order(&new, &snapshot).await {
             Ok(PlacedOrder::Created(order_id)) => {
+                state.cache.invalidate(&skus).await;
                 tracing::info!(
                     order_id,
                     attempt,

@@ -6,6 +6,7 @@ use std::net::TcpListener;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context as _;
+use infra::cache::{CacheSettings, StockCache};
 use infra::db::{self, DatabaseSettings};
 use infra::store::Store;
 
@@ -17,6 +18,7 @@ use crate::state::{AppState, GatewaySettings};
 pub struct ServeSettings {
     pub listen: String,
     pub database: DatabaseSettings,
+    pub cache: CacheSettings,
     pub migrate: bool,
     pub demo: bool,
     pub max_body_bytes: usize,
@@ -52,7 +54,8 @@ impl Application {
                 .await
                 .context("loading the demo network")?;
         }
-        let state = AppState::new(store, settings.gateway.clone());
+        let cache = StockCache::new(&settings.cache).context("configuring the stock cache")?;
+        let state = AppState::new(store, cache, settings.gateway.clone());
         let listener = TcpListener::bind(&settings.listen)
             .with_context(|| format!("binding {}", settings.listen))?;
         Self::with_listener(state, listener, settings.max_body_bytes, settings.workers)

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use domain::calendar::Day;
 use domain::sourcing::SearchBudget;
+use infra::cache::StockCache;
 use infra::store::Store;
 
 /// Tunables of the gateway, validated at startup.
@@ -30,12 +31,17 @@ impl Default for GatewaySettings {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub store: Store,
+    pub cache: StockCache,
     pub settings: GatewaySettings,
 }
 
 impl AppState {
-    pub fn new(store: Store, settings: GatewaySettings) -> Self {
-        Self { store, settings }
+    pub fn new(store: Store, cache: StockCache, settings: GatewaySettings) -> Self {
+        Self {
+            store,
+            cache,
+            settings,
+        }
     }
 
     /// Today in UTC: the only place the gateway reads the calendar.

@@ -4,6 +4,7 @@
 //! join it here, so `api` never touches SQL, Redis or file formats directly.
 
 pub mod batch;
+pub mod cache;
 pub mod db;
 pub mod digest;
 pub mod store;

@@ -3,6 +3,7 @@
 //! port 0, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
 
 mod batch;
+mod cache;
 mod catalog;
 mod cli;
 mod concurrency;

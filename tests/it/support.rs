@@ -76,6 +76,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api::server::Application;
 use api::state::{AppState, GatewaySettings};
+use infra::cache::{CacheSettings, StockCache};
 use infra::db::{self, DatabaseSettings};
 use infra::store::Store;
 use sea_orm::{ConnectionTrait, Database};
@@ -95,7 +96,9 @@ pub(crate) struct TestApp {
     pub(crate) address: String,
     pub(crate) client: reqwest::Client,
     pub(crate) store: Store,
+    pub(crate) cache: StockCache,
     pub(crate) database: DatabaseSettings,
+    cache_settings: CacheSettings,
     _dir: Option<TempDir>,
 }
 
@@ -167,53 +170,77 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
     }
 }
 
-/// Starts the real server on 127.0.0.1:0 against a fresh database.
-pub(crate) async fn spawn_app(lane: Lane) -> TestApp {
-    spawn_app_with(lane, GatewaySettings::default()).await
+/// The cache a lane runs with: Redis on the Postgres lane when
+/// `TEST_REDIS_URL` is set (a namespace per app, so parallel tests never
+/// share keys), the in-process cache otherwise.
+pub(crate) fn cache_for(lane: Lane) -> CacheSettings {
+    let redis_url = match lane {
+        Lane::Postgres => std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+        Lane::Sqlite => None,
+    };
+    CacheSettings {
+        redis_url,
+        namespace: format!(
+            "shipmix-it-{}-{}",
+            std::process::id(),
+            NEXT_DB.fetch_add(1, Ordering::SeqCst)
+        ),
+        ..CacheSettings::default()
+    }
 }
 
-pub(crate) async fn spawn_app_with(lane: Lane, settings: GatewaySettings) -> TestApp {
+/// Starts the real server on 127.0.0.1:0 against a fresh database.
+pub(crate) async fn spawn_app(lane: Lane) -> TestApp {
+    spawn_app_with(lane, cache_for(lane)).await
+}
+
+pub(crate) async fn spawn_app_with(lane: Lane, cache_settings: CacheSettings) -> TestApp {
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
-    let app = spawn_on(&database, settings).await;
+    let (address, store, cache) = spawn_on(&database, &cache_settings).await;
     TestApp {
         lane,
-        address: app.0,
+        address,
         client: reqwest::Client::new(),
-        store: app.1,
+        store,
+        cache,
         database,
+        cache_settings,
         _dir: dir,
     }
 }
 
-/// Another gateway instance on the same database (a second replica).
+/// Another gateway instance on the same database and cache (a replica).
 pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
-    let (address, store) = spawn_on(&of.database, GatewaySettings::default()).await;
+    let (address, store, cache) = spawn_on(&of.database, &of.cache_settings).await;
     TestApp {
         lane: of.lane,
         address,
         client: reqwest::Client::new(),
         store,
+        cache,
         database: of.database.clone(),
+        cache_settings: of.cache_settings.clone(),
         _dir: None,
     }
 }
 
-async fn spawn_on(database: &DatabaseSettings, settings: GatewaySettings) -> (String, Store) {
+async fn spawn_on(
+    database: &DatabaseSettings,
+    cache_settings: &CacheSettings,
+) -> (String, Store, StockCache) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
     let store = Store::new(connection);
+    let cache = StockCache::new(cache_settings).expect("cache settings");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let app = Application::with_listener(
-        AppState::new(store.clone(), settings),
-        listener,
-        64 * 1024,
-        2,
-    )
-    .expect("build app");
+    let state = AppState::new(store.clone(), cache.clone(), GatewaySettings::default());
+    let app = Application::with_listener(state, listener, 64 * 1024, 2).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    (address, store)
+    (address, store, cache)
 }
 
 fn init_test_logging() {

@@ -189,7 +189,10 @@ impl NetworkMutation {
         let state = app(ctx)?;
         let result = async {
             let parsed = input.parse()?;
-            Ok(state.store.upsert_warehouse(parsed).await?)
+            let saved = state.store.upsert_warehouse(parsed).await?;
+            // Location, tariff or activity may have changed every sku's view.
+            state.cache.invalidate_all().await;
+            Ok(saved)
         }
         .await;
         let (warehouse, user_errors) = into_payload(result)?;

@@ -99,7 +99,7 @@ impl StockQuery {
                 .enumerate()
                 .map(|(i, s)| super::inputs::sku(s, &["skus", &i.to_string()]))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(state.store.stock_of(&parsed).await?)
+            Ok(state.cache.stock_of(&state.store, &parsed).await?)
         }
         .await;
         result
@@ -198,7 +198,12 @@ impl StockMutation {
         let state = app(ctx)?;
         let result = async {
             let parsed = parse(&input)?;
-            Ok(state.store.set_stock_levels(&parsed).await?)
+            let outcomes = state.store.set_stock_levels(&parsed).await;
+            // Invalidate even on failure: a partial commit is impossible, but
+            // an entry cached meanwhile might predate the write.
+            let skus: Vec<domain::Sku> = parsed.iter().map(|p| p.sku.clone()).collect();
+            state.cache.invalidate(&skus).await;
+            Ok(outcomes?)
         }
         .await;
         let (outcomes, user_errors) = into_payload(result)?;

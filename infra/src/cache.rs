@@ -1,0 +1,382 @@
+//! The stock cache: availability per sku, read through on queries and
+//! quotes, invalidated on every stock write.
+//!
+//! Best effort by design. Redis when `REDIS_URL` is set (shared by every
+//! replica), an in-process map otherwise. A Redis error or timeout is logged
+//! at warn and treated as a miss, so a slow or dead Redis costs latency, never
+//! a failed request; the connection manager reconnects when it returns.
+//! Nothing that reserves stock reads the cache: `placeOrder` plans from the
+//! database inside its retry loop, so a stale entry can at worst show a
+//! stale number or make a quote's token go stale, never oversell.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use domain::inventory::StockLevel;
+use domain::{Sku, WarehouseCode};
+use redis::AsyncCommands;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::store::{LocationStock, SkuStock, Store, StoreError};
+
+/// How the cache is set up.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// `redis://host:port`; the in-process cache when `None`.
+    pub redis_url: Option<String>,
+    /// How long an entry may serve reads; bounds staleness across replicas.
+    pub ttl: Duration,
+    /// Longest a Redis call may take before it counts as a miss.
+    pub redis_timeout: Duration,
+    /// Prefix of every Redis key, so several deployments (or tests) can
+    /// share one Redis.
+    pub namespace: String,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            ttl: Duration::from_secs(30),
+            redis_timeout: Duration::from_millis(250),
+            namespace: "shipmix".to_owned(),
+        }
+    }
+}
+
+/// Entries the in-process cache holds before it starts over.
+const LOCAL_CAPACITY: usize = 100_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedSku {
+    product_id: i64,
+    locations: Vec<CachedLocation>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CachedLocation {
+    warehouse_id: i64,
+    warehouse: String,
+    on_hand: i64,
+    reserved: i64,
+    safety_stock: i64,
+    version: i64,
+    feed_sequence: Option<i64>,
+}
+
+impl CachedSku {
+    fn from_stock(stock: &SkuStock) -> Self {
+        Self {
+            product_id: stock.product_id,
+            locations: stock
+                .locations
+                .iter()
+                .map(|l| CachedLocation {
+                    warehouse_id: l.warehouse_id,
+                    warehouse: l.warehouse.to_string(),
+                    on_hand: i64::from(l.level.on_hand()),
+                    reserved: i64::from(l.level.reserved()),
+                    safety_stock: i64::from(l.level.safety_stock()),
+                    version: l.version,
+                    feed_sequence: l.feed_sequence,
+                })
+                .collect(),
+        }
+    }
+
+    /// `None` for an entry that does not decode (another version wrote it):
+    /// a miss, not an error.
+    fn into_stock(self, sku: Sku) -> Option<SkuStock> {
+        let locations = self
+            .locations
+            .into_iter()
+            .map(|l| {
+                Some(LocationStock {
+                    warehouse_id: l.warehouse_id,
+                    warehouse: WarehouseCode::new(l.warehouse).ok()?,
+                    level: StockLevel::new(l.on_hand, l.reserved, l.safety_stock).ok()?,
+                    version: l.version,
+                    feed_sequence: l.feed_sequence,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(SkuStock {
+            sku,
+            product_id: self.product_id,
+            locations,
+        })
+    }
+}
+
+struct Redis {
+    client: redis::Client,
+    manager: tokio::sync::Mutex<Option<ConnectionManager>>,
+    /// When connecting last failed; retried at most once a second.
+    last_failure: Mutex<Option<Instant>>,
+    timeout: Duration,
+}
+
+enum Backend {
+    Local(Mutex<HashMap<Sku, (Instant, SkuStock)>>),
+    Redis(Redis),
+}
+
+/// The stock cache. Cheap to clone.
+#[derive(Clone)]
+pub struct StockCache {
+    backend: Arc<Backend>,
+    ttl: Duration,
+    /// `<namespace>:stock:`
+    prefix: String,
+}
+
+impl std::fmt::Debug for StockCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match *self.backend {
+            Backend::Local(_) => "local",
+            Backend::Redis(_) => "redis",
+        };
+        f.debug_struct("StockCache")
+            .field("backend", &kind)
+            .field("ttl", &self.ttl)
+            .finish()
+    }
+}
+
+impl StockCache {
+    /// Builds the cache. A malformed Redis URL is an error; an unreachable
+    /// Redis is not (it is retried as calls come).
+    pub fn new(settings: &CacheSettings) -> Result<Self, redis::RedisError> {
+        let backend = match &settings.redis_url {
+            None => Backend::Local(Mutex::new(HashMap::new())),
+            Some(url) => Backend::Redis(Redis {
+                client: redis::Client::open(url.as_str())?,
+                manager: tokio::sync::Mutex::new(None),
+                last_failure: Mutex::new(None),
+                timeout: settings.redis_timeout,
+            }),
+        };
+        Ok(Self {
+            backend: Arc::new(backend),
+            ttl: settings.ttl,
+            prefix: format!("{}:stock:", settings.namespace),
+        })
+    }
+
+    /// The Redis key of a sku's entry.
+    pub fn key(&self, sku: &Sku) -> String {
+        format!("{}{sku}", self.prefix)
+    }
+
+    pub fn is_redis(&self) -> bool {
+        matches!(*self.backend, Backend::Redis(_))
+    }
+
+    /// Cached entries for `skus`, `None` where missing or unreadable.
+    pub async fn get_many(&self, skus: &[Sku]) -> Vec<Option<SkuStock>> {
+        match &*self.backend {
+            Backend::Local(map) => {
+                let map = map.lock().unwrap_or_else(|e| e.into_inner());
+                skus.iter()
+                    .map(|sku| {
+                        map.get(sku)
+                            .filter(|(at, _)| at.elapsed() < self.ttl)
+                            .map(|(_, s)| s.clone())
+                    })
+                    .collect()
+            }
+            Backend::Redis(redis) => {
+                let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
+                // One MGET for all skus: one round trip however many are asked.
+                let values: Option<Vec<Option<String>>> = redis
+                    .call("MGET", |mut c| async move {
+                        c.mget::<_, Vec<Option<String>>>(&keys).await
+                    })
+                    .await;
+                match values {
+                    Some(values) if values.len() == skus.len() => values
+                        .into_iter()
+                        .zip(skus)
+                        .map(|(v, sku)| {
+                            v.and_then(|text| serde_json::from_str::<CachedSku>(&text).ok())
+                                .and_then(|c| c.into_stock(sku.clone()))
+                        })
+                        .collect(),
+                    _ => vec![None; skus.len()],
+                }
+            }
+        }
+    }
+
+    pub async fn put_many(&self, entries: &[SkuStock]) {
+        if entries.is_empty() {
+            return;
+        }
+        match &*self.backend {
+            Backend::Local(map) => {
+                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                if map.len() + entries.len() > LOCAL_CAPACITY {
+                    map.clear();
+                }
+                let now = Instant::now();
+                for e in entries {
+                    map.insert(e.sku.clone(), (now, e.clone()));
+                }
+            }
+            Backend::Redis(redis) => {
+                let ttl = self.ttl.as_secs().max(1);
+                let mut pipe = redis::pipe();
+                for e in entries {
+                    let text = serde_json::to_string(&CachedSku::from_stock(e))
+                        .expect("plain data serializes");
+                    pipe.set_ex(self.key(&e.sku), text, ttl).ignore();
+                }
+                let _: Option<()> = redis
+                    .call("SET", |mut c| async move {
+                        pipe.query_async::<()>(&mut c).await
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Drops the entries of `skus`; called after every write to their stock.
+    pub async fn invalidate(&self, skus: &[Sku]) {
+        if skus.is_empty() {
+            return;
+        }
+        match &*self.backend {
+            Backend::Local(map) => {
+                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
+                for sku in skus {
+                    map.remove(sku);
+                }
+            }
+            Backend::Redis(redis) => {
+                let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
+                let _: Option<()> = redis
+                    .call("DEL", |mut c| async move { c.del::<_, ()>(&keys).await })
+                    .await;
+            }
+        }
+    }
+
+    /// Drops every entry, e.g. after a warehouse was activated or retired.
+    pub async fn invalidate_all(&self) {
+        match &*self.backend {
+            Backend::Local(map) => map.lock().unwrap_or_else(|e| e.into_inner()).clear(),
+            Backend::Redis(redis) => {
+                let pattern = format!("{}*", self.prefix);
+                let _: Option<()> = redis
+                    .call("SCAN+DEL", |mut c| async move {
+                        let keys: Vec<String> = {
+                            let mut iter = c.scan_match::<_, String>(&pattern).await?;
+                            let mut keys = Vec::new();
+                            while let Some(k) = iter.next_item().await {
+                                keys.push(k?);
+                            }
+                            keys
+                        };
+                        for chunk in keys.chunks(500) {
+                            c.del::<_, ()>(chunk).await?;
+                        }
+                        Ok(())
+                    })
+                    .await;
+            }
+        }
+    }
+
+    /// Stock of `skus` through the cache: hits from the cache, misses from
+    /// the store (and then cached). Errors are the store's.
+    pub async fn stock_of(&self, store: &Store, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
+        let cached = self.get_many(skus).await;
+        let missing: Vec<Sku> = skus
+            .iter()
+            .zip(&cached)
+            .filter(|(_, hit)| hit.is_none())
+            .map(|(s, _)| s.clone())
+            .collect();
+        let mut fresh = if missing.is_empty() {
+            Vec::new()
+        } else {
+            store.stock_of(&missing).await?
+        };
+        self.put_many(&fresh).await;
+        let mut out = Vec::with_capacity(skus.len());
+        for hit in cached {
+            match hit {
+                Some(stock) => out.push(stock),
+                None => out.push(fresh.remove(0)),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Redis {
+    /// Runs one Redis call with a timeout; any failure is logged and `None`.
+    async fn call<T, F, Fut>(&self, what: &'static str, op: F) -> Option<T>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
+        let connection = self.connection().await?;
+        match tokio::time::timeout(self.timeout, op(connection)).await {
+            Ok(Ok(value)) => Some(value),
+            Ok(Err(e)) => {
+                tracing::warn!(command = what, error = %e, "redis call failed; serving from the database");
+                None
+            }
+            Err(_) => {
+                tracing::warn!(
+                    command = what,
+                    timeout_ms = self.timeout.as_millis() as u64,
+                    "redis call timed out; serving from the database"
+                );
+                None
+            }
+        }
+    }
+
+    async fn connection(&self) -> Option<ConnectionManager> {
+        let mut slot = self.manager.lock().await;
+        if let Some(manager) = slot.as_ref() {
+            return Some(manager.clone());
+        }
+        {
+            let last = self.last_failure.lock().unwrap_or_else(|e| e.into_inner());
+            if last.is_some_and(|at| at.elapsed() < Duration::from_secs(1)) {
+                return None;
+            }
+        }
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(1);
+        match tokio::time::timeout(
+            self.timeout * 2,
+            self.client.get_connection_manager_with_config(config),
+        )
+        .await
+        {
+            Ok(Ok(manager)) => {
+                tracing::info!("connected to redis");
+                *slot = Some(manager.clone());
+                Some(manager)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot connect to redis; serving from the database");
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                None
+            }
+            Err(_) => {
+                tracing::warn!("connecting to redis timed out; serving from the database");
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                None
+            }
+        }
+    }
+}
