@@ -45,7 +45,6 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(32)
-        .extension(async_graphql::extensions::Tracing)
 }
 
 /// The served schema, with shared state and per-request data loaders added
