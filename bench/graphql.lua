@@ -28,7 +28,11 @@ end
 function request()
   if operation == "place" then
     counter = counter + 1
-    local sku = string.format("SKU%05d", (counter * 13) % 300 + 1)
+    -- Demo products whose rank is a multiple of 11 cannot be backordered;
+    -- skip them so every request places an order.
+    local rank = (counter * 13) % 300
+    if rank % 11 == 0 then rank = rank + 1 end
+    local sku = string.format("SKU%05d", rank + 1)
     local body = '{"query":"mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } order { id } } }","variables":{"i":{"lines":[{"sku":"' .. sku .. '","quantity":1},{"sku":"SKU00002","quantity":1}],"destination":{"latitude":41.9,"longitude":-87.6},"customerReference":"load","backorderConsent":true,"idempotencyKey":"load-' .. tid .. '-' .. counter .. '-' .. os.time() .. '"}}}'
     return wrk.format(nil, nil, nil, body)
   end
