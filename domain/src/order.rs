@@ -259,3 +259,164 @@ pub fn draft_order(
         events,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::catalog::OrderLine;
+    use crate::geo::GeoPoint;
+    use crate::money::ShippingRate;
+    use crate::network::{Network, Warehouse};
+    use crate::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
+
+    struct Lead;
+
+    impl LeadTimes for Lead {
+        fn handling_days(&self, warehouse: &WarehouseCode) -> u32 {
+            if warehouse.as_str() == "SLOW" { 3 } else { 1 }
+        }
+
+        fn restock_days(&self, _sku: &Sku) -> u32 {
+            10
+        }
+    }
+
+    fn plan(policy: SplitPolicy, lines: &[(&str, i64)]) -> FulfillmentPlan {
+        let wh = |code: &str, lon: f64| {
+            Warehouse::new(
+                WarehouseCode::new(code).unwrap(),
+                GeoPoint::new(40.0, lon).unwrap(),
+                ShippingRate::new(Decimal::ONE, Decimal::ZERO).unwrap(),
+                1,
+            )
+        };
+        let mut network = Network::new(vec![wh("NEAR", -74.0), wh("SLOW", -90.0)]).unwrap();
+        network
+            .set_available(
+                &WarehouseCode::new("NEAR").unwrap(),
+                Sku::new("A").unwrap(),
+                1,
+            )
+            .unwrap();
+        network
+            .set_available(
+                &WarehouseCode::new("SLOW").unwrap(),
+                Sku::new("B").unwrap(),
+                5,
+            )
+            .unwrap();
+        let lines = lines
+            .iter()
+            .map(|&(s, q)| OrderLine::new(Sku::new(s).unwrap(), Quantity::new(q).unwrap()))
+            .collect();
+        let request =
+            SourcingRequest::new(lines, GeoPoint::new(40.0, -74.0).unwrap(), policy, None).unwrap();
+        plan_fulfillment(&request, &network, SearchBudget::default())
+    }
+
+    const TODAY: Day = Day::from_days_since_epoch(20_000);
+
+    #[test]
+    fn a_complete_order_releases_its_shipments_and_promises_dates() {
+        let draft = draft_order(
+            &plan(SplitPolicy::ShipAvailable, &[("A", 1), ("B", 2)]),
+            BackorderConsent::NotGiven,
+            TODAY,
+            &Lead,
+        );
+        assert_eq!(draft.status, OrderStatus::AwaitingShipment);
+        assert!(draft.backorders.is_empty());
+        assert!(
+            draft
+                .shipments
+                .iter()
+                .all(|s| s.status == ShipmentStatus::Released)
+        );
+        // NEAR: 1 handling + 1 transit day; SLOW is ~1,360 km away: 3 + 2.
+        let days: Vec<i32> = draft
+            .shipments
+            .iter()
+            .map(|s| s.estimated_delivery.days_since_epoch() - 20_000)
+            .collect();
+        assert_eq!(days, [2, 5]);
+        let kinds: Vec<EventKind> = draft.events.iter().map(OrderEvent::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::OrderPlaced,
+                EventKind::OrderSplit,
+                EventKind::ShipmentReleased,
+                EventKind::ShipmentReleased
+            ]
+        );
+    }
+
+    #[test]
+    fn backorders_wait_for_confirmation_unless_the_shopper_consented() {
+        let p = plan(SplitPolicy::ShipAvailable, &[("A", 3)]);
+        let waiting = draft_order(&p, BackorderConsent::NotGiven, TODAY, &Lead);
+        assert_eq!(waiting.status, OrderStatus::Backordered);
+        assert_eq!(waiting.backorders.len(), 1);
+        assert_eq!(waiting.backorders[0].quantity.units(), 2);
+        assert_eq!(
+            waiting.backorders[0].status,
+            BackorderStatus::AwaitingConfirmation
+        );
+        assert_eq!(
+            waiting.backorders[0].estimated_available,
+            TODAY.plus_days(10)
+        );
+        let queued = draft_order(&p, BackorderConsent::Given, TODAY, &Lead);
+        assert_eq!(queued.backorders[0].status, BackorderStatus::Confirmed);
+        assert!(matches!(
+            queued.events.last(),
+            Some(OrderEvent::Backordered {
+                status: BackorderStatus::Confirmed,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn ship_complete_holds_every_shipment_while_anything_is_backordered() {
+        let held = draft_order(
+            &plan(SplitPolicy::ShipComplete, &[("A", 2), ("B", 1)]),
+            BackorderConsent::Given,
+            TODAY,
+            &Lead,
+        );
+        assert!(
+            held.shipments
+                .iter()
+                .all(|s| s.status == ShipmentStatus::Pending)
+        );
+        assert!(
+            held.events
+                .iter()
+                .any(|e| e.kind() == EventKind::ShipmentHeld)
+        );
+        let whole = draft_order(
+            &plan(SplitPolicy::ShipComplete, &[("B", 1)]),
+            BackorderConsent::Given,
+            TODAY,
+            &Lead,
+        );
+        assert_eq!(whole.shipments[0].status, ShipmentStatus::Released);
+    }
+
+    #[test]
+    fn status_names_round_trip() {
+        for s in ShipmentStatus::ALL {
+            assert_eq!(ShipmentStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in BackorderStatus::ALL {
+            assert_eq!(BackorderStatus::parse(s.as_str()), Some(*s));
+        }
+        for s in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(OrderStatus::parse("LOST"), None);
+    }
+}
