@@ -22,11 +22,7 @@ pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_FAILURE: u8 = 1;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "shipmix",
-    version,
-    about = "GraphQL fulfillment gateway for multi-warehouse 3PL networks"
-)]
+#[command(name = "shipmix", version, about = "GraphQL fulfillment gateway for multi-warehouse 3PL networks")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -53,12 +49,7 @@ impl From<PolicyArg> for SplitPolicy {
 #[derive(Debug, Clone, clap::Args)]
 struct DatabaseArgs {
     /// Directory for the embedded SQLite database (created if missing).
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "SHIPMIX_DATA_DIR",
-        default_value = "data"
-    )]
+    #[arg(long, value_name = "DIR", env = "SHIPMIX_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
     /// `postgres://user@host/db` (or `sqlite://…`); overrides --data-dir.
     #[arg(long, value_name = "URL", env = "DATABASE_URL")]
@@ -72,25 +63,13 @@ impl DatabaseArgs {
     fn settings(&self) -> Result<DatabaseSettings, String> {
         match &self.database_url {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                Ok(DatabaseSettings {
-                    url: url.clone(),
-                    max_connections: self.db_pool,
-                })
+                Ok(DatabaseSettings { url: url.clone(), max_connections: self.db_pool })
             }
-            Some(url) if url.starts_with("sqlite:") => Ok(DatabaseSettings {
-                url: url.clone(),
-                max_connections: 4,
-            }),
-            Some(url) => Err(format!(
-                "DATABASE_URL must start with postgres:// or sqlite:, got {url:?}"
-            )),
+            Some(url) if url.starts_with("sqlite:") => Ok(DatabaseSettings { url: url.clone(), max_connections: 4 }),
+            Some(url) => Err(format!("DATABASE_URL must start with postgres:// or sqlite:, got {url:?}")),
             None => {
-                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-                    format!(
-                        "cannot create data directory {}: {e}",
-                        self.data_dir.display()
-                    )
-                })?;
+                std::fs::create_dir_all(&self.data_dir)
+                    .map_err(|e| format!("cannot create data directory {}: {e}", self.data_dir.display()))?;
                 Ok(DatabaseSettings::sqlite_in(&self.data_dir))
             }
         }
@@ -106,12 +85,7 @@ enum Command {
     /// /healthz and /readyz report liveness and database readiness.
     Serve {
         /// Address to listen on; port 0 picks a free port.
-        #[arg(
-            long,
-            value_name = "ADDR",
-            env = "SHIPMIX_LISTEN",
-            default_value = "127.0.0.1:8080"
-        )]
+        #[arg(long, value_name = "ADDR", env = "SHIPMIX_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
         #[command(flatten)]
         database: DatabaseArgs,
@@ -119,12 +93,7 @@ enum Command {
         #[arg(long, value_name = "URL", env = "REDIS_URL")]
         redis_url: Option<String>,
         /// Seconds a cached availability entry may serve reads.
-        #[arg(
-            long,
-            value_name = "SECS",
-            env = "SHIPMIX_CACHE_TTL",
-            default_value_t = 30
-        )]
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_CACHE_TTL", default_value_t = 30)]
         cache_ttl: u64,
         /// Load the demo network (idempotent).
         #[arg(long)]
@@ -142,12 +111,7 @@ enum Command {
         #[arg(long, value_name = "NODES", env = "SHIPMIX_SEARCH_BUDGET", default_value_t = SearchBudget::default().node_limit())]
         search_budget: u64,
         /// Seconds a quote's plan token stays redeemable.
-        #[arg(
-            long,
-            value_name = "SECS",
-            env = "SHIPMIX_PLAN_TOKEN_TTL",
-            default_value_t = 900
-        )]
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_PLAN_TOKEN_TTL", default_value_t = 900)]
         plan_token_ttl: u64,
     },
     /// Apply pending database migrations and exit.
@@ -228,9 +192,7 @@ enum Command {
 }
 
 fn parse_max_shipments(value: &str) -> Result<MaxShipments, String> {
-    let k: i64 = value
-        .parse()
-        .map_err(|_| format!("{value:?} is not a whole number"))?;
+    let k: i64 = value.parse().map_err(|_| format!("{value:?} is not a whole number"))?;
     MaxShipments::new(k).map_err(|e| e.to_string())
 }
 
@@ -291,11 +253,7 @@ where
             init_logging();
             block_on(stderr, async {
                 let app = crate::server::Application::build(&settings).await?;
-                let _ = writeln!(
-                    stdout,
-                    "shipmix listening on {} (GraphiQL in a browser)",
-                    app.url()
-                );
+                let _ = writeln!(stdout, "shipmix listening on {} (GraphiQL in a browser)", app.url());
                 let _ = stdout.flush();
                 app.run_until_stopped().await?;
                 Ok(())
@@ -335,16 +293,7 @@ where
                 Ok(())
             })
         }
-        Command::Simulate {
-            network,
-            orders,
-            format,
-            sequential,
-            policy,
-            max_shipments,
-            search_budget,
-            explain,
-        } => {
+        Command::Simulate { network, orders, format, sequential, policy, max_shipments, search_budget, explain } => {
             let options = simulate::Options {
                 network,
                 orders,
@@ -364,28 +313,13 @@ where
                 }
             }
         }
-        Command::Generate {
-            warehouses,
-            skus,
-            orders,
-            lines,
-            seed,
-            network_out,
-            orders_out,
-        } => {
-            let spec = NetworkSpec {
-                warehouses,
-                skus,
-                seed,
-            };
+        Command::Generate { warehouses, skus, orders, lines, seed, network_out, orders_out } => {
+            let spec = NetworkSpec { warehouses, skus, seed };
             let net = generate_network(spec);
             let lines = lines.map_or(LineCount::Realistic, |n| LineCount::Exactly(n.into()));
             let generated: Vec<BatchOrder> = generate_orders(&net, orders, lines, seed)
                 .into_iter()
-                .map(|o| BatchOrder {
-                    id: o.id,
-                    request: o.request,
-                })
+                .map(|o| BatchOrder { id: o.id, request: o.request })
                 .collect();
             let mut network_json = batch::network_to_json(&net.network, &net.names, &net.skus);
             network_json.push('\n');
@@ -418,14 +352,8 @@ fn bad_input(stderr: &mut dyn Write, message: &str) -> u8 {
 
 /// Runs an async command on a fresh runtime; errors are reported with their
 /// causes and exit 1.
-fn block_on(
-    stderr: &mut dyn Write,
-    work: impl std::future::Future<Output = anyhow::Result<()>>,
-) -> u8 {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+fn block_on(stderr: &mut dyn Write, work: impl std::future::Future<Output = anyhow::Result<()>>) -> u8 {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             let _ = writeln!(stderr, "error: cannot start the runtime: {e}");
@@ -445,10 +373,7 @@ fn block_on(
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 fn write_out(stdout: &mut dyn Write, stderr: &mut dyn Write, bytes: &[u8]) -> u8 {

@@ -12,26 +12,9 @@ pub const WAREHOUSES: usize = 20;
 pub const PRODUCTS: usize = 300;
 const SEED: u64 = 2026;
 const PARTNERS: [&str; 3] = ["ACME3PL", "NORTHWIND", "BLUEJAY"];
-const KINDS: [&str; 10] = [
-    "Tent",
-    "Sleeping Bag",
-    "Stove",
-    "Lantern",
-    "Backpack",
-    "Water Filter",
-    "Jacket",
-    "Boots",
-    "Pad",
-    "Chair",
-];
-const STYLES: [&str; 6] = [
-    "Trail",
-    "Summit",
-    "Basecamp",
-    "Ultralight",
-    "Expedition",
-    "Canyon",
-];
+const KINDS: [&str; 10] =
+    ["Tent", "Sleeping Bag", "Stove", "Lantern", "Backpack", "Water Filter", "Jacket", "Boots", "Pad", "Chair"];
+const STYLES: [&str; 6] = ["Trail", "Summit", "Basecamp", "Ultralight", "Expedition", "Canyon"];
 const EDITIONS: [&str; 5] = ["", " II", " Pro", " Lite", " XL"];
 
 /// Products come in families of ten skus of one kind; each product's
@@ -60,18 +43,8 @@ fn product(rank: usize, sku: &Sku) -> ProductInput {
 
 /// Loads the demo network into `store`.
 pub async fn load(store: &Store) -> Result<(), StoreError> {
-    let synthetic = generate_network(NetworkSpec {
-        warehouses: WAREHOUSES,
-        skus: PRODUCTS,
-        seed: SEED,
-    });
-    for (i, (warehouse, name)) in synthetic
-        .network
-        .warehouses()
-        .iter()
-        .zip(&synthetic.names)
-        .enumerate()
-    {
+    let synthetic = generate_network(NetworkSpec { warehouses: WAREHOUSES, skus: PRODUCTS, seed: SEED });
+    for (i, (warehouse, name)) in synthetic.network.warehouses().iter().zip(&synthetic.names).enumerate() {
         store
             .upsert_warehouse(WarehouseInput {
                 code: warehouse.code().clone(),
@@ -86,28 +59,20 @@ pub async fn load(store: &Store) -> Result<(), StoreError> {
             .await?;
     }
     // Substitutes must exist first: products go in one batch.
-    let products = synthetic
-        .skus
-        .iter()
-        .enumerate()
-        .map(|(rank, sku)| product(rank, sku))
-        .collect();
+    let products = synthetic.skus.iter().enumerate().map(|(rank, sku)| product(rank, sku)).collect();
     store.upsert_products(products).await?;
     let levels: Vec<StockInput> = synthetic
         .skus
         .iter()
         .flat_map(|sku| {
             let network = &synthetic.network;
-            network
-                .stock_of(sku)
-                .iter()
-                .map(move |&(w, units)| StockInput {
-                    warehouse: network.warehouse(w).code().clone(),
-                    sku: sku.clone(),
-                    on_hand: units,
-                    safety_stock: Some(0),
-                    sequence: None,
-                })
+            network.stock_of(sku).iter().map(move |&(w, units)| StockInput {
+                warehouse: network.warehouse(w).code().clone(),
+                sku: sku.clone(),
+                on_hand: units,
+                safety_stock: Some(0),
+                sequence: None,
+            })
         })
         .collect();
     store.set_stock_levels(&levels).await?;

@@ -53,11 +53,7 @@ pub struct UserError {
 
 impl UserError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            field: Vec::new(),
-        }
+        Self { code, message: message.into(), field: Vec::new() }
     }
 
     pub fn at(mut self, field: &[&str]) -> Self {
@@ -98,13 +94,10 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::UnknownSku(sku) => {
-                ApiError::user(ErrorCode::UnknownSku, format!("unknown sku {sku}"))
+            StoreError::UnknownSku(sku) => ApiError::user(ErrorCode::UnknownSku, format!("unknown sku {sku}")),
+            StoreError::UnknownWarehouse(code) => {
+                ApiError::user(ErrorCode::UnknownWarehouse, format!("unknown warehouse {code}"))
             }
-            StoreError::UnknownWarehouse(code) => ApiError::user(
-                ErrorCode::UnknownWarehouse,
-                format!("unknown warehouse {code}"),
-            ),
             StoreError::IdempotencyConflict(key) => ApiError::user(
                 ErrorCode::IdempotencyConflict,
                 format!("idempotency key {key:?} was already used with a different request"),
@@ -120,19 +113,14 @@ impl ErrorExtensions for ApiError {
     fn extend(&self) -> async_graphql::Error {
         self.extend_with(|err, e| {
             // The enum's GraphQL name, e.g. UNKNOWN_SKU.
-            e.set(
-                "code",
-                async_graphql::Value::Enum(async_graphql::Name::new(err.code().name())),
-            );
+            e.set("code", async_graphql::Value::Enum(async_graphql::Name::new(err.code().name())));
         })
     }
 }
 
 /// Splits a result for a mutation payload: user errors go to `userErrors`,
 /// internal ones become a GraphQL error.
-pub fn into_payload<T>(
-    result: Result<T, ApiError>,
-) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
+pub fn into_payload<T>(result: Result<T, ApiError>) -> async_graphql::Result<(Option<T>, Vec<UserError>)> {
     match result {
         Ok(value) => Ok((Some(value), Vec::new())),
         Err(ApiError::User(e)) => Ok((None, vec![e])),

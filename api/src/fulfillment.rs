@@ -37,22 +37,13 @@ pub struct DatedPlan {
 
 impl DatedPlan {
     fn new(plan: FulfillmentPlan, snapshot: &SourcingSnapshot, today: Day) -> Self {
-        let draft = draft_order(
-            &plan,
-            BackorderConsent::NotGiven,
-            today,
-            &SnapshotLeadTimes(snapshot),
-        );
+        let draft = draft_order(&plan, BackorderConsent::NotGiven, today, &SnapshotLeadTimes(snapshot));
         Self { plan, draft }
     }
 
     /// When the first package arrives (none if nothing ships now).
     pub fn first_delivery(&self) -> Option<Day> {
-        self.draft
-            .shipments
-            .iter()
-            .map(|s| s.estimated_delivery)
-            .min()
+        self.draft.shipments.iter().map(|s| s.estimated_delivery).min()
     }
 
     /// When everything has arrived: the last package, or a backorder's
@@ -65,16 +56,9 @@ impl DatedPlan {
             .map(|s| s.estimated_delivery.days_since_epoch() - today.days_since_epoch())
             .max()
             .unwrap_or(DEFAULT_DELIVERY_DAYS);
-        let backorders = self.draft.backorders.iter().map(|b| {
-            b.estimated_available
-                .plus_days(u32::try_from(road).unwrap_or(0))
-        });
-        self.draft
-            .shipments
-            .iter()
-            .map(|s| s.estimated_delivery)
-            .chain(backorders)
-            .max()
+        let backorders =
+            self.draft.backorders.iter().map(|b| b.estimated_available.plus_days(u32::try_from(road).unwrap_or(0)));
+        self.draft.shipments.iter().map(|s| s.estimated_delivery).chain(backorders).max()
     }
 }
 
@@ -95,16 +79,9 @@ pub struct Quote {
 }
 
 fn request_fingerprint(request: &SourcingRequest) -> String {
-    let mut parts: Vec<String> = request
-        .lines()
-        .iter()
-        .map(|l| format!("{}:{}", l.sku(), l.quantity().units()))
-        .collect();
-    parts.push(format!(
-        "{}:{}",
-        request.destination().latitude(),
-        request.destination().longitude()
-    ));
+    let mut parts: Vec<String> =
+        request.lines().iter().map(|l| format!("{}:{}", l.sku(), l.quantity().units())).collect();
+    parts.push(format!("{}:{}", request.destination().latitude(), request.destination().longitude()));
     parts.push(format!("{:?}", request.policy()));
     parts.push(format!("{:?}", request.max_shipments().map(|k| k.get())));
     fingerprint(&parts)
@@ -119,11 +96,7 @@ fn snapshot_fingerprint(snapshot: &SourcingSnapshot) -> String {
 /// tell, later, whether the same request would still get the same plan. The
 /// engine is deterministic, so unchanged stock means an unchanged plan.
 fn plan_token(request: &SourcingRequest, snapshot: &SourcingSnapshot, expires_ms: i64) -> String {
-    format!(
-        "v1.{expires_ms}.{}.{}",
-        &request_fingerprint(request)[..32],
-        &snapshot_fingerprint(snapshot)[..32]
-    )
+    format!("v1.{expires_ms}.{}.{}", &request_fingerprint(request)[..32], &snapshot_fingerprint(snapshot)[..32])
 }
 
 enum TokenCheck {
@@ -139,29 +112,20 @@ fn check_token(
 ) -> Result<TokenCheck, ApiError> {
     let invalid = || ApiError::user(ErrorCode::InvalidPlanToken, "the plan token is malformed");
     let mut parts = token.split('.');
-    let (Some("v1"), Some(expires), Some(req), Some(snap), None) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some("v1"), Some(expires), Some(req), Some(snap), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(invalid());
     };
     let expires: i64 = expires.parse().map_err(|_| invalid())?;
     if req != &request_fingerprint(request)[..32] {
-        return Err(ApiError::user(
-            ErrorCode::InvalidPlanToken,
-            "the plan token was issued for a different request",
-        ));
+        return Err(ApiError::user(ErrorCode::InvalidPlanToken, "the plan token was issued for a different request"));
     }
     if now_ms > expires {
         return Ok(TokenCheck::Stale("the plan token has expired"));
     }
     if snap != &snapshot_fingerprint(snapshot)[..32] {
-        return Ok(TokenCheck::Stale(
-            "the stock this plan relied on has changed",
-        ));
+        return Ok(TokenCheck::Stale("the stock this plan relied on has changed"));
     }
     Ok(TokenCheck::Fresh)
 }
@@ -173,10 +137,7 @@ fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
 /// Plans `request` under both policies and issues a plan token.
 pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, ApiError> {
     // Quotes read through the cache; only placing re-reads the database.
-    let stock = state
-        .cache
-        .stock_of(&state.store, &skus_of(&request))
-        .await?;
+    let stock = state.cache.stock_of(&state.store, &skus_of(&request)).await?;
     let snapshot = infra::store::snapshot_from(&state.store, stock).await?;
     Ok(quote_from(state, request, &snapshot))
 }
@@ -184,11 +145,7 @@ pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, 
 fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSnapshot) -> Quote {
     let today = state.today();
     let budget = state.settings.search_budget;
-    let chosen = DatedPlan::new(
-        plan_fulfillment(&request, &snapshot.network, budget),
-        snapshot,
-        today,
-    );
+    let chosen = DatedPlan::new(plan_fulfillment(&request, &snapshot.network, budget), snapshot, today);
     let options = [SplitPolicy::ShipAvailable, SplitPolicy::ShipComplete]
         .into_iter()
         .map(|policy| {
@@ -196,25 +153,14 @@ fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSna
             let plan = if policy == request.policy() {
                 chosen.clone()
             } else {
-                DatedPlan::new(
-                    plan_fulfillment(&variant, &snapshot.network, budget),
-                    snapshot,
-                    today,
-                )
+                DatedPlan::new(plan_fulfillment(&variant, &snapshot.network, budget), snapshot, today)
             };
             (policy, plan)
         })
         .collect();
     let expires = state.now_ms() + duration_ms(state.settings.plan_token_ttl);
     let token = plan_token(&request, snapshot, expires);
-    Quote {
-        request,
-        network: snapshot.network.clone(),
-        chosen,
-        options,
-        token,
-        today,
-    }
+    Quote { request, network: snapshot.network.clone(), chosen, options, token, today }
 }
 
 fn duration_ms(d: Duration) -> i64 {
@@ -251,16 +197,8 @@ pub enum Placement {
 }
 
 fn placement_fingerprint(input: &PlaceOrder) -> String {
-    let mut parts = vec![
-        request_fingerprint(&input.request),
-        input.customer_reference.clone(),
-    ];
-    parts.extend(
-        input
-            .unit_prices
-            .iter()
-            .map(|p| p.map_or_else(String::new, |m| m.amount().normalize().to_string())),
-    );
+    let mut parts = vec![request_fingerprint(&input.request), input.customer_reference.clone()];
+    parts.extend(input.unit_prices.iter().map(|p| p.map_or_else(String::new, |m| m.amount().normalize().to_string())));
     parts.push(format!("{:?}", input.consent));
     parts.push(input.country_code.clone().unwrap_or_default());
     parts.push(input.postal_code.clone().unwrap_or_default());
@@ -273,34 +211,19 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
 #[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
 pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placement, ApiError> {
     let request_hash = placement_fingerprint(&input);
-    if let Some(order_id) = state
-        .store
-        .order_for_key(&input.idempotency_key, &request_hash)
-        .await?
-    {
-        return Ok(Placement::Placed {
-            order_id,
-            replayed: true,
-        });
+    if let Some(order_id) = state.store.order_for_key(&input.idempotency_key, &request_hash).await? {
+        return Ok(Placement::Placed { order_id, replayed: true });
     }
     let skus = skus_of(&input.request);
     for attempt in 0..state.settings.placement_attempts {
         let snapshot = state.store.sourcing_snapshot(&skus).await?;
         if let Some(token) = &input.plan_token
-            && let TokenCheck::Stale(reason) =
-                check_token(token, &input.request, &snapshot, state.now_ms())?
+            && let TokenCheck::Stale(reason) = check_token(token, &input.request, &snapshot, state.now_ms())?
         {
             let fresh = quote_from(state, input.request.clone(), &snapshot);
-            return Ok(Placement::Stale {
-                reason,
-                fresh: Box::new(fresh),
-            });
+            return Ok(Placement::Stale { reason, fresh: Box::new(fresh) });
         }
-        let plan = plan_fulfillment(
-            &input.request,
-            &snapshot.network,
-            state.settings.search_budget,
-        );
+        let plan = plan_fulfillment(&input.request, &snapshot.network, state.settings.search_budget);
         let not_backorderable: Vec<String> = plan
             .backordered()
             .filter(|(sku, _)| snapshot.product(sku).is_some_and(|p| !p.backorderable))
@@ -309,10 +232,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         if !not_backorderable.is_empty() {
             return Err(ApiError::user(
                 ErrorCode::NotBackorderable,
-                format!(
-                    "not enough stock of products that cannot be backordered: {}",
-                    not_backorderable.join(", ")
-                ),
+                format!("not enough stock of products that cannot be backordered: {}", not_backorderable.join(", ")),
             ));
         }
         let unit_prices = input
@@ -321,17 +241,10 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
             .iter()
             .zip(&input.unit_prices)
             .map(|(line, price)| {
-                price
-                    .or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price))
-                    .unwrap_or_default()
+                price.or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price)).unwrap_or_default()
             })
             .collect();
-        let draft = draft_order(
-            &plan,
-            input.consent,
-            state.today(),
-            &SnapshotLeadTimes(&snapshot),
-        );
+        let draft = draft_order(&plan, input.consent, state.today(), &SnapshotLeadTimes(&snapshot));
         let new = NewOrder {
             customer_reference: input.customer_reference.clone(),
             idempotency: Some((input.idempotency_key.clone(), request_hash.clone())),
@@ -345,22 +258,11 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         match state.store.place_order(&new, &snapshot).await {
             Ok(PlacedOrder::Created(order_id)) => {
                 state.cache.invalidate(&skus).await;
-                tracing::info!(
-                    order_id,
-                    attempt,
-                    shipments = plan.shipment_count(),
-                    "order placed"
-                );
-                return Ok(Placement::Placed {
-                    order_id,
-                    replayed: false,
-                });
+                tracing::info!(order_id, attempt, shipments = plan.shipment_count(), "order placed");
+                return Ok(Placement::Placed { order_id, replayed: false });
             }
             Ok(PlacedOrder::Replayed(order_id)) => {
-                return Ok(Placement::Placed {
-                    order_id,
-                    replayed: true,
-                });
+                return Ok(Placement::Placed { order_id, replayed: true });
             }
             Err(StoreError::StockMoved) => {
                 tracing::debug!(attempt, "stock moved during reservation; re-planning");
@@ -376,8 +278,5 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
             Err(e) => return Err(e.into()),
         }
     }
-    Err(ApiError::user(
-        ErrorCode::Contention,
-        "stock kept moving while the order was being placed; retry",
-    ))
+    Err(ApiError::user(ErrorCode::Contention, "stock kept moving while the order was being placed; retry"))
 }

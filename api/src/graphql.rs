@@ -110,12 +110,9 @@ fn page<T, N: async_graphql::OutputType>(
     cursor: impl Fn(&T) -> String,
     node: impl Fn(T) -> N,
 ) -> Page<N> {
-    let mut connection =
-        async_graphql::connection::Connection::new(after_cursor, rows.len() > limit);
-    connection.edges.extend(
-        rows.into_iter()
-            .take(limit)
-            .map(|row| async_graphql::connection::Edge::new(cursor(&row), node(row))),
-    );
+    let mut connection = async_graphql::connection::Connection::new(after_cursor, rows.len() > limit);
+    connection
+        .edges
+        .extend(rows.into_iter().take(limit).map(|row| async_graphql::connection::Edge::new(cursor(&row), node(row))));
     connection
 }

@@ -23,11 +23,7 @@ const JSON: &str = "application/json";
 
 /// The media type the client accepts, `None` when it accepts neither.
 fn negotiate(req: &HttpRequest) -> Option<&'static str> {
-    let Some(accept) = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-    else {
+    let Some(accept) = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
         return Some(JSON);
     };
     let mut json = false;
@@ -58,18 +54,11 @@ fn negotiate(req: &HttpRequest) -> Option<&'static str> {
 }
 
 fn wants_html(req: &HttpRequest) -> bool {
-    req.headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/html"))
+    req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"))
 }
 
 fn bad_request(media: &'static str, detail: &dyn std::fmt::Display) -> HttpResponse {
-    error_body(
-        StatusCode::BAD_REQUEST,
-        media,
-        &format!("not a GraphQL request: {detail}"),
-    )
+    error_body(StatusCode::BAD_REQUEST, media, &format!("not a GraphQL request: {detail}"))
 }
 
 fn error_body(status: StatusCode, media: &'static str, message: &str) -> HttpResponse {
@@ -85,9 +74,7 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
         DocumentOperations::Single(op) => Some(op.node.ty),
         DocumentOperations::Multiple(ops) => {
             let name = request.operation_name.as_deref()?;
-            ops.iter()
-                .find(|(n, _)| n.as_str() == name)
-                .map(|(_, op)| op.node.ty)
+            ops.iter().find(|(n, _)| n.as_str() == name).map(|(_, op)| op.node.ty)
         }
     }
 }
@@ -98,9 +85,7 @@ async fn execute(
     request: async_graphql::Request,
     media: &'static str,
 ) -> HttpResponse {
-    let response = schema
-        .execute(request.data(Loaders::new(&state.store)))
-        .await;
+    let response = schema.execute(request.data(Loaders::new(&state.store))).await;
     // A request error (the document did not parse or validate) has no data
     // and errors without a path; field errors always carry one.
     let request_error = response.data == async_graphql::Value::Null
@@ -109,22 +94,13 @@ async fn execute(
     // Serialized straight from the response, which keeps fields in the
     // order the query selected them.
     let (status, body) = if request_error {
-        let status = if media == GRAPHQL_RESPONSE {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::OK
-        };
-        (
-            status,
-            serde_json::to_string(&serde_json::json!({ "errors": response.errors })),
-        )
+        let status = if media == GRAPHQL_RESPONSE { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+        (status, serde_json::to_string(&serde_json::json!({ "errors": response.errors })))
     } else {
         (StatusCode::OK, serde_json::to_string(&response))
     };
     match body {
-        Ok(body) => HttpResponse::build(status)
-            .insert_header((header::CONTENT_TYPE, media))
-            .body(body),
+        Ok(body) => HttpResponse::build(status).insert_header((header::CONTENT_TYPE, media)).body(body),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize a GraphQL response");
             error_body(StatusCode::INTERNAL_SERVER_ERROR, media, "internal error")
@@ -145,17 +121,9 @@ pub(crate) async fn graphql_post(
             "accept application/graphql-response+json or application/json",
         );
     };
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.to_ascii_lowercase().starts_with(JSON) {
-        return error_body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            media,
-            "send the request as application/json",
-        );
+        return error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "send the request as application/json");
     }
     let request = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(value) if !value.get("query").is_some_and(serde_json::Value::is_string) => {
@@ -179,13 +147,8 @@ pub(crate) async fn graphql_get(
     state: web::Data<AppState>,
 ) -> HttpResponse {
     if req.query_string().is_empty() && wants_html(&req) {
-        let page = GraphiQLSource::build()
-            .endpoint("/graphql")
-            .title("shipmix")
-            .finish();
-        return HttpResponse::Ok()
-            .content_type(ContentType::html())
-            .body(page);
+        let page = GraphiQLSource::build().endpoint("/graphql").title("shipmix").finish();
+        return HttpResponse::Ok().content_type(ContentType::html()).body(page);
     }
     let Some(media) = negotiate(&req) else {
         return error_body(
@@ -213,22 +176,16 @@ pub(crate) async fn graphql_get(
 }
 
 pub(crate) async fn healthz() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(ContentType::plaintext())
-        .body("ok")
+    HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
 }
 
 /// Ready when the database answers.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok()
-            .content_type(ContentType::plaintext())
-            .body("ready"),
+        Ok(()) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("ready"),
         Err(e) => {
             tracing::warn!(error = %e, "database not ready");
-            HttpResponse::ServiceUnavailable()
-                .content_type(ContentType::plaintext())
-                .body("database unavailable")
+            HttpResponse::ServiceUnavailable().content_type(ContentType::plaintext()).body("database unavailable")
         }
     }
 }

@@ -30,11 +30,7 @@ pub async fn import_network(store: &Store, path: &Path) -> anyhow::Result<Import
         store
             .upsert_warehouse(WarehouseInput {
                 code: warehouse.code().clone(),
-                name: if name.is_empty() {
-                    warehouse.code().to_string()
-                } else {
-                    name.clone()
-                },
+                name: if name.is_empty() { warehouse.code().to_string() } else { name.clone() },
                 partner_code: None,
                 location: warehouse.location(),
                 priority: warehouse.priority(),
@@ -70,24 +66,17 @@ pub async fn import_network(store: &Store, path: &Path) -> anyhow::Result<Import
     let levels: Vec<StockInput> = skus
         .iter()
         .flat_map(|sku| {
-            network
-                .stock_of(sku)
-                .iter()
-                .map(move |&(w, units)| StockInput {
-                    warehouse: network.warehouse(w).code().clone(),
-                    sku: (*sku).clone(),
-                    on_hand: units,
-                    safety_stock: Some(0),
-                    sequence: None,
-                })
+            network.stock_of(sku).iter().map(move |&(w, units)| StockInput {
+                warehouse: network.warehouse(w).code().clone(),
+                sku: (*sku).clone(),
+                on_hand: units,
+                safety_stock: Some(0),
+                sequence: None,
+            })
         })
         .collect();
     for chunk in levels.chunks(5_000) {
         store.set_stock_levels(chunk).await?;
     }
-    Ok(Imported {
-        warehouses: network.warehouses().len(),
-        new_products: created,
-        levels: levels.len(),
-    })
+    Ok(Imported { warehouses: network.warehouses().len(), new_products: created, levels: levels.len() })
 }

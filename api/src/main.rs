@@ -6,10 +6,6 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Unlocked handles: the log writer shares stderr from other threads, so
     // holding its lock here for the whole run would block every log line.
-    let code = api::cli::run(
-        std::env::args_os(),
-        &mut std::io::stdout(),
-        &mut std::io::stderr(),
-    );
+    let code = api::cli::run(std::env::args_os(), &mut std::io::stdout(), &mut std::io::stderr());
     ExitCode::from(code)
 }

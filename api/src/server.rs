@@ -40,24 +40,17 @@ impl Application {
     /// Connects, migrates (unless told not to), loads the demo network if
     /// asked, binds the listener and prepares the server.
     pub async fn build(settings: &ServeSettings) -> anyhow::Result<Self> {
-        let connection = db::connect(&settings.database)
-            .await
-            .context("connecting to the database")?;
+        let connection = db::connect(&settings.database).await.context("connecting to the database")?;
         if settings.migrate {
-            db::migrate(&connection)
-                .await
-                .context("applying migrations")?;
+            db::migrate(&connection).await.context("applying migrations")?;
         }
         let store = Store::new(connection);
         if settings.demo {
-            crate::demo::load(&store)
-                .await
-                .context("loading the demo network")?;
+            crate::demo::load(&store).await.context("loading the demo network")?;
         }
         let cache = StockCache::new(&settings.cache).context("configuring the stock cache")?;
         let state = AppState::new(store, cache, settings.gateway.clone());
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
+        let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
         Self::with_listener(state, listener, settings.max_body_bytes, settings.workers)
     }
 
@@ -84,12 +77,7 @@ impl Application {
         .workers(workers.max(1))
         .listen(listener)?
         .run();
-        Ok(Self {
-            server,
-            port: address.port(),
-            host: address.ip().to_string(),
-            state,
-        })
+        Ok(Self { server, port: address.port(), host: address.ip().to_string(), state })
     }
 
     pub fn port(&self) -> u16 {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use domain::Money;
 use domain::sourcing::{
-    Baseline, FulfillmentPlan, MaxShipments, Release, SearchBudget, SplitPolicy, explain,
-    plan_baseline, plan_fulfillment,
+    Baseline, FulfillmentPlan, MaxShipments, Release, SearchBudget, SplitPolicy, explain, plan_baseline,
+    plan_fulfillment,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 use infra::batch::{self, BatchError, BatchNetwork, BatchOrder};
@@ -59,11 +59,9 @@ pub fn run(options: &Options) -> Result<String, BatchError> {
         // Draws to stderr only when it is a terminal.
         let bar = ProgressBar::new(orders.len() as u64);
         bar.set_style(
-            ProgressStyle::with_template(
-                "{spinner} planning {pos}/{len} orders [{bar:30}] {per_sec} eta {eta}",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
+            ProgressStyle::with_template("{spinner} planning {pos}/{len} orders [{bar:30}] {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
         );
         bar
     } else {
@@ -137,11 +135,7 @@ impl Tally {
     }
 
     fn ratio(&self, count: u64) -> f64 {
-        if self.orders == 0 {
-            0.0
-        } else {
-            round4(count as f64 / self.orders as f64)
-        }
+        if self.orders == 0 { 0.0 } else { round4(count as f64 / self.orders as f64) }
     }
 }
 
@@ -214,16 +208,11 @@ impl Summary {
             units_backordered: t.units_backordered,
             orders_with_backorders: t.with_backorders,
             proven_optimal: t.ratio(t.proven),
-            planning_micros: Timing {
-                p50: pct(0.50),
-                p99: pct(0.99),
-                max: pct(1.0),
-            },
+            planning_micros: Timing { p50: pct(0.50), p99: pct(0.99), max: pct(1.0) },
             baselines: baselines
                 .iter()
                 .map(|(b, tally)| {
-                    let value =
-                        serde_json::to_value(StrategySummary::from(tally)).expect("plain data");
+                    let value = serde_json::to_value(StrategySummary::from(tally)).expect("plain data");
                     (b.name().to_owned(), value)
                 })
                 .collect(),
@@ -277,21 +266,12 @@ fn render_jsonl(
                     lines: s
                         .lines()
                         .iter()
-                        .map(|l| LineJson {
-                            sku: l.sku().as_str(),
-                            quantity: l.quantity().units(),
-                        })
+                        .map(|l| LineJson { sku: l.sku().as_str(), quantity: l.quantity().units() })
                         .collect(),
                     cost: s.cost().to_string(),
                 })
                 .collect(),
-            backordered: plan
-                .backordered()
-                .map(|(sku, quantity)| LineJson {
-                    sku: sku.as_str(),
-                    quantity,
-                })
-                .collect(),
+            backordered: plan.backordered().map(|(sku, quantity)| LineJson { sku: sku.as_str(), quantity }).collect(),
             shipment_count: plan.shipment_count(),
             shipping_cost: plan.shipping_cost().to_string(),
             optimal: plan.optimal(),
@@ -306,12 +286,7 @@ fn render_jsonl(
     out
 }
 
-fn render_table(
-    orders: &[BatchOrder],
-    plans: &[FulfillmentPlan],
-    explanations: &[String],
-    s: &Summary,
-) -> String {
+fn render_table(orders: &[BatchOrder], plans: &[FulfillmentPlan], explanations: &[String], s: &Summary) -> String {
     let mut out = String::new();
     let id_width = orders.iter().map(|o| o.id.len()).max().unwrap_or(5).max(5);
     let _ = writeln!(
@@ -324,21 +299,15 @@ fn render_table(
             .shipments()
             .iter()
             .map(|sh| {
-                let lines: Vec<String> = sh
-                    .lines()
-                    .iter()
-                    .map(|l| format!("{}×{}", l.sku(), l.quantity().units()))
-                    .collect();
+                let lines: Vec<String> =
+                    sh.lines().iter().map(|l| format!("{}×{}", l.sku(), l.quantity().units())).collect();
                 format!("{}[{}]", sh.warehouse(), lines.join(" "))
             })
             .collect();
         if plan.release() == Release::HeldUntilComplete {
             packages.insert(0, "held until complete:".to_owned());
         }
-        let waiting: Vec<String> = plan
-            .backordered()
-            .map(|(sku, u)| format!("{sku}×{u}"))
-            .collect();
+        let waiting: Vec<String> = plan.backordered().map(|(sku, u)| format!("{sku}×{u}")).collect();
         if !waiting.is_empty() {
             packages.push(format!("backordered[{}]", waiting.join(" ")));
         }
@@ -362,11 +331,7 @@ fn render_table(
     let _ = writeln!(out, "mean shipments       {:.4}", s.mean_shipments);
     let _ = writeln!(out, "shipping cost        {}", s.total_shipping_cost);
     let _ = writeln!(out, "units now            {}", s.units_now);
-    let _ = writeln!(
-        out,
-        "units backordered    {} ({} orders)",
-        s.units_backordered, s.orders_with_backorders
-    );
+    let _ = writeln!(out, "units backordered    {} ({} orders)", s.units_backordered, s.orders_with_backorders);
     let _ = writeln!(out, "proven optimal       {:.2}%", s.proven_optimal * 100.0);
     let _ = writeln!(
         out,

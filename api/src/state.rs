@@ -37,19 +37,12 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, cache: StockCache, settings: GatewaySettings) -> Self {
-        Self {
-            store,
-            cache,
-            settings,
-        }
+        Self { store, cache, settings }
     }
 
     /// Today in UTC: the only place the gateway reads the calendar.
     pub fn today(&self) -> Day {
-        let days = chrono::Utc::now()
-            .date_naive()
-            .signed_duration_since(epoch())
-            .num_days();
+        let days = chrono::Utc::now().date_naive().signed_duration_since(epoch()).num_days();
         Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX))
     }
 

@@ -14,27 +14,16 @@ use domain::synth::{LineCount, NetworkSpec, generate_network, generate_orders};
 fn plan_time(c: &mut Criterion) {
     let mut group = c.benchmark_group("plan_fulfillment");
     for warehouses in [40, 200] {
-        let net = generate_network(NetworkSpec {
-            warehouses,
-            skus: 5000,
-            seed: 1,
-        });
+        let net = generate_network(NetworkSpec { warehouses, skus: 5000, seed: 1 });
         for lines in [1, 3, 8, 20] {
             let orders = generate_orders(&net, 256, LineCount::Exactly(lines), 2);
             let mut next = orders.iter().cycle();
-            group.bench_function(
-                BenchmarkId::new(format!("{warehouses}wh"), format!("{lines}lines")),
-                |b| {
-                    b.iter(|| {
-                        let order = next.next().expect("cycle never ends");
-                        black_box(plan_fulfillment(
-                            &order.request,
-                            &net.network,
-                            SearchBudget::default(),
-                        ))
-                    })
-                },
-            );
+            group.bench_function(BenchmarkId::new(format!("{warehouses}wh"), format!("{lines}lines")), |b| {
+                b.iter(|| {
+                    let order = next.next().expect("cycle never ends");
+                    black_box(plan_fulfillment(&order.request, &net.network, SearchBudget::default()))
+                })
+            });
         }
     }
     group.finish();

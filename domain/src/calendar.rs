@@ -17,10 +17,7 @@ impl Day {
     }
 
     pub fn plus_days(self, days: u32) -> Self {
-        Self(
-            self.0
-                .saturating_add(i32::try_from(days).unwrap_or(i32::MAX)),
-        )
+        Self(self.0.saturating_add(i32::try_from(days).unwrap_or(i32::MAX)))
     }
 }
 
@@ -43,9 +40,6 @@ mod tests {
         assert_eq!(transit_days(800_000), 1);
         assert_eq!(transit_days(800_001), 2);
         assert_eq!(transit_days(3_853_092), 5);
-        assert_eq!(
-            Day::from_days_since_epoch(10).plus_days(5),
-            Day::from_days_since_epoch(15)
-        );
+        assert_eq!(Day::from_days_since_epoch(10).plus_days(5), Day::from_days_since_epoch(15));
     }
 }

@@ -29,10 +29,7 @@ impl GeoPoint {
         if !(-180.0..=180.0).contains(&longitude) {
             return Err(InvalidCoordinates::Longitude(longitude));
         }
-        Ok(Self {
-            latitude,
-            longitude,
-        })
+        Ok(Self { latitude, longitude })
     }
 
     pub fn latitude(self) -> f64 {
@@ -61,14 +58,8 @@ mod tests {
 
     #[test]
     fn coordinates_outside_the_globe_are_rejected() {
-        assert_eq!(
-            GeoPoint::new(90.5, 0.0),
-            Err(InvalidCoordinates::Latitude(90.5))
-        );
-        assert_eq!(
-            GeoPoint::new(0.0, -180.01),
-            Err(InvalidCoordinates::Longitude(-180.01))
-        );
+        assert_eq!(GeoPoint::new(90.5, 0.0), Err(InvalidCoordinates::Latitude(90.5)));
+        assert_eq!(GeoPoint::new(0.0, -180.01), Err(InvalidCoordinates::Longitude(-180.01)));
         assert!(GeoPoint::new(f64::NAN, 0.0).is_err());
         assert!(GeoPoint::new(0.0, f64::INFINITY).is_err());
         assert!(GeoPoint::new(-90.0, 180.0).is_ok());

@@ -26,8 +26,7 @@ impl StockLevel {
         Ok(Self {
             on_hand: u32::try_from(on_hand).map_err(|_| InvalidStockLevel::OnHand(on_hand))?,
             reserved: u32::try_from(reserved).map_err(|_| InvalidStockLevel::Reserved(reserved))?,
-            safety_stock: u32::try_from(safety_stock)
-                .map_err(|_| InvalidStockLevel::SafetyStock(safety_stock))?,
+            safety_stock: u32::try_from(safety_stock).map_err(|_| InvalidStockLevel::SafetyStock(safety_stock))?,
         })
     }
 
@@ -61,13 +60,7 @@ mod tests {
         assert_eq!(StockLevel::new(10, 3, 2).unwrap().available(), 5);
         assert_eq!(StockLevel::new(4, 3, 2).unwrap().available(), 0);
         assert_eq!(StockLevel::new(2, 5, 0).unwrap().available(), 0);
-        assert_eq!(
-            StockLevel::new(-1, 0, 0),
-            Err(InvalidStockLevel::OnHand(-1))
-        );
-        assert_eq!(
-            StockLevel::new(1, 0, -3),
-            Err(InvalidStockLevel::SafetyStock(-3))
-        );
+        assert_eq!(StockLevel::new(-1, 0, 0), Err(InvalidStockLevel::OnHand(-1)));
+        assert_eq!(StockLevel::new(1, 0, -3), Err(InvalidStockLevel::SafetyStock(-3)));
     }
 }

@@ -28,10 +28,7 @@ impl Money {
 
     /// Rounds half away from zero to cents, as invoices do.
     pub fn round_to_cents(self) -> Self {
-        Self(
-            self.0
-                .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero),
-        )
+        Self(self.0.round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero))
     }
 
     pub fn amount(self) -> Decimal {
@@ -102,10 +99,7 @@ impl ShippingRate {
         if per_km.is_sign_negative() && !per_km.is_zero() {
             return Err(InvalidRate::NegativePerKm(per_km));
         }
-        Ok(Self {
-            base: Money::new(base),
-            per_km,
-        })
+        Ok(Self { base: Money::new(base), per_km })
     }
 
     pub fn base(&self) -> Money {
@@ -127,9 +121,7 @@ impl ShippingRate {
     pub fn cost_at_meters(&self, meters: u64) -> Money {
         self.cents_at_meters(meters)
             .map(Money::from_cents)
-            .unwrap_or_else(|| {
-                self.cost(Decimal::new(i64::try_from(meters).unwrap_or(i64::MAX), 3))
-            })
+            .unwrap_or_else(|| self.cost(Decimal::new(i64::try_from(meters).unwrap_or(i64::MAX), 3)))
     }
 
     /// `base + per_km × meters / 1000` scaled to a common exponent as i128,
@@ -141,10 +133,8 @@ impl ShippingRate {
         let scale = base.scale().max(per_km.scale() + 3).max(MONEY_SCALE);
         let pow = |e: u32| 10i128.checked_pow(e);
         let base_part = base.mantissa().checked_mul(pow(scale - base.scale())?)?;
-        let distance_part = per_km
-            .mantissa()
-            .checked_mul(i128::from(meters))?
-            .checked_mul(pow(scale - per_km.scale() - 3)?)?;
+        let distance_part =
+            per_km.mantissa().checked_mul(i128::from(meters))?.checked_mul(pow(scale - per_km.scale() - 3)?)?;
         let exact = base_part.checked_add(distance_part)?;
         let unit = pow(scale - MONEY_SCALE)?;
         let cents = (exact + unit / 2) / unit;
@@ -184,36 +174,19 @@ mod tests {
 
     #[test]
     fn negative_rates_are_rejected() {
-        assert_eq!(
-            ShippingRate::new(d("-1"), d("0")),
-            Err(InvalidRate::NegativeBase(d("-1")))
-        );
-        assert_eq!(
-            ShippingRate::new(d("1"), d("-0.1")),
-            Err(InvalidRate::NegativePerKm(d("-0.1")))
-        );
+        assert_eq!(ShippingRate::new(d("-1"), d("0")), Err(InvalidRate::NegativeBase(d("-1"))));
+        assert_eq!(ShippingRate::new(d("1"), d("-0.1")), Err(InvalidRate::NegativePerKm(d("-0.1"))));
         assert!(ShippingRate::new(d("-0"), d("0")).is_ok());
     }
 
     #[test]
     fn integer_pricing_agrees_with_decimal_pricing() {
-        for (base, per_km) in [
-            ("5.5", "0.0025"),
-            ("0", "0"),
-            ("4.999", "0.00015"),
-            ("7", "1.5"),
-            ("0.01", "0.123456"),
-        ] {
+        for (base, per_km) in [("5.5", "0.0025"), ("0", "0"), ("4.999", "0.00015"), ("7", "1.5"), ("0.01", "0.123456")]
+        {
             let rate = ShippingRate::new(d(base), d(per_km)).unwrap();
-            for meters in [
-                0u64, 1, 499, 500, 1_002_000, 1_000_002, 3_853_092, 20_037_508,
-            ] {
+            for meters in [0u64, 1, 499, 500, 1_002_000, 1_000_002, 3_853_092, 20_037_508] {
                 let km = Decimal::new(meters as i64, 3);
-                assert_eq!(
-                    rate.cost_at_meters(meters),
-                    rate.cost(km),
-                    "{base} + {per_km} × {km}"
-                );
+                assert_eq!(rate.cost_at_meters(meters), rate.cost(km), "{base} + {per_km} × {km}");
             }
         }
     }

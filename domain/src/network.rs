@@ -20,9 +20,7 @@ use crate::money::ShippingRate;
 pub struct WarehouseCode(String);
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error(
-    "invalid warehouse code {value:?}: must be 1 to 32 ASCII letters, digits, '-', '_', '.' or '/'"
-)]
+#[error("invalid warehouse code {value:?}: must be 1 to 32 ASCII letters, digits, '-', '_', '.' or '/'")]
 pub struct InvalidWarehouseCode {
     value: String,
 }
@@ -65,12 +63,7 @@ pub struct Warehouse {
 impl Warehouse {
     /// `priority`: lower is preferred when everything else ties.
     pub fn new(code: WarehouseCode, location: GeoPoint, rate: ShippingRate, priority: i32) -> Self {
-        Self {
-            code,
-            location,
-            rate,
-            priority,
-        }
+        Self { code, location, rate, priority }
     }
 
     pub fn code(&self) -> &WarehouseCode {
@@ -123,11 +116,7 @@ impl Network {
                 return Err(NetworkError::DuplicateWarehouse(w.code.clone()));
             }
         }
-        Ok(Self {
-            warehouses,
-            by_code,
-            stock: HashMap::new(),
-        })
+        Ok(Self { warehouses, by_code, stock: HashMap::new() })
     }
 
     /// Warehouses in tie-break order.
@@ -144,15 +133,8 @@ impl Network {
     }
 
     /// Sets the units of `sku` that `code` can sell now (an absolute level).
-    pub fn set_available(
-        &mut self,
-        code: &WarehouseCode,
-        sku: Sku,
-        units: u32,
-    ) -> Result<(), NetworkError> {
-        let index = self
-            .index_of(code)
-            .ok_or_else(|| NetworkError::UnknownWarehouse(code.clone()))?;
+    pub fn set_available(&mut self, code: &WarehouseCode, sku: Sku, units: u32) -> Result<(), NetworkError> {
+        let index = self.index_of(code).ok_or_else(|| NetworkError::UnknownWarehouse(code.clone()))?;
         self.set_available_at(index, sku, units);
         Ok(())
     }
@@ -174,10 +156,7 @@ impl Network {
         let Some(index) = self.index_of(code) else {
             return 0;
         };
-        self.stock_of(sku)
-            .iter()
-            .find(|&&(w, _)| w == index)
-            .map_or(0, |&(_, units)| units)
+        self.stock_of(sku).iter().find(|&&(w, _)| w == index).map_or(0, |&(_, units)| units)
     }
 
     /// Where `sku` can be had: (warehouse index, units), in index order.
@@ -193,22 +172,14 @@ impl Network {
     /// Saturates at zero: what was planned against this network never asks
     /// for more than it holds.
     pub fn take(&mut self, index: WarehouseIndex, sku: &Sku, units: u32) {
-        let left = self
-            .stock_of(sku)
-            .iter()
-            .find(|&&(w, _)| w == index)
-            .map_or(0, |&(_, have)| have.saturating_sub(units));
+        let left =
+            self.stock_of(sku).iter().find(|&&(w, _)| w == index).map_or(0, |&(_, have)| have.saturating_sub(units));
         self.set_available_at(index, sku.clone(), left);
     }
 
     /// Skus with stock somewhere, sorted.
     pub fn skus(&self) -> Vec<&Sku> {
-        let mut skus: Vec<&Sku> = self
-            .stock
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .map(|(s, _)| s)
-            .collect();
+        let mut skus: Vec<&Sku> = self.stock.iter().filter(|(_, v)| !v.is_empty()).map(|(s, _)| s).collect();
         skus.sort();
         skus
     }
@@ -245,9 +216,7 @@ mod tests {
         let dup = Network::new(vec![wh("A", 1), wh("A", 2)]).unwrap_err();
         assert_eq!(dup.to_string(), "warehouse A appears more than once");
         let mut net = Network::new(vec![wh("A", 1)]).unwrap();
-        let err = net
-            .set_available(&WarehouseCode::new("Z").unwrap(), Sku::new("S").unwrap(), 3)
-            .unwrap_err();
+        let err = net.set_available(&WarehouseCode::new("Z").unwrap(), Sku::new("S").unwrap(), 3).unwrap_err();
         assert_eq!(err.to_string(), "unknown warehouse Z");
         assert_eq!(net.total_available(&Sku::new("S").unwrap()), 0);
     }

@@ -98,26 +98,11 @@ pub enum BackorderConsent {
 /// One thing that happened to an order, with its facts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderEvent {
-    Placed {
-        lines: usize,
-        units_ordered: u64,
-        units_now: u64,
-    },
-    Split {
-        shipments: usize,
-    },
-    ShipmentReleased {
-        warehouse: WarehouseCode,
-    },
-    ShipmentHeld {
-        warehouse: WarehouseCode,
-    },
-    Backordered {
-        sku: Sku,
-        quantity: u32,
-        status: BackorderStatus,
-        estimated_available: Day,
-    },
+    Placed { lines: usize, units_ordered: u64, units_now: u64 },
+    Split { shipments: usize },
+    ShipmentReleased { warehouse: WarehouseCode },
+    ShipmentHeld { warehouse: WarehouseCode },
+    Backordered { sku: Sku, quantity: u32, status: BackorderStatus, estimated_available: Day },
 }
 
 impl OrderEvent {
@@ -170,53 +155,28 @@ pub trait LeadTimes {
 }
 
 /// Decides what placing an order on `plan` creates.
-pub fn draft_order(
-    plan: &FulfillmentPlan,
-    consent: BackorderConsent,
-    today: Day,
-    lead: &impl LeadTimes,
-) -> OrderDraft {
+pub fn draft_order(plan: &FulfillmentPlan, consent: BackorderConsent, today: Day, lead: &impl LeadTimes) -> OrderDraft {
     let held = plan.release() == Release::HeldUntilComplete;
-    let status = if held {
-        ShipmentStatus::Pending
-    } else {
-        ShipmentStatus::Released
-    };
+    let status = if held { ShipmentStatus::Pending } else { ShipmentStatus::Released };
     let backorder_status = match consent {
         BackorderConsent::Given => BackorderStatus::Confirmed,
         BackorderConsent::NotGiven => BackorderStatus::AwaitingConfirmation,
     };
-    let units_ordered = plan
-        .lines()
-        .iter()
-        .map(|l| u64::from(l.ordered().units()))
-        .sum();
-    let mut events = vec![OrderEvent::Placed {
-        lines: plan.lines().len(),
-        units_ordered,
-        units_now: plan.units_now(),
-    }];
+    let units_ordered = plan.lines().iter().map(|l| u64::from(l.ordered().units())).sum();
+    let mut events = vec![OrderEvent::Placed { lines: plan.lines().len(), units_ordered, units_now: plan.units_now() }];
     if plan.shipment_count() > 1 {
-        events.push(OrderEvent::Split {
-            shipments: plan.shipment_count(),
-        });
+        events.push(OrderEvent::Split { shipments: plan.shipment_count() });
     }
     let shipments: Vec<ShipmentDraft> = plan
         .shipments()
         .iter()
         .map(|s| {
             let meters = s.distance_m();
-            let days = lead
-                .handling_days(s.warehouse())
-                .saturating_add(transit_days(meters));
+            let days = lead.handling_days(s.warehouse()).saturating_add(transit_days(meters));
             events.push(if held {
-                OrderEvent::ShipmentHeld {
-                    warehouse: s.warehouse().clone(),
-                }
+                OrderEvent::ShipmentHeld { warehouse: s.warehouse().clone() }
             } else {
-                OrderEvent::ShipmentReleased {
-                    warehouse: s.warehouse().clone(),
-                }
+                OrderEvent::ShipmentReleased { warehouse: s.warehouse().clone() }
             });
             ShipmentDraft {
                 warehouse: s.warehouse().clone(),
@@ -240,24 +200,14 @@ pub fn draft_order(
             });
             BackorderDraft {
                 sku: sku.clone(),
-                quantity: Quantity::new(i64::from(quantity))
-                    .expect("backordered units are positive"),
+                quantity: Quantity::new(i64::from(quantity)).expect("backordered units are positive"),
                 status: backorder_status,
                 estimated_available,
             }
         })
         .collect();
-    let status = if backorders.is_empty() {
-        OrderStatus::AwaitingShipment
-    } else {
-        OrderStatus::Backordered
-    };
-    OrderDraft {
-        status,
-        shipments,
-        backorders,
-        events,
-    }
+    let status = if backorders.is_empty() { OrderStatus::AwaitingShipment } else { OrderStatus::Backordered };
+    OrderDraft { status, shipments, backorders, events }
 }
 
 #[cfg(test)]
@@ -293,26 +243,11 @@ mod tests {
             )
         };
         let mut network = Network::new(vec![wh("NEAR", -74.0), wh("SLOW", -90.0)]).unwrap();
-        network
-            .set_available(
-                &WarehouseCode::new("NEAR").unwrap(),
-                Sku::new("A").unwrap(),
-                1,
-            )
-            .unwrap();
-        network
-            .set_available(
-                &WarehouseCode::new("SLOW").unwrap(),
-                Sku::new("B").unwrap(),
-                5,
-            )
-            .unwrap();
-        let lines = lines
-            .iter()
-            .map(|&(s, q)| OrderLine::new(Sku::new(s).unwrap(), Quantity::new(q).unwrap()))
-            .collect();
-        let request =
-            SourcingRequest::new(lines, GeoPoint::new(40.0, -74.0).unwrap(), policy, None).unwrap();
+        network.set_available(&WarehouseCode::new("NEAR").unwrap(), Sku::new("A").unwrap(), 1).unwrap();
+        network.set_available(&WarehouseCode::new("SLOW").unwrap(), Sku::new("B").unwrap(), 5).unwrap();
+        let lines =
+            lines.iter().map(|&(s, q)| OrderLine::new(Sku::new(s).unwrap(), Quantity::new(q).unwrap())).collect();
+        let request = SourcingRequest::new(lines, GeoPoint::new(40.0, -74.0).unwrap(), policy, None).unwrap();
         plan_fulfillment(&request, &network, SearchBudget::default())
     }
 
@@ -328,28 +263,14 @@ mod tests {
         );
         assert_eq!(draft.status, OrderStatus::AwaitingShipment);
         assert!(draft.backorders.is_empty());
-        assert!(
-            draft
-                .shipments
-                .iter()
-                .all(|s| s.status == ShipmentStatus::Released)
-        );
+        assert!(draft.shipments.iter().all(|s| s.status == ShipmentStatus::Released));
         // NEAR: 1 handling + 1 transit day; SLOW is ~1,360 km away: 3 + 2.
-        let days: Vec<i32> = draft
-            .shipments
-            .iter()
-            .map(|s| s.estimated_delivery.days_since_epoch() - 20_000)
-            .collect();
+        let days: Vec<i32> = draft.shipments.iter().map(|s| s.estimated_delivery.days_since_epoch() - 20_000).collect();
         assert_eq!(days, [2, 5]);
         let kinds: Vec<EventKind> = draft.events.iter().map(OrderEvent::kind).collect();
         assert_eq!(
             kinds,
-            [
-                EventKind::OrderPlaced,
-                EventKind::OrderSplit,
-                EventKind::ShipmentReleased,
-                EventKind::ShipmentReleased
-            ]
+            [EventKind::OrderPlaced, EventKind::OrderSplit, EventKind::ShipmentReleased, EventKind::ShipmentReleased]
         );
     }
 
@@ -360,49 +281,23 @@ mod tests {
         assert_eq!(waiting.status, OrderStatus::Backordered);
         assert_eq!(waiting.backorders.len(), 1);
         assert_eq!(waiting.backorders[0].quantity.units(), 2);
-        assert_eq!(
-            waiting.backorders[0].status,
-            BackorderStatus::AwaitingConfirmation
-        );
-        assert_eq!(
-            waiting.backorders[0].estimated_available,
-            TODAY.plus_days(10)
-        );
+        assert_eq!(waiting.backorders[0].status, BackorderStatus::AwaitingConfirmation);
+        assert_eq!(waiting.backorders[0].estimated_available, TODAY.plus_days(10));
         let queued = draft_order(&p, BackorderConsent::Given, TODAY, &Lead);
         assert_eq!(queued.backorders[0].status, BackorderStatus::Confirmed);
         assert!(matches!(
             queued.events.last(),
-            Some(OrderEvent::Backordered {
-                status: BackorderStatus::Confirmed,
-                ..
-            })
+            Some(OrderEvent::Backordered { status: BackorderStatus::Confirmed, .. })
         ));
     }
 
     #[test]
     fn ship_complete_holds_every_shipment_while_anything_is_backordered() {
-        let held = draft_order(
-            &plan(SplitPolicy::ShipComplete, &[("A", 2), ("B", 1)]),
-            BackorderConsent::Given,
-            TODAY,
-            &Lead,
-        );
-        assert!(
-            held.shipments
-                .iter()
-                .all(|s| s.status == ShipmentStatus::Pending)
-        );
-        assert!(
-            held.events
-                .iter()
-                .any(|e| e.kind() == EventKind::ShipmentHeld)
-        );
-        let whole = draft_order(
-            &plan(SplitPolicy::ShipComplete, &[("B", 1)]),
-            BackorderConsent::Given,
-            TODAY,
-            &Lead,
-        );
+        let held =
+            draft_order(&plan(SplitPolicy::ShipComplete, &[("A", 2), ("B", 1)]), BackorderConsent::Given, TODAY, &Lead);
+        assert!(held.shipments.iter().all(|s| s.status == ShipmentStatus::Pending));
+        assert!(held.events.iter().any(|e| e.kind() == EventKind::ShipmentHeld));
+        let whole = draft_order(&plan(SplitPolicy::ShipComplete, &[("B", 1)]), BackorderConsent::Given, TODAY, &Lead);
         assert_eq!(whole.shipments[0].status, ShipmentStatus::Released);
     }
 

@@ -102,8 +102,7 @@ impl SourcingRequest {
                         .units()
                         .checked_add(line.quantity().units())
                         .ok_or_else(|| InvalidRequest::QuantityOverflow(line.sku().clone()))?;
-                    let quantity = Quantity::new(i64::from(sum))
-                        .expect("a sum of positive quantities is positive");
+                    let quantity = Quantity::new(i64::from(sum)).expect("a sum of positive quantities is positive");
                     merged[at] = OrderLine::new(line.sku().clone(), quantity);
                 }
                 None => {
@@ -112,12 +111,7 @@ impl SourcingRequest {
                 }
             }
         }
-        Ok(Self {
-            lines: merged,
-            destination,
-            policy,
-            max_shipments,
-        })
+        Ok(Self { lines: merged, destination, policy, max_shipments })
     }
 
     pub fn lines(&self) -> &[OrderLine] {
@@ -139,11 +133,7 @@ impl SourcingRequest {
     /// The same request under another policy or cap, e.g. to quote both
     /// policies side by side or to replay orders under a different rule.
     pub fn with_policy(&self, policy: SplitPolicy, max_shipments: Option<MaxShipments>) -> Self {
-        Self {
-            policy,
-            max_shipments,
-            ..self.clone()
-        }
+        Self { policy, max_shipments, ..self.clone() }
     }
 }
 
@@ -240,10 +230,7 @@ impl PlannedShipment {
     }
 
     pub fn units(&self) -> u64 {
-        self.lines
-            .iter()
-            .map(|l| u64::from(l.quantity.units()))
-            .sum()
+        self.lines.iter().map(|l| u64::from(l.quantity.units())).sum()
     }
 }
 
@@ -300,10 +287,7 @@ impl FulfillmentPlan {
 
     /// Lines with backordered units, as (sku, units).
     pub fn backordered(&self) -> impl Iterator<Item = (&Sku, u32)> {
-        self.lines
-            .iter()
-            .filter(|l| l.backordered > 0)
-            .map(|l| (&l.sku, l.backordered))
+        self.lines.iter().filter(|l| l.backordered > 0).map(|l| (&l.sku, l.backordered))
     }
 
     pub fn shipment_count(&self) -> usize {
@@ -357,11 +341,7 @@ struct Prepared<'a> {
 
 impl<'a> Prepared<'a> {
     /// Candidates are the warehouses holding any ordered sku, minus `excluded`.
-    fn new(
-        request: &'a SourcingRequest,
-        network: &'a Network,
-        excluded: &[WarehouseIndex],
-    ) -> Self {
+    fn new(request: &'a SourcingRequest, network: &'a Network, excluded: &[WarehouseIndex]) -> Self {
         let mut candidates: Vec<WarehouseIndex> = request
             .lines
             .iter()
@@ -384,14 +364,7 @@ impl<'a> Prepared<'a> {
         }
         let meters: Vec<u64> = candidates
             .iter()
-            .map(|&w| {
-                distance_meters(
-                    network
-                        .warehouse(w)
-                        .location()
-                        .distance_km(request.destination),
-                )
-            })
+            .map(|&w| distance_meters(network.warehouse(w).location().distance_km(request.destination)))
             .collect();
         // Beyond i64 cents no real tariff goes; clamping keeps sums from
         // overflowing while still ranking such a warehouse last.
@@ -409,25 +382,12 @@ impl<'a> Prepared<'a> {
             .unzip();
         let ordered: Vec<u32> = request.lines.iter().map(|l| l.quantity().units()).collect();
         let problem = search::Problem::new(&ordered, &available, cents);
-        Self {
-            request,
-            network,
-            candidates,
-            distances: meters,
-            costs,
-            problem,
-        }
+        Self { request, network, candidates, distances: meters, costs, problem }
     }
 
     /// Turns candidates into a plan: each line takes from them in the order
     /// given (preference order for the optimizer, fill order for baselines).
-    fn plan(
-        &self,
-        set: &[u32],
-        optimal: bool,
-        lower_bound: u32,
-        search_nodes: u64,
-    ) -> FulfillmentPlan {
+    fn plan(&self, set: &[u32], optimal: bool, lower_bound: u32, search_nodes: u64) -> FulfillmentPlan {
         let lines = &self.request.lines;
         let mut per_warehouse: Vec<Vec<ShipmentLine>> = vec![Vec::new(); set.len()];
         let mut outcomes = Vec::with_capacity(lines.len());
@@ -489,29 +449,16 @@ impl<'a> Prepared<'a> {
 
     fn optimal_plan(&self, budget: SearchBudget) -> FulfillmentPlan {
         let outcome = self.solve(budget);
-        self.plan(
-            &outcome.best.set,
-            outcome.proven,
-            outcome.lower_bound,
-            outcome.nodes,
-        )
+        self.plan(&outcome.best.set, outcome.proven, outcome.lower_bound, outcome.nodes)
     }
 
     fn solve(&self, budget: SearchBudget) -> search::Outcome {
-        search::solve(
-            &self.problem,
-            self.request.max_shipments.map(MaxShipments::get),
-            budget.node_limit(),
-        )
+        search::solve(&self.problem, self.request.max_shipments.map(MaxShipments::get), budget.node_limit())
     }
 }
 
 /// Plans one order against the network's available stock.
-pub fn plan_fulfillment(
-    request: &SourcingRequest,
-    network: &Network,
-    budget: SearchBudget,
-) -> FulfillmentPlan {
+pub fn plan_fulfillment(request: &SourcingRequest, network: &Network, budget: SearchBudget) -> FulfillmentPlan {
     Prepared::new(request, network, &[]).optimal_plan(budget)
 }
 

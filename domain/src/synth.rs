@@ -89,8 +89,7 @@ pub fn generate_network(spec: NetworkSpec) -> SyntheticNetwork {
             1 | 2 => 200,
             _ => 100,
         };
-        let code =
-            WarehouseCode::new(format!("WH{:03}", w + 1)).expect("generated codes are valid");
+        let code = WarehouseCode::new(format!("WH{:03}", w + 1)).expect("generated codes are valid");
         names.push((code.clone(), format!("{metro} {}", w / METROS.len() + 1)));
         warehouses.push(Warehouse::new(
             code,
@@ -106,13 +105,7 @@ pub fn generate_network(spec: NetworkSpec) -> SyntheticNetwork {
     let ordered_names = network
         .warehouses()
         .iter()
-        .map(|w| {
-            names
-                .iter()
-                .find(|(code, _)| code == w.code())
-                .map(|(_, name)| name.clone())
-                .unwrap_or_default()
-        })
+        .map(|w| names.iter().find(|(code, _)| code == w.code()).map(|(_, name)| name.clone()).unwrap_or_default())
         .collect();
     // Iterate warehouses in creation order so the stream does not depend on
     // how priorities happened to sort them.
@@ -125,25 +118,14 @@ pub fn generate_network(spec: NetworkSpec) -> SyntheticNetwork {
                 let mean = 2.0 + 60.0 * depth / r.sqrt();
                 // Geometric-ish: most levels small, a few deep.
                 let units = (-mean * (1.0 - rng.random::<f64>()).ln()).ceil() as u32;
-                network
-                    .set_available(&code, sku.clone(), units.max(1))
-                    .expect("known warehouse");
+                network.set_available(&code, sku.clone(), units.max(1)).expect("known warehouse");
             }
         }
     }
-    SyntheticNetwork {
-        network,
-        names: ordered_names,
-        skus,
-    }
+    SyntheticNetwork { network, names: ordered_names, skus }
 }
 
-pub fn generate_orders(
-    net: &SyntheticNetwork,
-    count: usize,
-    lines: LineCount,
-    seed: u64,
-) -> Vec<SyntheticOrder> {
+pub fn generate_orders(net: &SyntheticNetwork, count: usize, lines: LineCount, seed: u64) -> Vec<SyntheticOrder> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed_0dde_5000_0001);
     let n = net.skus.len().max(1);
     let zipf = Zipf::new(n as f64, 1.05).expect("valid Zipf parameters");
@@ -192,13 +174,9 @@ pub fn generate_orders(
                 round_coordinate(metro.2 + rng.random_range(-0.4..0.4)).clamp(-180.0, 180.0),
             )
             .expect("clamped to the globe");
-            let request =
-                SourcingRequest::new(order_lines, destination, SplitPolicy::ShipAvailable, None)
-                    .expect("distinct skus cannot overflow");
-            SyntheticOrder {
-                id: format!("o{:06}", o + 1),
-                request,
-            }
+            let request = SourcingRequest::new(order_lines, destination, SplitPolicy::ShipAvailable, None)
+                .expect("distinct skus cannot overflow");
+            SyntheticOrder { id: format!("o{:06}", o + 1), request }
         })
         .collect()
 }
@@ -209,11 +187,7 @@ mod tests {
 
     #[test]
     fn the_same_seed_gives_the_same_network_and_orders() {
-        let spec = NetworkSpec {
-            warehouses: 30,
-            skus: 500,
-            seed: 7,
-        };
+        let spec = NetworkSpec { warehouses: 30, skus: 500, seed: 7 };
         let (a, b) = (generate_network(spec), generate_network(spec));
         assert_eq!(a.names, b.names);
         for sku in &a.skus {
@@ -226,26 +200,15 @@ mod tests {
 
     #[test]
     fn popular_skus_are_stocked_widely_and_the_tail_sparsely() {
-        let net = generate_network(NetworkSpec {
-            warehouses: 100,
-            skus: 3000,
-            seed: 1,
-        });
+        let net = generate_network(NetworkSpec { warehouses: 100, skus: 3000, seed: 1 });
         let sites = |rank: usize| net.network.stock_of(&net.skus[rank]).len();
         assert!(sites(0) > 60, "{}", sites(0));
         let tail: usize = (2000..3000).map(sites).sum();
         assert!(tail / 1000 < 10, "{}", tail / 1000);
         let orders = generate_orders(&net, 2000, LineCount::Realistic, 3);
-        let single = orders
-            .iter()
-            .filter(|o| o.request.lines().len() == 1)
-            .count();
+        let single = orders.iter().filter(|o| o.request.lines().len() == 1).count();
         assert!((700..1100).contains(&single), "{single}");
-        assert!(
-            orders
-                .iter()
-                .all(|o| (1..=20).contains(&o.request.lines().len()))
-        );
+        assert!(orders.iter().all(|o| (1..=20).contains(&o.request.lines().len())));
         let exact = generate_orders(&net, 10, LineCount::Exactly(8), 3);
         assert!(exact.iter().all(|o| o.request.lines().len() == 8));
     }

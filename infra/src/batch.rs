@@ -150,11 +150,7 @@ struct Errors<'a> {
 
 impl Errors<'_> {
     fn at(&self, entry: impl fmt::Display, message: impl fmt::Display) -> BatchError {
-        BatchError {
-            file: self.file.to_owned(),
-            entry: Some(entry.to_string()),
-            message: message.to_string(),
-        }
+        BatchError { file: self.file.to_owned(), entry: Some(entry.to_string()), message: message.to_string() }
     }
 }
 
@@ -163,11 +159,7 @@ pub fn read_network(path: &Path) -> Result<BatchNetwork, BatchError> {
     let dto = read(path)?;
     let err = Errors { file: path };
     let Some(warehouses) = dto.warehouses else {
-        return Err(BatchError {
-            file: path.to_owned(),
-            entry: None,
-            message: "no \"warehouses\" list".into(),
-        });
+        return Err(BatchError { file: path.to_owned(), entry: None, message: "no \"warehouses\" list".into() });
     };
     let mut parsed = Vec::with_capacity(warehouses.len());
     let mut names = Vec::with_capacity(warehouses.len());
@@ -176,60 +168,36 @@ pub fn read_network(path: &Path) -> Result<BatchNetwork, BatchError> {
         let at = format!("warehouses[{i}]");
         let code = WarehouseCode::new(w.code).map_err(|e| err.at(format!("{at}.code"), e))?;
         if !seen.insert(code.clone()) {
-            return Err(err.at(
-                format!("{at}.code"),
-                format!("warehouse {code} is listed twice"),
-            ));
+            return Err(err.at(format!("{at}.code"), format!("warehouse {code} is listed twice")));
         }
         let location = GeoPoint::new(w.latitude, w.longitude).map_err(|e| err.at(&at, e))?;
         let rate = ShippingRate::new(w.base_cost, w.cost_per_km).map_err(|e| err.at(&at, e))?;
         names.push((code.clone(), w.name.unwrap_or_default()));
-        parsed.push(Warehouse::new(
-            code,
-            location,
-            rate,
-            w.priority.unwrap_or(DEFAULT_PRIORITY),
-        ));
+        parsed.push(Warehouse::new(code, location, rate, w.priority.unwrap_or(DEFAULT_PRIORITY)));
     }
     let mut network = Network::new(parsed).map_err(|e| err.at("warehouses", e))?;
     let mut rows = HashSet::new();
     for (i, row) in dto.stock.unwrap_or_default().into_iter().enumerate() {
         let at = format!("stock[{i}]");
-        let code = WarehouseCode::new(row.warehouse.clone())
-            .map_err(|e| err.at(format!("{at}.warehouse"), e))?;
+        let code = WarehouseCode::new(row.warehouse.clone()).map_err(|e| err.at(format!("{at}.warehouse"), e))?;
         if network.index_of(&code).is_none() {
             return Err(err.at(&at, format!("unknown warehouse {:?}", row.warehouse)));
         }
         let sku = Sku::new(row.sku).map_err(|e| err.at(format!("{at}.sku"), e))?;
-        let units = row
-            .available
-            .as_i64()
-            .and_then(|n| u32::try_from(n).ok())
-            .ok_or_else(|| {
-                let max = u32::MAX;
-                let got = &row.available;
-                err.at(
-                    format!("{at}.available"),
-                    format!("must be a whole number from 0 to {max}, got {got}"),
-                )
-            })?;
+        let units = row.available.as_i64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
+            let max = u32::MAX;
+            let got = &row.available;
+            err.at(format!("{at}.available"), format!("must be a whole number from 0 to {max}, got {got}"))
+        })?;
         if !rows.insert((code.clone(), sku.clone())) {
             return Err(err.at(&at, format!("{sku} at {code} is listed twice")));
         }
-        network
-            .set_available(&code, sku, units)
-            .map_err(|e| err.at(&at, e))?;
+        network.set_available(&code, sku, units).map_err(|e| err.at(&at, e))?;
     }
     let names = network
         .warehouses()
         .iter()
-        .map(|w| {
-            names
-                .iter()
-                .find(|(c, _)| c == w.code())
-                .map(|(_, n)| n.clone())
-                .unwrap_or_default()
-        })
+        .map(|w| names.iter().find(|(c, _)| c == w.code()).map(|(_, n)| n.clone()).unwrap_or_default())
         .collect();
     Ok(BatchNetwork { network, names })
 }
@@ -239,11 +207,7 @@ pub fn read_orders(path: &Path) -> Result<Vec<BatchOrder>, BatchError> {
     let dto = read(path)?;
     let err = Errors { file: path };
     let Some(orders) = dto.orders else {
-        return Err(BatchError {
-            file: path.to_owned(),
-            entry: None,
-            message: "no \"orders\" list".into(),
-        });
+        return Err(BatchError { file: path.to_owned(), entry: None, message: "no \"orders\" list".into() });
     };
     let mut ids = HashSet::new();
     orders
@@ -255,14 +219,10 @@ pub fn read_orders(path: &Path) -> Result<Vec<BatchOrder>, BatchError> {
                 return Err(err.at(format!("{at}.id"), "must not be empty"));
             }
             if !ids.insert(order.id.clone()) {
-                return Err(err.at(
-                    format!("{at}.id"),
-                    format!("order {:?} is listed twice", order.id),
-                ));
+                return Err(err.at(format!("{at}.id"), format!("order {:?} is listed twice", order.id)));
             }
-            let destination =
-                GeoPoint::new(order.destination.latitude, order.destination.longitude)
-                    .map_err(|e| err.at(format!("{at}.destination"), e))?;
+            let destination = GeoPoint::new(order.destination.latitude, order.destination.longitude)
+                .map_err(|e| err.at(format!("{at}.destination"), e))?;
             if order.lines.is_empty() {
                 return Err(err.at(format!("{at}.lines"), "an order needs at least one line"));
             }
@@ -271,15 +231,11 @@ pub fn read_orders(path: &Path) -> Result<Vec<BatchOrder>, BatchError> {
                 .into_iter()
                 .enumerate()
                 .map(|(l, line)| {
-                    let sku = Sku::new(line.sku)
-                        .map_err(|e| err.at(format!("{at}.lines[{l}].sku"), e))?;
+                    let sku = Sku::new(line.sku).map_err(|e| err.at(format!("{at}.lines[{l}].sku"), e))?;
                     let at = format!("{at}.lines[{l}].quantity");
                     let units = line.quantity.as_i64().ok_or_else(|| {
                         let got = &line.quantity;
-                        err.at(
-                            &at,
-                            format!("must be a positive whole number of units, got {got}"),
-                        )
+                        err.at(&at, format!("must be a positive whole number of units, got {got}"))
                     })?;
                     let quantity = Quantity::new(units).map_err(|e| err.at(&at, e))?;
                     Ok(OrderLine::new(sku, quantity))
@@ -296,10 +252,7 @@ pub fn read_orders(path: &Path) -> Result<Vec<BatchOrder>, BatchError> {
                 .map_err(|e| err.at(format!("{at}.maxShipments"), e))?;
             let request = SourcingRequest::new(lines, destination, policy, max_shipments)
                 .map_err(|e| err.at(format!("{at}.lines"), e))?;
-            Ok(BatchOrder {
-                id: order.id,
-                request,
-            })
+            Ok(BatchOrder { id: order.id, request })
         })
         .collect()
 }
@@ -323,21 +276,14 @@ pub fn network_to_json(network: &Network, names: &[String], skus: &[Sku]) -> Str
     let stock = skus
         .iter()
         .flat_map(|sku| {
-            network
-                .stock_of(sku)
-                .iter()
-                .map(move |&(w, units)| StockDto {
-                    warehouse: network.warehouse(w).code().to_string(),
-                    sku: sku.to_string(),
-                    available: units.into(),
-                })
+            network.stock_of(sku).iter().map(move |&(w, units)| StockDto {
+                warehouse: network.warehouse(w).code().to_string(),
+                sku: sku.to_string(),
+                available: units.into(),
+            })
         })
         .collect();
-    let file = FileDto {
-        warehouses: Some(warehouses),
-        stock: Some(stock),
-        orders: None,
-    };
+    let file = FileDto { warehouses: Some(warehouses), stock: Some(stock), orders: None };
     serde_json::to_string(&file).expect("plain data serializes")
 }
 
@@ -362,16 +308,10 @@ pub fn orders_to_json(orders: &[BatchOrder]) -> String {
                 .request
                 .lines()
                 .iter()
-                .map(|l| LineDto {
-                    sku: l.sku().to_string(),
-                    quantity: l.quantity().units().into(),
-                })
+                .map(|l| LineDto { sku: l.sku().to_string(), quantity: l.quantity().units().into() })
                 .collect(),
         })
         .collect();
-    let file = FileDto {
-        orders: Some(orders),
-        ..FileDto::default()
-    };
+    let file = FileDto { orders: Some(orders), ..FileDto::default() };
     serde_json::to_string(&file).expect("plain data serializes")
 }

@@ -19,7 +19,7 @@ use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{LocationStock, SkuStock, Store, StoreError};
+use crate::store::{LocationStock, SkuStock, Store, StoreError, WarehouseRecord};
 
 /// How the cache is set up.
 #[derive(Debug, Clone)]
@@ -102,11 +102,7 @@ impl CachedSku {
                 })
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(SkuStock {
-            sku,
-            product_id: self.product_id,
-            locations,
-        })
+        Some(SkuStock { sku, product_id: self.product_id, locations })
     }
 }
 
@@ -138,10 +134,7 @@ impl std::fmt::Debug for StockCache {
             Backend::Local(_) => "local",
             Backend::Redis(_) => "redis",
         };
-        f.debug_struct("StockCache")
-            .field("backend", &kind)
-            .field("ttl", &self.ttl)
-            .finish()
+        f.debug_struct("StockCache").field("backend", &kind).field("ttl", &self.ttl).finish()
     }
 }
 
@@ -158,11 +151,7 @@ impl StockCache {
                 timeout: settings.redis_timeout,
             }),
         };
-        Ok(Self {
-            backend: Arc::new(backend),
-            ttl: settings.ttl,
-            prefix: format!("{}:stock:", settings.namespace),
-        })
+        Ok(Self { backend: Arc::new(backend), ttl: settings.ttl, prefix: format!("{}:stock:", settings.namespace) })
     }
 
     /// The Redis key of a sku's entry.
@@ -180,21 +169,14 @@ impl StockCache {
             Backend::Local(map) => {
                 let map = map.lock().unwrap_or_else(|e| e.into_inner());
                 skus.iter()
-                    .map(|sku| {
-                        map.get(sku)
-                            .filter(|(at, _)| at.elapsed() < self.ttl)
-                            .map(|(_, s)| s.clone())
-                    })
+                    .map(|sku| map.get(sku).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone()))
                     .collect()
             }
             Backend::Redis(redis) => {
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
                 // One MGET for all skus: one round trip however many are asked.
-                let values: Option<Vec<Option<String>>> = redis
-                    .call("MGET", |mut c| async move {
-                        c.mget::<_, Vec<Option<String>>>(&keys).await
-                    })
-                    .await;
+                let values: Option<Vec<Option<String>>> =
+                    redis.call("MGET", |mut c| async move { c.mget::<_, Vec<Option<String>>>(&keys).await }).await;
                 match values {
                     Some(values) if values.len() == skus.len() => values
                         .into_iter()
@@ -229,15 +211,11 @@ impl StockCache {
                 let ttl = self.ttl.as_secs().max(1);
                 let mut pipe = redis::pipe();
                 for e in entries {
-                    let text = serde_json::to_string(&CachedSku::from_stock(e))
-                        .expect("plain data serializes");
+                    let text = serde_json::to_string(&CachedSku::from_stock(e)).expect("plain data serializes");
                     pipe.set_ex(self.key(&e.sku), text, ttl).ignore();
                 }
-                let _: Option<()> = redis
-                    .call("SET", |mut c| async move {
-                        pipe.query_async::<()>(&mut c).await
-                    })
-                    .await;
+                let _: Option<()> =
+                    redis.call("SET", |mut c| async move { pipe.query_async::<()>(&mut c).await }).await;
             }
         }
     }
@@ -256,9 +234,7 @@ impl StockCache {
             }
             Backend::Redis(redis) => {
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
-                let _: Option<()> = redis
-                    .call("DEL", |mut c| async move { c.del::<_, ()>(&keys).await })
-                    .await;
+                let _: Option<()> = redis.call("DEL", |mut c| async move { c.del::<_, ()>(&keys).await }).await;
             }
         }
     }
@@ -293,17 +269,9 @@ impl StockCache {
     /// the store (and then cached). Errors are the store's.
     pub async fn stock_of(&self, store: &Store, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
         let cached = self.get_many(skus).await;
-        let missing: Vec<Sku> = skus
-            .iter()
-            .zip(&cached)
-            .filter(|(_, hit)| hit.is_none())
-            .map(|(s, _)| s.clone())
-            .collect();
-        let mut fresh = if missing.is_empty() {
-            Vec::new()
-        } else {
-            store.stock_of(&missing).await?
-        };
+        let missing: Vec<Sku> =
+            skus.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(s, _)| s.clone()).collect();
+        let mut fresh = if missing.is_empty() { Vec::new() } else { store.stock_of(&missing).await? };
         self.put_many(&fresh).await;
         let mut out = Vec::with_capacity(skus.len());
         for hit in cached {
@@ -356,12 +324,7 @@ impl Redis {
             .set_connection_timeout(Some(self.timeout))
             .set_response_timeout(Some(self.timeout))
             .set_number_of_retries(1);
-        match tokio::time::timeout(
-            self.timeout * 2,
-            self.client.get_connection_manager_with_config(config),
-        )
-        .await
-        {
+        match tokio::time::timeout(self.timeout * 2, self.client.get_connection_manager_with_config(config)).await {
             Ok(Ok(manager)) => {
                 tracing::info!("connected to redis");
                 *slot = Some(manager.clone());
@@ -378,5 +341,67 @@ impl Redis {
                 None
             }
         }
+    }
+}
+
+/// Every warehouse, held in-process and refreshed at most every `max_age`
+/// (or at once after this replica changed one). A network has tens to
+/// hundreds of warehouses that change rarely, while every availability
+/// location and every planned shipment names one: reading them per request
+/// would cost more than everything else those requests do.
+#[derive(Debug, Clone)]
+pub struct WarehouseDirectory {
+    inner: Arc<tokio::sync::RwLock<Option<(Instant, Arc<Warehouses>)>>>,
+    max_age: Duration,
+}
+
+/// A consistent view of the warehouses, by id and by code.
+#[derive(Debug, Default)]
+pub struct Warehouses {
+    by_id: HashMap<i64, WarehouseRecord>,
+    by_code: HashMap<String, i64>,
+}
+
+impl Warehouses {
+    pub fn by_id(&self, id: i64) -> Option<&WarehouseRecord> {
+        self.by_id.get(&id)
+    }
+
+    pub fn by_code(&self, code: &str) -> Option<&WarehouseRecord> {
+        self.by_code.get(code).and_then(|id| self.by_id.get(id))
+    }
+}
+
+impl WarehouseDirectory {
+    pub fn new(max_age: Duration) -> Self {
+        Self { inner: Arc::new(tokio::sync::RwLock::new(None)), max_age }
+    }
+
+    /// The current view, reloaded from the store when stale.
+    pub async fn get(&self, store: &Store) -> Result<Arc<Warehouses>, StoreError> {
+        if let Some((at, view)) = &*self.inner.read().await
+            && at.elapsed() < self.max_age
+        {
+            return Ok(view.clone());
+        }
+        let mut slot = self.inner.write().await;
+        // Another request may have reloaded while this one waited.
+        if let Some((at, view)) = &*slot
+            && at.elapsed() < self.max_age
+        {
+            return Ok(view.clone());
+        }
+        let records = store.all_warehouses().await?;
+        let view = Arc::new(Warehouses {
+            by_code: records.iter().map(|w| (w.code.to_string(), w.id)).collect(),
+            by_id: records.into_iter().map(|w| (w.id, w)).collect(),
+        });
+        *slot = Some((Instant::now(), view.clone()));
+        Ok(view)
+    }
+
+    /// Forgets the view; the next read reloads it.
+    pub async fn invalidate(&self) {
+        *self.inner.write().await = None;
     }
 }

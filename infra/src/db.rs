@@ -25,10 +25,7 @@ impl DatabaseSettings {
     /// The embedded default: a SQLite file in `data_dir`, created if missing.
     pub fn sqlite_in(data_dir: &Path) -> Self {
         let file = data_dir.join("shipmix.sqlite");
-        Self {
-            url: format!("sqlite://{}?mode=rwc", file.display()),
-            max_connections: 4,
-        }
+        Self { url: format!("sqlite://{}?mode=rwc", file.display()), max_connections: 4 }
     }
 
     pub fn is_sqlite(&self) -> bool {

@@ -24,9 +24,6 @@ mod tests {
     fn parts_are_delimited_and_the_hash_is_stable() {
         assert_ne!(fingerprint(&["ab", "c"]), fingerprint(&["a", "bc"]));
         // Nothing hashed is SHA-256 of the empty input.
-        assert_eq!(
-            fingerprint::<&str>(&[]),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(fingerprint::<&str>(&[]), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 }

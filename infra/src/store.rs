@@ -15,12 +15,10 @@ use thiserror::Error;
 pub use catalog::{ProductInput, ProductRecord};
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
-    BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder,
-    ShipmentLineRecord, ShipmentRecord,
+    BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,
+    ShipmentRecord,
 };
-pub use stock::{
-    FeedOutcome, LocationStock, SkuStock, SourcingSnapshot, StockInput, StockVersion, snapshot_from,
-};
+pub use stock::{FeedOutcome, LocationStock, SkuStock, SourcingSnapshot, StockInput, StockVersion, snapshot_from};
 
 use domain::Money;
 
@@ -71,9 +69,7 @@ impl Store {
 }
 
 pub(crate) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Money is stored in whole millionths of the currency unit.
@@ -82,9 +78,7 @@ pub const MICROS_SCALE: u32 = 6;
 pub(crate) fn to_micros(amount: Decimal) -> Result<i64, StoreError> {
     let scaled = amount * Decimal::from(1_000_000);
     if scaled.fract() != Decimal::ZERO {
-        return Err(StoreError::Invalid(format!(
-            "{amount} has more than {MICROS_SCALE} decimal places"
-        )));
+        return Err(StoreError::Invalid(format!("{amount} has more than {MICROS_SCALE} decimal places")));
     }
     i64::try_from(scaled.trunc()).map_err(|_| StoreError::Invalid(format!("{amount} is too large")))
 }

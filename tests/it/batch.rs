@@ -7,23 +7,13 @@ use crate::support::Scratch;
 
 #[test]
 fn a_written_network_and_orders_read_back_identically() {
-    let net = generate_network(NetworkSpec {
-        warehouses: 15,
-        skus: 200,
-        seed: 4,
-    });
+    let net = generate_network(NetworkSpec { warehouses: 15, skus: 200, seed: 4 });
     let orders: Vec<BatchOrder> = generate_orders(&net, 30, LineCount::Realistic, 4)
         .into_iter()
-        .map(|o| BatchOrder {
-            id: o.id,
-            request: o.request,
-        })
+        .map(|o| BatchOrder { id: o.id, request: o.request })
         .collect();
     let scratch = Scratch::new();
-    let n = scratch.file(
-        "n.json",
-        &batch::network_to_json(&net.network, &net.names, &net.skus),
-    );
+    let n = scratch.file("n.json", &batch::network_to_json(&net.network, &net.names, &net.skus));
     let o = scratch.file("o.json", &batch::orders_to_json(&orders));
     let back = batch::read_network(&n).unwrap();
     assert_eq!(back.names, net.names);

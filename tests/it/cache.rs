@@ -10,21 +10,11 @@ use serde_json::json;
 use crate::support::{Lane, TestApp, cache_for, lanes, spawn_app_with};
 
 async fn seed_one(app: &TestApp) {
-    app.seed(
-        &[("W1", 40.7, -74.0, "5")],
-        &[("TENT", "99.00")],
-        &[("W1", "TENT", 5)],
-    )
-    .await;
+    app.seed(&[("W1", 40.7, -74.0, "5")], &[("TENT", "99.00")], &[("W1", "TENT", 5)]).await;
 }
 
 async fn total(app: &TestApp) -> i64 {
-    let data = app
-        .ok(
-            r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#,
-            json!({}),
-        )
-        .await;
+    let data = app.ok(r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#, json!({})).await;
     data["availability"][0]["totalAvailable"].as_i64().unwrap()
 }
 
@@ -36,11 +26,7 @@ async fn reads_fill_the_cache_and_every_stock_write_invalidates_it() {
         let tent = Sku::new("TENT").unwrap();
         assert_eq!(total(&app).await, 5);
         let cached = app.cache.get_many(std::slice::from_ref(&tent)).await;
-        assert_eq!(
-            cached[0].as_ref().map(|s| s.total_available()),
-            Some(5),
-            "[{lane:?}] the read was cached"
-        );
+        assert_eq!(cached[0].as_ref().map(|s| s.total_available()), Some(5), "[{lane:?}] the read was cached");
 
         // A feed invalidates.
         app.ok(r#"mutation { setStockLevels(input: [{warehouseCode: "W1", sku: "TENT", onHand: 9}]) { userErrors { code } } }"#, json!({})).await;
@@ -55,11 +41,7 @@ async fn reads_fill_the_cache_and_every_stock_write_invalidates_it() {
             )
             .await;
         assert_eq!(placed["placeOrder"]["userErrors"], json!([]));
-        assert_eq!(
-            total(&app).await,
-            7,
-            "[{lane:?}] no stale availability after an order"
-        );
+        assert_eq!(total(&app).await, 7, "[{lane:?}] no stale availability after an order");
 
         // And a warehouse change drops everything.
         app.ok(

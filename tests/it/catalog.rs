@@ -12,10 +12,7 @@ async fn warehouses_are_listed_in_pages_and_found_by_code() {
             .ok("{ warehouses(first: 2) { edges { cursor node { code name active baseCost costPerKm priority handlingDays } } pageInfo { hasNextPage } } }", json!({}))
             .await;
         let edges = page["warehouses"]["edges"].as_array().unwrap();
-        let codes: Vec<&str> = edges
-            .iter()
-            .map(|e| e["node"]["code"].as_str().unwrap())
-            .collect();
+        let codes: Vec<&str> = edges.iter().map(|e| e["node"]["code"].as_str().unwrap()).collect();
         assert_eq!(codes, ["CHI", "NYC"]);
         assert_eq!(page["warehouses"]["pageInfo"]["hasNextPage"], true);
         assert_eq!(edges[0]["node"]["baseCost"], "4.5");
@@ -23,23 +20,17 @@ async fn warehouses_are_listed_in_pages_and_found_by_code() {
         let rest = app
             .ok("query($a: String) { warehouses(first: 2, after: $a) { edges { node { code } } pageInfo { hasNextPage } } }", json!({ "a": edges[1]["cursor"] }))
             .await;
-        assert_eq!(
-            rest["warehouses"]["edges"],
-            json!([{ "node": { "code": "RNO" } }])
-        );
+        assert_eq!(rest["warehouses"]["edges"], json!([{ "node": { "code": "RNO" } }]));
         assert_eq!(rest["warehouses"]["pageInfo"]["hasNextPage"], false);
 
-        let one = app.ok(r#"{ warehouse(code: "RNO") { name latitude } missing: warehouse(code: "ZZZ") { name } }"#, json!({})).await;
+        let one = app
+            .ok(r#"{ warehouse(code: "RNO") { name latitude } missing: warehouse(code: "ZZZ") { name } }"#, json!({}))
+            .await;
         assert_eq!(one["warehouse"], json!({ "name": "RNO", "latitude": 39.5 }));
         assert_eq!(one["missing"], json!(null));
 
-        let bad = app
-            .graphql("{ warehouses(first: 0) { edges { cursor } } }", json!({}))
-            .await;
-        assert_eq!(
-            bad["errors"][0]["extensions"]["code"], "INVALID_INPUT",
-            "{bad}"
-        );
+        let bad = app.graphql("{ warehouses(first: 0) { edges { cursor } } }", json!({})).await;
+        assert_eq!(bad["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{bad}");
     }
 }
 
@@ -58,58 +49,22 @@ async fn upsert_warehouse_updates_by_code_and_rejects_bad_input() {
         changed["name"] = json!("Reno North");
         changed["active"] = json!(false);
         let updated = app.ok(upsert, json!({ "i": changed })).await;
-        assert_eq!(
-            updated["upsertWarehouse"]["warehouse"]["name"],
-            "Reno North"
-        );
-        let listed = app
-            .ok(
-                "{ warehouses { edges { node { code active } } } }",
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            listed["warehouses"]["edges"],
-            json!([{ "node": { "code": "WH1", "active": false } }])
-        );
+        assert_eq!(updated["upsertWarehouse"]["warehouse"]["name"], "Reno North");
+        let listed = app.ok("{ warehouses { edges { node { code active } } } }", json!({})).await;
+        assert_eq!(listed["warehouses"]["edges"], json!([{ "node": { "code": "WH1", "active": false } }]));
 
         for (field, value, code, message) in [
-            (
-                "latitude",
-                json!(91),
-                "BAD_COORDINATES",
-                "latitude 91 is outside [-90, 90]",
-            ),
+            ("latitude", json!(91), "BAD_COORDINATES", "latitude 91 is outside [-90, 90]"),
             (
                 "code",
                 json!("has space"),
                 "INVALID_INPUT",
                 "invalid warehouse code \"has space\": must be 1 to 32 ASCII letters, digits, '-', '_', '.' or '/'",
             ),
-            (
-                "baseCost",
-                json!("-1"),
-                "INVALID_INPUT",
-                "base cost -1 must not be negative",
-            ),
-            (
-                "handlingDays",
-                json!(-2),
-                "INVALID_INPUT",
-                "handlingDays must not be negative",
-            ),
-            (
-                "name",
-                json!(" "),
-                "INVALID_INPUT",
-                "name must not be empty",
-            ),
-            (
-                "costPerKm",
-                json!("0.0000001"),
-                "INVALID_INPUT",
-                "0.0000001 has more than 6 decimal places",
-            ),
+            ("baseCost", json!("-1"), "INVALID_INPUT", "base cost -1 must not be negative"),
+            ("handlingDays", json!(-2), "INVALID_INPUT", "handlingDays must not be negative"),
+            ("name", json!(" "), "INVALID_INPUT", "name must not be empty"),
+            ("costPerKm", json!("0.0000001"), "INVALID_INPUT", "0.0000001 has more than 6 decimal places"),
         ] {
             let mut bad = input.clone();
             bad[field] = value;
@@ -120,13 +75,8 @@ async fn upsert_warehouse_updates_by_code_and_rejects_bad_input() {
             assert_eq!(answer["upsertWarehouse"]["warehouse"], json!(null));
         }
         // Nothing changed by the rejected calls.
-        let after = app
-            .ok(r#"{ warehouse(code: "WH1") { name latitude } }"#, json!({}))
-            .await;
-        assert_eq!(
-            after["warehouse"],
-            json!({ "name": "Reno North", "latitude": 39.5 })
-        );
+        let after = app.ok(r#"{ warehouse(code: "WH1") { name latitude } }"#, json!({})).await;
+        assert_eq!(after["warehouse"], json!({ "name": "Reno North", "latitude": 39.5 }));
     }
 }
 
@@ -136,11 +86,14 @@ async fn products_keep_ranked_substitutes_and_page_by_sku() {
         let app = spawn_app(lane).await;
         let upsert = "mutation($p: [ProductInput!]!) { upsertProducts(input: $p) { products { sku unitPrice substitutes { sku } } userErrors { code message field } } }";
         let created = app
-            .ok(upsert, json!({ "p": [
-                { "sku": "A", "name": "Alpha Tent", "unitPrice": "10.00", "substitutes": ["C", "B"] },
-                { "sku": "B", "name": "Beta Tent", "unitPrice": 12.5 },
-                { "sku": "C", "name": "Gamma Stove", "unitPrice": "7", "backorderable": false, "leadTimeDays": 30 },
-            ]}))
+            .ok(
+                upsert,
+                json!({ "p": [
+                    { "sku": "A", "name": "Alpha Tent", "unitPrice": "10.00", "substitutes": ["C", "B"] },
+                    { "sku": "B", "name": "Beta Tent", "unitPrice": 12.5 },
+                    { "sku": "C", "name": "Gamma Stove", "unitPrice": "7", "backorderable": false, "leadTimeDays": 30 },
+                ]}),
+            )
             .await;
         let products = &created["upsertProducts"]["products"];
         assert_eq!(
@@ -149,31 +102,19 @@ async fn products_keep_ranked_substitutes_and_page_by_sku() {
         );
         assert_eq!(products[1]["unitPrice"], "12.50");
 
-        let one = app.ok(r#"{ product(sku: "C") { name backorderable leadTimeDays } none: product(sku: "Z") { name } }"#, json!({})).await;
-        assert_eq!(
-            one["product"],
-            json!({ "name": "Gamma Stove", "backorderable": false, "leadTimeDays": 30 })
-        );
-        assert_eq!(one["none"], json!(null));
-        let tents = app
+        let one = app
             .ok(
-                r#"{ products(search: "tent") { edges { node { sku } } } }"#,
+                r#"{ product(sku: "C") { name backorderable leadTimeDays } none: product(sku: "Z") { name } }"#,
                 json!({}),
             )
             .await;
-        assert_eq!(
-            tents["products"]["edges"],
-            json!([{ "node": { "sku": "A" } }, { "node": { "sku": "B" } }])
-        );
+        assert_eq!(one["product"], json!({ "name": "Gamma Stove", "backorderable": false, "leadTimeDays": 30 }));
+        assert_eq!(one["none"], json!(null));
+        let tents = app.ok(r#"{ products(search: "tent") { edges { node { sku } } } }"#, json!({})).await;
+        assert_eq!(tents["products"]["edges"], json!([{ "node": { "sku": "A" } }, { "node": { "sku": "B" } }]));
         let page = app.ok(r#"{ products(first: 1, after: "A") { edges { node { sku } } pageInfo { hasNextPage hasPreviousPage } } }"#, json!({})).await;
-        assert_eq!(
-            page["products"]["edges"],
-            json!([{ "node": { "sku": "B" } }])
-        );
-        assert_eq!(
-            page["products"]["pageInfo"],
-            json!({ "hasNextPage": true, "hasPreviousPage": true })
-        );
+        assert_eq!(page["products"]["edges"], json!([{ "node": { "sku": "B" } }]));
+        assert_eq!(page["products"]["pageInfo"], json!({ "hasNextPage": true, "hasPreviousPage": true }));
 
         for (products, code, message) in [
             (
@@ -196,41 +137,19 @@ async fn products_keep_ranked_substitutes_and_page_by_sku() {
                 "INVALID_INPUT",
                 "leadTimeDays must not be negative",
             ),
-            (
-                json!([]),
-                "INVALID_INPUT",
-                "send between 1 and 1000 products",
-            ),
+            (json!([]), "INVALID_INPUT", "send between 1 and 1000 products"),
         ] {
             let answer = app.ok(upsert, json!({ "p": products })).await;
-            assert_eq!(
-                answer["upsertProducts"]["userErrors"][0]["code"], code,
-                "{answer}"
-            );
-            assert_eq!(
-                answer["upsertProducts"]["userErrors"][0]["message"],
-                message
-            );
+            assert_eq!(answer["upsertProducts"]["userErrors"][0]["code"], code, "{answer}");
+            assert_eq!(answer["upsertProducts"]["userErrors"][0]["message"], message);
         }
-        let negative = app
-            .graphql(
-                upsert,
-                json!({ "p": [{ "sku": "D", "name": "D", "unitPrice": "-1" }] }),
-            )
-            .await;
+        let negative = app.graphql(upsert, json!({ "p": [{ "sku": "D", "name": "D", "unitPrice": "-1" }] })).await;
         assert!(
-            negative["errors"][0]["message"]
-                .as_str()
-                .unwrap()
-                .contains("money must not be negative"),
+            negative["errors"][0]["message"].as_str().unwrap().contains("money must not be negative"),
             "{negative}"
         );
         let none = app.ok(r#"{ product(sku: "D") { sku } }"#, json!({})).await;
-        assert_eq!(
-            none["product"],
-            json!(null),
-            "rejected batches change nothing"
-        );
+        assert_eq!(none["product"], json!(null), "rejected batches change nothing");
     }
 }
 
@@ -273,12 +192,7 @@ async fn availability_reports_every_location_and_sums_what_can_sell() {
             json!({ "warehouseCode": "CHI", "sku": "TENT", "applied": false, "currentSequence": 10 })
         );
         assert_eq!(stale["setStockLevels"]["results"][1]["applied"], true);
-        let data = app
-            .ok(
-                r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#,
-                json!({}),
-            )
-            .await;
+        let data = app.ok(r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#, json!({})).await;
         assert_eq!(data["availability"][0]["totalAvailable"], 9);
 
         // Inactive warehouses hold nothing for sale.
@@ -287,18 +201,15 @@ async fn availability_reports_every_location_and_sums_what_can_sell() {
             json!({}),
         )
         .await;
-        let data = app.ok(r#"{ availability(skus: ["TENT"]) { totalAvailable locations { warehouse { code } } } }"#, json!({})).await;
+        let data = app
+            .ok(r#"{ availability(skus: ["TENT"]) { totalAvailable locations { warehouse { code } } } }"#, json!({}))
+            .await;
         assert_eq!(
             data["availability"][0],
             json!({ "totalAvailable": 5, "locations": [{ "warehouse": { "code": "CHI" } }] })
         );
 
-        let unknown = app
-            .graphql(
-                r#"{ availability(skus: ["TENT", "GHOST"]) { sku } }"#,
-                json!({}),
-            )
-            .await;
+        let unknown = app.graphql(r#"{ availability(skus: ["TENT", "GHOST"]) { sku } }"#, json!({})).await;
         assert_eq!(unknown["errors"][0]["extensions"]["code"], "UNKNOWN_SKU");
         assert_eq!(unknown["errors"][0]["message"], "unknown sku GHOST");
     }
@@ -340,34 +251,15 @@ async fn bad_stock_feeds_are_rejected_whole() {
                 "TENT at NYC appears twice in one feed",
                 json!([]),
             ),
-            (
-                json!([]),
-                "INVALID_INPUT",
-                "send between 1 and 5000 levels",
-                json!(["input"]),
-            ),
+            (json!([]), "INVALID_INPUT", "send between 1 and 5000 levels", json!(["input"])),
         ] {
             let answer = app.ok(set, json!({ "l": rows })).await;
             let error = &answer["setStockLevels"]["userErrors"][0];
-            assert_eq!(
-                (
-                    error["code"].as_str().unwrap(),
-                    error["message"].as_str().unwrap()
-                ),
-                (code, message)
-            );
+            assert_eq!((error["code"].as_str().unwrap(), error["message"].as_str().unwrap()), (code, message));
             assert_eq!(error["field"], field);
             assert_eq!(answer["setStockLevels"]["results"], json!([]));
         }
-        let data = app
-            .ok(
-                r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#,
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            data["availability"][0]["totalAvailable"], 7,
-            "nothing changed"
-        );
+        let data = app.ok(r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#, json!({})).await;
+        assert_eq!(data["availability"][0]["totalAvailable"], 7, "nothing changed");
     }
 }

@@ -11,12 +11,7 @@ fn migrate_creates_the_embedded_database_and_is_repeatable() {
     let dir = dir.to_str().unwrap();
     for _ in 0..2 {
         let run = shipmix(&["migrate", "--data-dir", dir]);
-        assert_eq!(
-            (run.code, run.stdout.as_str()),
-            (0, "migrations applied\n"),
-            "{}",
-            run.stderr
-        );
+        assert_eq!((run.code, run.stdout.as_str()), (0, "migrations applied\n"), "{}", run.stderr);
     }
     assert!(std::path::Path::new(dir).join("shipmix.sqlite").exists());
 }
@@ -37,49 +32,18 @@ fn a_database_url_that_is_neither_postgres_nor_sqlite_is_bad_input() {
 fn import_loads_a_network_file_and_rejects_a_bad_one_untouched() {
     let scratch = Scratch::new();
     let dir = scratch.path("data").display().to_string();
-    let run = shipmix(&[
-        "import",
-        "--network",
-        &example("network.json"),
-        "--data-dir",
-        &dir,
-    ]);
+    let run = shipmix(&["import", "--network", &example("network.json"), "--data-dir", &dir]);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert_eq!(
-        run.stdout,
-        "imported 8 warehouses, 22 stock levels (6 new products)\n"
-    );
+    assert_eq!(run.stdout, "imported 8 warehouses, 22 stock levels (6 new products)\n");
     // Importing again updates in place.
-    let run = shipmix(&[
-        "import",
-        "--network",
-        &example("network.json"),
-        "--data-dir",
-        &dir,
-    ]);
-    assert_eq!(
-        run.stdout,
-        "imported 8 warehouses, 22 stock levels (0 new products)\n"
-    );
+    let run = shipmix(&["import", "--network", &example("network.json"), "--data-dir", &dir]);
+    assert_eq!(run.stdout, "imported 8 warehouses, 22 stock levels (0 new products)\n");
 
-    let bad = scratch.file(
-        "bad.json",
-        r#"{"warehouses": [], "stock": [{"warehouse": "X", "sku": "A", "available": 1}]}"#,
-    );
-    let run = shipmix(&[
-        "import",
-        "--network",
-        bad.to_str().unwrap(),
-        "--data-dir",
-        &dir,
-    ]);
+    let bad =
+        scratch.file("bad.json", r#"{"warehouses": [], "stock": [{"warehouse": "X", "sku": "A", "available": 1}]}"#);
+    let run = shipmix(&["import", "--network", bad.to_str().unwrap(), "--data-dir", &dir]);
     assert_eq!(run.code, 2);
-    assert!(
-        run.stderr
-            .ends_with("bad.json: stock[0]: unknown warehouse \"X\"\n"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.ends_with("bad.json: stock[0]: unknown warehouse \"X\"\n"), "{}", run.stderr);
 }
 
 #[tokio::test]
@@ -89,29 +53,15 @@ async fn the_demo_network_loads_idempotently_and_quotes() {
         api::demo::load(&app.store).await.unwrap();
     }
     let data = app.ok("{ warehouses(first: 100) { edges { node { code partnerCode } } } products(first: 100) { pageInfo { hasNextPage } } }", json!({})).await;
-    assert_eq!(
-        data["warehouses"]["edges"].as_array().unwrap().len(),
-        api::demo::WAREHOUSES
-    );
+    assert_eq!(data["warehouses"]["edges"].as_array().unwrap().len(), api::demo::WAREHOUSES);
     assert_eq!(data["products"]["pageInfo"]["hasNextPage"], true);
-    let product = app
-        .ok(
-            r#"{ product(sku: "SKU00001") { name unitPrice substitutes { sku } } }"#,
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        product["product"]["substitutes"],
-        json!([{ "sku": "SKU00002" }, { "sku": "SKU00003" }])
-    );
+    let product = app.ok(r#"{ product(sku: "SKU00001") { name unitPrice substitutes { sku } } }"#, json!({})).await;
+    assert_eq!(product["product"]["substitutes"], json!([{ "sku": "SKU00002" }, { "sku": "SKU00003" }]));
     let quote = app
         .ok(
             r#"{ quoteFulfillment(input: {lines: [{sku: "SKU00001", quantity: 1}, {sku: "SKU00002", quantity: 1}], destination: {latitude: 40.71, longitude: -74.0}}) { shipmentCount optimal } }"#,
             json!({}),
         )
         .await;
-    assert_eq!(
-        quote["quoteFulfillment"],
-        json!({ "shipmentCount": 1, "optimal": true })
-    );
+    assert_eq!(quote["quoteFulfillment"], json!({ "shipmentCount": 1, "optimal": true }));
 }

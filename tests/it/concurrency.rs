@@ -23,29 +23,18 @@ async fn concurrent_orders_on_two_replicas_never_oversell() {
             }
         }
         first
-            .seed(
-                &[
-                    ("W1", 40.7, -74.0, "5"),
-                    ("W2", 41.9, -87.6, "5"),
-                    ("W3", 34.0, -118.2, "5"),
-                ],
-                &products,
-                &stock,
-            )
+            .seed(&[("W1", 40.7, -74.0, "5"), ("W2", 41.9, -87.6, "5"), ("W3", 34.0, -118.2, "5")], &products, &stock)
             .await;
         let total_stock: i64 = stock.iter().map(|s| s.2).sum();
         let second = spawn_replica(&first).await;
 
         let mut tasks = Vec::new();
         for client in 0..CLIENTS {
-            let app = if client % 2 == 0 {
-                first.graphql_url()
-            } else {
-                second.graphql_url()
-            };
+            let app = if client % 2 == 0 { first.graphql_url() } else { second.graphql_url() };
             let http = first.client.clone();
-            let lines: Vec<Value> =
-                (0..3).map(|k| json!({ "sku": HOT[(client + k) % HOT.len()], "quantity": 1 + (client + k) % 2 })).collect();
+            let lines: Vec<Value> = (0..3)
+                .map(|k| json!({ "sku": HOT[(client + k) % HOT.len()], "quantity": 1 + (client + k) % 2 }))
+                .collect();
             tasks.push(tokio::spawn(async move {
                 let body = json!({
                     "query": "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code message } order { id } } }",
@@ -69,16 +58,12 @@ async fn concurrent_orders_on_two_replicas_never_oversell() {
             assert_eq!(payload["userErrors"], json!([]), "[{lane:?}] {payload}");
             assert!(payload["order"]["id"].is_string());
             for line in lines {
-                *ordered
-                    .entry(line["sku"].as_str().unwrap().to_owned())
-                    .or_default() += line["quantity"].as_i64().unwrap();
+                *ordered.entry(line["sku"].as_str().unwrap().to_owned()).or_default() +=
+                    line["quantity"].as_i64().unwrap();
             }
         }
         let demand: i64 = ordered.values().sum();
-        assert!(
-            demand > total_stock,
-            "the test must oversubscribe: {demand} vs {total_stock}"
-        );
+        assert!(demand > total_stock, "the test must oversubscribe: {demand} vs {total_stock}");
 
         // Every order: per line, units in shipments + units backordered = ordered.
         let orders = first
@@ -99,18 +84,9 @@ async fn concurrent_orders_on_two_replicas_never_oversell() {
                         .map(|l| l["quantity"].as_i64().unwrap())
                         .sum()
                 };
-                let in_shipments: i64 = node["shipments"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| count(&s["lines"]))
-                    .sum();
+                let in_shipments: i64 = node["shipments"].as_array().unwrap().iter().map(|s| count(&s["lines"])).sum();
                 let backordered = count(&node["backorders"]);
-                assert_eq!(
-                    in_shipments + backordered,
-                    line["quantity"].as_i64().unwrap(),
-                    "{node}"
-                );
+                assert_eq!(in_shipments + backordered, line["quantity"].as_i64().unwrap(), "{node}");
                 *shipped.entry(sku.to_owned()).or_default() += in_shipments;
             }
         }
@@ -118,30 +94,23 @@ async fn concurrent_orders_on_two_replicas_never_oversell() {
         let reserved_total = first.store.reserved_total().await.unwrap();
         assert_eq!(reserved_total, shipped.values().sum::<i64>(), "[{lane:?}]");
         // Levels: reserved equals what shipments hold, never more than on hand.
-        let levels = first.ok("query($s: [String!]!) { availability(skus: $s) { sku locations { onHand reserved available } } }", json!({ "s": HOT })).await;
+        let levels = first
+            .ok(
+                "query($s: [String!]!) { availability(skus: $s) { sku locations { onHand reserved available } } }",
+                json!({ "s": HOT }),
+            )
+            .await;
         for sku in levels["availability"].as_array().unwrap() {
             let name = sku["sku"].as_str().unwrap();
             let mut reserved = 0;
             for location in sku["locations"].as_array().unwrap() {
-                let (on_hand, held) = (
-                    location["onHand"].as_i64().unwrap(),
-                    location["reserved"].as_i64().unwrap(),
-                );
+                let (on_hand, held) = (location["onHand"].as_i64().unwrap(), location["reserved"].as_i64().unwrap());
                 assert!(held <= on_hand, "[{lane:?}] oversold {name}: {location}");
                 reserved += held;
             }
-            assert_eq!(
-                reserved,
-                shipped.get(name).copied().unwrap_or(0),
-                "[{lane:?}] {name}"
-            );
+            assert_eq!(reserved, shipped.get(name).copied().unwrap_or(0), "[{lane:?}] {name}");
             // Demand exceeds stock for every hot sku, so all of it is taken.
-            let on_hand: i64 = sku["locations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["onHand"].as_i64().unwrap())
-                .sum();
+            let on_hand: i64 = sku["locations"].as_array().unwrap().iter().map(|l| l["onHand"].as_i64().unwrap()).sum();
             assert_eq!(reserved, on_hand.min(ordered[name]), "[{lane:?}] {name}");
         }
     }

@@ -15,21 +15,13 @@ async fn post(
     content_type: &str,
     body: String,
 ) -> (StatusCode, String, String) {
-    let mut request = app
-        .client
-        .post(app.graphql_url())
-        .header(CONTENT_TYPE, content_type)
-        .body(body);
+    let mut request = app.client.post(app.graphql_url()).header(CONTENT_TYPE, content_type).body(body);
     if let Some(accept) = accept {
         request = request.header(ACCEPT, accept);
     }
     let response = request.send().await.unwrap();
     let status = response.status();
-    let media = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default();
+    let media = response.headers().get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     (status, media, response.text().await.unwrap())
 }
 
@@ -42,21 +34,11 @@ async fn the_response_type_follows_accept() {
         (Some("application/json"), "application/json"),
         (Some(GRJ), GRJ),
         (Some("*/*"), "application/json"),
-        (
-            Some("application/json;q=0.5, application/graphql-response+json"),
-            GRJ,
-        ),
+        (Some("application/json;q=0.5, application/graphql-response+json"), GRJ),
     ] {
         let (status, got, text) = post(&app, accept, "application/json", body.clone()).await;
-        assert_eq!(
-            (status, got.as_str()),
-            (StatusCode::OK, media),
-            "{accept:?}"
-        );
-        assert_eq!(
-            serde_json::from_str::<Value>(&text).unwrap(),
-            json!({ "data": { "warehouses": { "edges": [] } } })
-        );
+        assert_eq!((status, got.as_str()), (StatusCode::OK, media), "{accept:?}");
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), json!({ "data": { "warehouses": { "edges": [] } } }));
     }
     let (status, _, _) = post(&app, Some("text/plain"), "application/json", body.clone()).await;
     assert_eq!(status, StatusCode::NOT_ACCEPTABLE);
@@ -69,17 +51,10 @@ async fn bad_requests_and_bad_documents_get_the_spec_status_codes() {
     let app = spawn_app(Lane::Sqlite).await;
     // Not a GraphQL request at all: 400 whatever the media type.
     for accept in [GRJ, "application/json"] {
-        let (status, _, text) =
-            post(&app, Some(accept), "application/json", "{not json".into()).await;
+        let (status, _, text) = post(&app, Some(accept), "application/json", "{not json".into()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{accept}");
         assert!(text.contains("not a GraphQL request"), "{text}");
-        let (status, _, _) = post(
-            &app,
-            Some(accept),
-            "application/json",
-            json!({ "variables": {} }).to_string(),
-        )
-        .await;
+        let (status, _, _) = post(&app, Some(accept), "application/json", json!({ "variables": {} }).to_string()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
     }
     // A document that does not parse or validate: 400 with the GraphQL
@@ -100,39 +75,20 @@ async fn bad_requests_and_bad_documents_get_the_spec_status_codes() {
 async fn queries_work_over_get_but_mutations_need_post() {
     let app = spawn_app(Lane::Sqlite).await;
     let url = app.graphql_url();
-    let response = app
-        .client
-        .get(&url)
-        .query(&[("query", "{ warehouses { edges { cursor } } }")])
-        .send()
-        .await
-        .unwrap();
+    let response =
+        app.client.get(&url).query(&[("query", "{ warehouses { edges { cursor } } }")]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response.json::<Value>().await.unwrap(),
-        json!({ "data": { "warehouses": { "edges": [] } } })
-    );
+    assert_eq!(response.json::<Value>().await.unwrap(), json!({ "data": { "warehouses": { "edges": [] } } }));
 
-    let mutation = "mutation { upsertProducts(input: [{sku: \"A\", name: \"A\", unitPrice: \"1\"}]) { userErrors { code } } }";
-    let response = app
-        .client
-        .get(&url)
-        .query(&[("query", mutation)])
-        .send()
-        .await
-        .unwrap();
+    let mutation =
+        "mutation { upsertProducts(input: [{sku: \"A\", name: \"A\", unitPrice: \"1\"}]) { userErrors { code } } }";
+    let response = app.client.get(&url).query(&[("query", mutation)]).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(response.headers()["allow"], "POST");
     let none = app.ok(r#"{ product(sku: "A") { sku } }"#, json!({})).await;
     assert_eq!(none["product"], json!(null));
 
-    let page = app
-        .client
-        .get(&url)
-        .header(ACCEPT, "text/html")
-        .send()
-        .await
-        .unwrap();
+    let page = app.client.get(&url).header(ACCEPT, "text/html").send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("graphiql"));
 }
@@ -141,7 +97,8 @@ async fn queries_work_over_get_but_mutations_need_post() {
 async fn oversized_bodies_and_queries_are_refused() {
     let app = spawn_app(Lane::Sqlite).await;
     // The test server accepts 64 KiB.
-    let huge = json!({ "query": format!("{{ warehouses {{ edges {{ cursor }} }} }} #{}", "x".repeat(70_000)) }).to_string();
+    let huge =
+        json!({ "query": format!("{{ warehouses {{ edges {{ cursor }} }} }} #{}", "x".repeat(70_000)) }).to_string();
     let (status, _, _) = post(&app, None, "application/json", huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
 
@@ -153,13 +110,7 @@ async fn oversized_bodies_and_queries_are_refused() {
     deep.push_str(&" }".repeat(13));
     deep.push_str(" }");
     let answer = app.graphql(&deep, json!({})).await;
-    assert!(
-        answer["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("nested too deep"),
-        "{answer}"
-    );
+    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("nested too deep"), "{answer}");
 
     let wide = format!(
         "{{{}}}",
@@ -169,31 +120,15 @@ async fn oversized_bodies_and_queries_are_refused() {
             .join(" ")
     );
     let answer = app.graphql(&wide, json!({})).await;
-    assert!(
-        answer["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("too complex"),
-        "{answer}"
-    );
+    assert!(answer["errors"][0]["message"].as_str().unwrap().contains("too complex"), "{answer}");
 }
 
 #[tokio::test]
 async fn health_and_readiness() {
     let app = spawn_app(Lane::Sqlite).await;
-    let health = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
     assert_eq!(ready.text().await.unwrap(), "ready");
 }

@@ -36,12 +36,8 @@ async fn place(app: &TestApp, input: Value) -> Value {
 }
 
 async fn available(app: &TestApp, sku: &str) -> i64 {
-    let data = app
-        .ok(
-            "query($s: [String!]!) { availability(skus: $s) { totalAvailable } }",
-            json!({ "s": [sku] }),
-        )
-        .await;
+    let data =
+        app.ok("query($s: [String!]!) { availability(skus: $s) { totalAvailable } }", json!({ "s": [sku] })).await;
     data["availability"][0]["totalAvailable"].as_i64().unwrap()
 }
 
@@ -64,21 +60,9 @@ async fn a_quote_ships_everything_in_the_fewest_packages_and_offers_both_policie
         assert_eq!(plan["shipments"][0]["held"], false);
         // 4.50 + 0.002 × 1,142 km = 6.78
         assert_eq!(plan["shippingCost"], "6.78");
-        assert!(
-            plan["shipments"][0]["distanceKm"]
-                .as_str()
-                .unwrap()
-                .starts_with("114"),
-            "{plan}"
-        );
+        assert!(plan["shipments"][0]["distanceKm"].as_str().unwrap().starts_with("114"), "{plan}");
         assert!(plan["planToken"].as_str().unwrap().starts_with("v1."));
-        assert!(
-            plan["explanation"]
-                .as_str()
-                .unwrap()
-                .starts_with("1 shipment for 6.78."),
-            "{plan}"
-        );
+        assert!(plan["explanation"].as_str().unwrap().starts_with("1 shipment for 6.78."), "{plan}");
         let options = plan["policyOptions"].as_array().unwrap();
         assert_eq!(options.len(), 2);
         assert_eq!(options[0]["policy"], "SHIP_AVAILABLE");
@@ -87,28 +71,16 @@ async fn a_quote_ships_everything_in_the_fewest_packages_and_offers_both_policie
         // More lamps than anyone has: 11 of 12 now, the rest backordered.
         let data = app.ok(QUOTE, json!({ "i": { "lines": [{ "sku": "LAMP", "quantity": 12 }], "destination": nyc(), "policy": "SHIP_COMPLETE" } })).await;
         let plan = &data["quoteFulfillment"];
-        assert_eq!(
-            (plan["unitsNow"].as_u64(), plan["unitsBackordered"].as_u64()),
-            (Some(11), Some(1))
-        );
+        assert_eq!((plan["unitsNow"].as_u64(), plan["unitsBackordered"].as_u64()), (Some(11), Some(1)));
         assert_eq!(plan["backordered"][0]["sku"], "LAMP");
         assert_eq!(plan["shipments"][0]["held"], true);
         let options = plan["policyOptions"].as_array().unwrap();
         // Shipping what is there now arrives before the complete delivery.
-        assert!(
-            options[0]["firstDeliveryDate"].as_str() < options[1]["firstDeliveryDate"].as_str(),
-            "{options:?}"
-        );
-        assert_eq!(
-            options[0]["completeDeliveryDate"],
-            options[1]["completeDeliveryDate"]
-        );
+        assert!(options[0]["firstDeliveryDate"].as_str() < options[1]["firstDeliveryDate"].as_str(), "{options:?}");
+        assert_eq!(options[0]["completeDeliveryDate"], options[1]["completeDeliveryDate"]);
 
         let capped = app.ok(QUOTE, json!({ "i": { "lines": [{ "sku": "LAMP", "quantity": 11 }], "destination": nyc(), "maxShipments": 1 } })).await;
-        assert_eq!(
-            capped["quoteFulfillment"]["shipments"][0]["warehouse"]["code"],
-            "NYC"
-        );
+        assert_eq!(capped["quoteFulfillment"]["shipments"][0]["warehouse"]["code"], "NYC");
         assert_eq!(capped["quoteFulfillment"]["unitsBackordered"], 1);
     }
 }
@@ -133,11 +105,7 @@ async fn bad_quotes_get_typed_errors() {
                 "UNKNOWN_SKU",
                 "unknown sku GHOST",
             ),
-            (
-                json!({ "lines": [], "destination": nyc() }),
-                "INVALID_INPUT",
-                "an order needs at least one line",
-            ),
+            (json!({ "lines": [], "destination": nyc() }), "INVALID_INPUT", "an order needs at least one line"),
             (
                 json!({ "lines": [{ "sku": "TENT", "quantity": 1 }], "destination": nyc(), "maxShipments": 0 }),
                 "INVALID_INPUT",
@@ -155,7 +123,14 @@ async fn bad_quotes_get_typed_errors() {
 async fn placing_reserves_stock_backorders_the_rest_and_records_events() {
     for lane in lanes() {
         let app = seeded(lane).await;
-        let placed = place(&app, order(json!([{ "sku": "TENT", "quantity": 8, "unitPrice": "180.00" }, { "sku": "STOVE", "quantity": 1 }]), "k-1")).await;
+        let placed = place(
+            &app,
+            order(
+                json!([{ "sku": "TENT", "quantity": 8, "unitPrice": "180.00" }, { "sku": "STOVE", "quantity": 1 }]),
+                "k-1",
+            ),
+        )
+        .await;
         assert_eq!(placed["userErrors"], json!([]));
         let placed_order = &placed["order"];
         assert_eq!(placed_order["status"], "BACKORDERED");
@@ -179,46 +154,19 @@ async fn placing_reserves_stock_backorders_the_rest_and_records_events() {
             placed_order["backorders"],
             json!([{ "sku": "TENT", "quantity": 1, "status": "AWAITING_CONFIRMATION" }])
         );
-        assert!(
-            placed_order["shipments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["status"] == "RELEASED")
-        );
-        let kinds: Vec<&str> = placed_order["events"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap())
-            .collect();
+        assert!(placed_order["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "RELEASED"));
+        let kinds: Vec<&str> =
+            placed_order["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
-            [
-                "ORDER_PLACED",
-                "ORDER_SPLIT",
-                "SHIPMENT_RELEASED",
-                "SHIPMENT_RELEASED",
-                "LINE_BACKORDERED"
-            ]
+            ["ORDER_PLACED", "ORDER_SPLIT", "SHIPMENT_RELEASED", "SHIPMENT_RELEASED", "LINE_BACKORDERED"]
         );
-        assert_eq!(
-            placed_order["events"][0]["payload"],
-            json!({ "lines": 2, "unitsNow": 8, "unitsOrdered": 9 })
-        );
+        assert_eq!(placed_order["events"][0]["payload"], json!({ "lines": 2, "unitsNow": 8, "unitsOrdered": 9 }));
 
         // Reserved units are no longer available to anyone else.
         assert_eq!(available(&app, "TENT").await, 0);
-        let data = app
-            .ok(
-                r#"{ availability(skus: ["TENT"]) { locations { reserved } } }"#,
-                json!({}),
-            )
-            .await;
-        assert_eq!(
-            data["availability"][0]["locations"],
-            json!([{ "reserved": 5 }, { "reserved": 2 }])
-        );
+        let data = app.ok(r#"{ availability(skus: ["TENT"]) { locations { reserved } } }"#, json!({})).await;
+        assert_eq!(data["availability"][0]["locations"], json!([{ "reserved": 5 }, { "reserved": 2 }]));
 
         // Consent puts backorders straight into the queue; SHIP_COMPLETE holds.
         let mut input = order(json!([{ "sku": "LAMP", "quantity": 12 }]), "k-2");
@@ -226,38 +174,19 @@ async fn placing_reserves_stock_backorders_the_rest_and_records_events() {
         input["policy"] = json!("SHIP_COMPLETE");
         let held = place(&app, input).await;
         assert_eq!(held["order"]["backorders"][0]["status"], "CONFIRMED");
-        assert!(
-            held["order"]["shipments"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|s| s["status"] == "PENDING")
-        );
+        assert!(held["order"]["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "PENDING"));
         assert_eq!(held["order"]["policy"], "SHIP_COMPLETE");
         assert_eq!(held["order"]["backorderConsent"], true);
 
         let listed = app.ok(r#"{ orders(status: BACKORDERED) { edges { node { customerReference } } } bySku: orders(sku: "STOVE") { edges { node { id } } } byWarehouse: orders(warehouseCode: "RNO") { edges { node { id } } } }"#, json!({})).await;
         assert_eq!(listed["orders"]["edges"].as_array().unwrap().len(), 2);
-        assert_eq!(
-            listed["bySku"]["edges"],
-            json!([{ "node": { "id": placed["order"]["id"] } }])
-        );
-        assert_eq!(
-            listed["byWarehouse"]["edges"],
-            json!([{ "node": { "id": held["order"]["id"] } }])
-        );
-        let one = app
-            .ok(
-                "query($id: ID!) { order(id: $id) { id } }",
-                json!({ "id": placed["order"]["id"] }),
-            )
-            .await;
+        assert_eq!(listed["bySku"]["edges"], json!([{ "node": { "id": placed["order"]["id"] } }]));
+        assert_eq!(listed["byWarehouse"]["edges"], json!([{ "node": { "id": held["order"]["id"] } }]));
+        let one = app.ok("query($id: ID!) { order(id: $id) { id } }", json!({ "id": placed["order"]["id"] })).await;
         assert_eq!(one["order"]["id"], placed["order"]["id"]);
         let none = app.ok(r#"{ order(id: "999999") { id } }"#, json!({})).await;
         assert_eq!(none["order"], json!(null));
-        let bad = app
-            .graphql(r#"{ order(id: "abc") { id } }"#, json!({}))
-            .await;
+        let bad = app.graphql(r#"{ order(id: "abc") { id } }"#, json!({})).await;
         assert_eq!(bad["errors"][0]["extensions"]["code"], "INVALID_INPUT");
     }
 }
@@ -292,17 +221,9 @@ async fn a_plan_token_commits_exactly_the_quoted_plan_or_answers_stale_plan() {
     for lane in lanes() {
         let app = seeded(lane).await;
         let lines = json!([{ "sku": "TENT", "quantity": 2 }]);
-        let quote = app
-            .ok(
-                QUOTE,
-                json!({ "i": { "lines": lines, "destination": nyc() } }),
-            )
-            .await;
+        let quote = app.ok(QUOTE, json!({ "i": { "lines": lines, "destination": nyc() } })).await;
         let token = quote["quoteFulfillment"]["planToken"].clone();
-        assert_eq!(
-            quote["quoteFulfillment"]["shipments"][0]["warehouse"]["code"],
-            "NYC"
-        );
+        assert_eq!(quote["quoteFulfillment"]["shipments"][0]["warehouse"]["code"], "NYC");
 
         let mut input = order(lines.clone(), "tok-1");
         input["planToken"] = token.clone();
@@ -317,34 +238,19 @@ async fn a_plan_token_commits_exactly_the_quoted_plan_or_answers_stale_plan() {
         let stale = place(&app, again).await;
         assert_eq!(stale["order"], json!(null));
         assert_eq!(stale["userErrors"][0]["code"], "STALE_PLAN");
-        assert_eq!(
-            stale["userErrors"][0]["message"],
-            "the stock this plan relied on has changed"
-        );
-        assert_eq!(
-            stale["freshPlan"]["shipments"][0]["warehouse"]["code"],
-            "CHI"
-        );
-        assert_eq!(
-            available(&app, "TENT").await,
-            5,
-            "nothing reserved for a stale plan"
-        );
+        assert_eq!(stale["userErrors"][0]["message"], "the stock this plan relied on has changed");
+        assert_eq!(stale["freshPlan"]["shipments"][0]["warehouse"]["code"], "CHI");
+        assert_eq!(available(&app, "TENT").await, 5, "nothing reserved for a stale plan");
 
         // The fresh token works.
         let mut retry = order(lines.clone(), "tok-3");
         retry["planToken"] = stale["freshPlan"]["planToken"].clone();
-        assert_eq!(
-            place(&app, retry).await["order"]["shipments"][0]["warehouse"]["code"],
-            "CHI"
-        );
+        assert_eq!(place(&app, retry).await["order"]["shipments"][0]["warehouse"]["code"], "CHI");
 
         for (token, message) in [
             (json!("nonsense"), "the plan token is malformed"),
             (
-                json!(
-                    "v1.99999999999999.00000000000000000000000000000000.00000000000000000000000000000000"
-                ),
+                json!("v1.99999999999999.00000000000000000000000000000000.00000000000000000000000000000000"),
                 "the plan token was issued for a different request",
             ),
         ] {
@@ -374,11 +280,7 @@ async fn bad_orders_change_nothing() {
                 "BAD_QUANTITY",
                 "invalid quantity -1: must be a positive whole number of units",
             ),
-            (
-                order(json!([{ "sku": "NOPE", "quantity": 1 }]), "x3"),
-                "UNKNOWN_SKU",
-                "unknown sku NOPE",
-            ),
+            (order(json!([{ "sku": "NOPE", "quantity": 1 }]), "x3"), "UNKNOWN_SKU", "unknown sku NOPE"),
             (
                 order(json!([{ "sku": "TENT", "quantity": 1 }]), " "),
                 "INVALID_INPUT",
@@ -400,9 +302,7 @@ async fn bad_orders_change_nothing() {
             assert_eq!(answer["order"], json!(null));
         }
         assert_eq!(available(&app, "TENT").await, 7);
-        let orders = app
-            .ok("{ orders { edges { node { id } } } }", json!({}))
-            .await;
+        let orders = app.ok("{ orders { edges { node { id } } } }", json!({})).await;
         assert_eq!(orders["orders"]["edges"], json!([]));
     }
 }

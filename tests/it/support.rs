@@ -30,9 +30,7 @@ pub(crate) struct Scratch {
 
 impl Scratch {
     pub(crate) fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("temp dir"),
-        }
+        Self { dir: tempfile::tempdir().expect("temp dir") }
     }
 
     pub(crate) fn file(&self, name: &str, contents: &str) -> PathBuf {
@@ -48,24 +46,16 @@ impl Scratch {
 
 /// The repository root, for the checked-in examples.
 pub(crate) fn repo_root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("tests/ sits in the repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the repository root")
 }
 
 pub(crate) fn example(name: &str) -> String {
-    repo_root()
-        .join("examples")
-        .join(name)
-        .display()
-        .to_string()
+    repo_root().join("examples").join(name).display().to_string()
 }
 
 /// The JSON objects of a jsonl report.
 pub(crate) fn jsonl(text: &str) -> Vec<serde_json::Value> {
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect()
+    text.lines().map(|l| serde_json::from_str(l).expect("each line is JSON")).collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -125,17 +115,14 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
         }
         Lane::Postgres => {
             let admin_url = std::env::var("TEST_DATABASE_URL").expect("checked by lanes()");
-            let admin = Database::connect(&admin_url)
-                .await
-                .expect("connect to TEST_DATABASE_URL");
+            let admin = Database::connect(&admin_url).await.expect("connect to TEST_DATABASE_URL");
             let prefix = format!("shipmix_it_{}_", std::process::id());
             PG_SWEPT
                 .get_or_init(|| async {
                     let stale = admin
                         .query_all_raw(sea_orm::Statement::from_string(
                             admin.get_database_backend(),
-                            "SELECT datname FROM pg_database WHERE datname LIKE 'shipmix_it_%'"
-                                .to_owned(),
+                            "SELECT datname FROM pg_database WHERE datname LIKE 'shipmix_it_%'".to_owned(),
                         ))
                         .await
                         .expect("list test databases");
@@ -143,29 +130,16 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
                         let name: String = row.try_get("", "datname").expect("datname");
                         if !name.starts_with(&prefix) {
                             let _ = admin
-                                .execute_unprepared(&format!(
-                                    "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                                ))
+                                .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
                                 .await;
                         }
                     }
                 })
                 .await;
             let name = format!("{prefix}{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            let base = admin_url
-                .rsplit_once('/')
-                .map_or(admin_url.as_str(), |(base, _)| base);
-            (
-                DatabaseSettings {
-                    url: format!("{base}/{name}"),
-                    max_connections: 16,
-                },
-                None,
-            )
+            admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
+            let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
+            (DatabaseSettings { url: format!("{base}/{name}"), max_connections: 16 }, None)
         }
     }
 }
@@ -175,18 +149,12 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
 /// share keys), the in-process cache otherwise.
 pub(crate) fn cache_for(lane: Lane) -> CacheSettings {
     let redis_url = match lane {
-        Lane::Postgres => std::env::var("TEST_REDIS_URL")
-            .ok()
-            .filter(|u| !u.is_empty()),
+        Lane::Postgres => std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()),
         Lane::Sqlite => None,
     };
     CacheSettings {
         redis_url,
-        namespace: format!(
-            "shipmix-it-{}-{}",
-            std::process::id(),
-            NEXT_DB.fetch_add(1, Ordering::SeqCst)
-        ),
+        namespace: format!("shipmix-it-{}-{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::SeqCst)),
         ..CacheSettings::default()
     }
 }
@@ -200,16 +168,7 @@ pub(crate) async fn spawn_app_with(lane: Lane, cache_settings: CacheSettings) ->
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
     let (address, store, cache) = spawn_on(&database, &cache_settings).await;
-    TestApp {
-        lane,
-        address,
-        client: reqwest::Client::new(),
-        store,
-        cache,
-        database,
-        cache_settings,
-        _dir: dir,
-    }
+    TestApp { lane, address, client: reqwest::Client::new(), store, cache, database, cache_settings, _dir: dir }
 }
 
 /// Another gateway instance on the same database and cache (a replica).
@@ -227,10 +186,7 @@ pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
     }
 }
 
-async fn spawn_on(
-    database: &DatabaseSettings,
-    cache_settings: &CacheSettings,
-) -> (String, Store, StockCache) {
+async fn spawn_on(database: &DatabaseSettings, cache_settings: &CacheSettings) -> (String, Store, StockCache) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
     let store = Store::new(connection);
@@ -245,10 +201,7 @@ async fn spawn_on(
 
 fn init_test_logging() {
     if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter("info")
-            .with_test_writer()
-            .try_init();
+        let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
     }
 }
 
@@ -272,11 +225,7 @@ impl TestApp {
     /// Like [`graphql`](Self::graphql) but fails the test on any GraphQL error.
     pub(crate) async fn ok(&self, query: &str, variables: Value) -> Value {
         let body = self.graphql(query, variables).await;
-        assert!(
-            body.get("errors").is_none(),
-            "[{:?}] unexpected errors: {body}",
-            self.lane
-        );
+        assert!(body.get("errors").is_none(), "[{:?}] unexpected errors: {body}", self.lane);
         body["data"].clone()
     }
 
@@ -302,7 +251,10 @@ impl TestApp {
             .map(|&(sku, price)| json!({ "sku": sku, "name": format!("Product {sku}"), "unitPrice": price }))
             .collect();
         let data = self
-            .ok("mutation($p: [ProductInput!]!) { upsertProducts(input: $p) { userErrors { message } } }", json!({ "p": products }))
+            .ok(
+                "mutation($p: [ProductInput!]!) { upsertProducts(input: $p) { userErrors { message } } }",
+                json!({ "p": products }),
+            )
             .await;
         assert_eq!(data["upsertProducts"]["userErrors"], json!([]));
         let levels: Vec<Value> = stock
@@ -310,7 +262,10 @@ impl TestApp {
             .map(|&(w, sku, on_hand)| json!({ "warehouseCode": w, "sku": sku, "onHand": on_hand }))
             .collect();
         let data = self
-            .ok("mutation($l: [StockLevelInput!]!) { setStockLevels(input: $l) { userErrors { message } } }", json!({ "l": levels }))
+            .ok(
+                "mutation($l: [StockLevelInput!]!) { setStockLevels(input: $l) { userErrors { message } } }",
+                json!({ "l": levels }),
+            )
             .await;
         assert_eq!(data["setStockLevels"]["userErrors"], json!([]));
     }
@@ -320,17 +275,8 @@ impl TestApp {
 pub(crate) async fn seeded(lane: Lane) -> TestApp {
     let app = spawn_app(lane).await;
     app.seed(
-        &[
-            ("NYC", 40.7, -74.0, "5"),
-            ("CHI", 41.9, -87.6, "4.5"),
-            ("RNO", 39.5, -119.8, "6"),
-        ],
-        &[
-            ("TENT", "199.00"),
-            ("STOVE", "49.50"),
-            ("LAMP", "19.99"),
-            ("RARE", "5.00"),
-        ],
+        &[("NYC", 40.7, -74.0, "5"), ("CHI", 41.9, -87.6, "4.5"), ("RNO", 39.5, -119.8, "6")],
+        &[("TENT", "199.00"), ("STOVE", "49.50"), ("LAMP", "19.99"), ("RARE", "5.00")],
         &[
             ("NYC", "TENT", 2),
             ("NYC", "LAMP", 10),

@@ -6,13 +6,7 @@ use crate::support::repo_root;
 
 /// `domain` stays pure: these are the only crates it may use. The RNG crates
 /// serve the optional `synth` generator and must stay optional.
-const DOMAIN_ALLOWED: &[&str] = &[
-    "rust_decimal",
-    "thiserror",
-    "rand",
-    "rand_chacha",
-    "rand_distr",
-];
+const DOMAIN_ALLOWED: &[&str] = &["rust_decimal", "thiserror", "rand", "rand_chacha", "rand_distr"];
 const DOMAIN_OPTIONAL_ONLY: &[&str] = &["rand", "rand_chacha", "rand_distr"];
 
 #[test]
@@ -21,19 +15,10 @@ fn domain_depends_only_on_its_allowlist() {
     let manifest: toml::Table = manifest.parse().unwrap();
     let deps = manifest["dependencies"].as_table().unwrap();
     for (name, spec) in deps {
-        assert!(
-            DOMAIN_ALLOWED.contains(&name.as_str()),
-            "domain must not depend on {name}"
-        );
-        let optional = spec
-            .get("optional")
-            .and_then(toml::Value::as_bool)
-            .unwrap_or(false);
+        assert!(DOMAIN_ALLOWED.contains(&name.as_str()), "domain must not depend on {name}");
+        let optional = spec.get("optional").and_then(toml::Value::as_bool).unwrap_or(false);
         if DOMAIN_OPTIONAL_ONLY.contains(&name.as_str()) {
-            assert!(
-                optional,
-                "{name} must stay an optional dependency of domain"
-            );
+            assert!(optional, "{name} must stay an optional dependency of domain");
         }
     }
 }
@@ -52,13 +37,7 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 #[test]
 fn every_source_file_says_what_it_is_for() {
     let mut files = Vec::new();
-    for krate in [
-        "domain/src",
-        "infra/src",
-        "api/src",
-        "domain/benches",
-        "tests/it",
-    ] {
+    for krate in ["domain/src", "infra/src", "api/src", "domain/benches", "tests/it"] {
         rust_files(&repo_root().join(krate), &mut files);
     }
     // Unit-test modules are documented by their parent.
@@ -67,26 +46,17 @@ fn every_source_file_says_what_it_is_for() {
         .filter(|p| !p.ends_with("tests.rs"))
         .filter(|p| !std::fs::read_to_string(p).unwrap().starts_with("//!"))
         .collect();
-    assert!(
-        missing.is_empty(),
-        "files without a //! header: {missing:?}"
-    );
+    assert!(missing.is_empty(), "files without a //! header: {missing:?}");
 }
 
 #[test]
 fn only_api_knows_the_command_line_and_only_infra_knows_serde() {
-    for (krate, banned) in [
-        ("domain", &["clap", "serde", "tokio"][..]),
-        ("infra", &["clap", "indicatif"][..]),
-    ] {
+    for (krate, banned) in [("domain", &["clap", "serde", "tokio"][..]), ("infra", &["clap", "indicatif"][..])] {
         let manifest = std::fs::read_to_string(repo_root().join(krate).join("Cargo.toml")).unwrap();
         let manifest: toml::Table = manifest.parse().unwrap();
         let deps = manifest["dependencies"].as_table().unwrap();
         for name in banned {
-            assert!(
-                !deps.contains_key(*name),
-                "{krate} must not depend on {name}"
-            );
+            assert!(!deps.contains_key(*name), "{krate} must not depend on {name}");
         }
     }
 }

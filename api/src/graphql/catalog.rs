@@ -38,16 +38,8 @@ impl Product {
     /// Ranked substitutes, best first.
     async fn substitutes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Product>> {
         let keys: Vec<String> = self.0.substitutes.iter().map(ToString::to_string).collect();
-        let mut found = loaders(ctx)?
-            .products_by_sku
-            .load_many(keys.clone())
-            .await
-            .map_err(internal)?;
-        Ok(keys
-            .iter()
-            .filter_map(|k| found.remove(k))
-            .map(Product)
-            .collect())
+        let mut found = loaders(ctx)?.products_by_sku.load_many(keys.clone()).await.map_err(internal)?;
+        Ok(keys.iter().filter_map(|k| found.remove(k)).map(Product).collect())
     }
 }
 
@@ -56,17 +48,8 @@ pub(crate) struct CatalogQuery;
 
 #[Object]
 impl CatalogQuery {
-    async fn product(
-        &self,
-        ctx: &Context<'_>,
-        sku: String,
-    ) -> async_graphql::Result<Option<Product>> {
-        Ok(loaders(ctx)?
-            .products_by_sku
-            .load_one(sku)
-            .await
-            .map_err(internal)?
-            .map(Product))
+    async fn product(&self, ctx: &Context<'_>, sku: String) -> async_graphql::Result<Option<Product>> {
+        Ok(loaders(ctx)?.products_by_sku.load_one(sku).await.map_err(internal)?.map(Product))
     }
 
     /// Products in sku order; `search` matches sku or name, case-insensitive.
@@ -83,13 +66,7 @@ impl CatalogQuery {
             .products_page(after.as_deref(), limit as u64 + 1, search.as_deref())
             .await
             .map_err(internal)?;
-        Ok(super::page(
-            rows,
-            limit,
-            after.is_some(),
-            |p| p.sku.to_string(),
-            Product,
-        ))
+        Ok(super::page(rows, limit, after.is_some(), |p| p.sku.to_string(), Product))
     }
 }
 
@@ -129,11 +106,7 @@ const MAX_BATCH: usize = 1_000;
 fn parse(inputs: Vec<ProductInput>) -> Result<Vec<StoreProductInput>, ApiError> {
     if inputs.is_empty() || inputs.len() > MAX_BATCH {
         return Err(ApiError::User(
-            UserError::new(
-                ErrorCode::InvalidInput,
-                format!("send between 1 and {MAX_BATCH} products"),
-            )
-            .at(&["input"]),
+            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_BATCH} products")).at(&["input"]),
         ));
     }
     let mut seen = std::collections::HashSet::new();
@@ -151,15 +124,15 @@ fn parse(inputs: Vec<ProductInput>) -> Result<Vec<StoreProductInput>, ApiError> 
             }
             if p.name.trim().is_empty() {
                 return Err(ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, "name must not be empty")
-                        .at(&["input", &index, "name"]),
+                    UserError::new(ErrorCode::InvalidInput, "name must not be empty").at(&["input", &index, "name"]),
                 ));
             }
             let lead_time_days = u32::try_from(p.lead_time_days).map_err(|_| {
-                ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, "leadTimeDays must not be negative")
-                        .at(&["input", &index, "leadTimeDays"]),
-                )
+                ApiError::User(UserError::new(ErrorCode::InvalidInput, "leadTimeDays must not be negative").at(&[
+                    "input",
+                    &index,
+                    "leadTimeDays",
+                ]))
             })?;
             let substitutes = p
                 .substitutes
@@ -192,9 +165,6 @@ impl CatalogMutation {
         let state = app(ctx)?;
         let result = async { Ok(state.store.upsert_products(parse(input)?).await?) }.await;
         let (records, user_errors) = into_payload(result)?;
-        Ok(UpsertProductsPayload {
-            records: records.unwrap_or_default(),
-            user_errors,
-        })
+        Ok(UpsertProductsPayload { records: records.unwrap_or_default(), user_errors })
     }
 }

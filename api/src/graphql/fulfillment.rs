@@ -49,27 +49,16 @@ pub(crate) struct BackorderedLine {
 #[Object]
 impl PlannedShipment {
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
-        let code = self.quote.chosen.plan.shipments()[self.index]
-            .warehouse()
-            .to_string();
-        let found = loaders(ctx)?
-            .warehouses_by_code
-            .load_one(code)
-            .await
-            .map_err(internal)?;
-        found
-            .map(Warehouse)
-            .ok_or_else(|| internal("a plan names a missing warehouse"))
+        let code = self.quote.chosen.plan.shipments()[self.index].warehouse().to_string();
+        let found = loaders(ctx)?.warehouses_by_code.load_one(code).await.map_err(internal)?;
+        found.map(Warehouse).ok_or_else(|| internal("a plan names a missing warehouse"))
     }
 
     async fn lines(&self) -> Vec<PlannedLine> {
         self.quote.chosen.plan.shipments()[self.index]
             .lines()
             .iter()
-            .map(|l| PlannedLine {
-                sku: l.sku().to_string(),
-                quantity: l.quantity().units(),
-            })
+            .map(|l| PlannedLine { sku: l.sku().to_string(), quantity: l.quantity().units() })
             .collect()
     }
 
@@ -84,9 +73,7 @@ impl PlannedShipment {
     }
 
     async fn estimated_delivery_date(&self) -> Date {
-        self.quote.chosen.draft.shipments[self.index]
-            .estimated_delivery
-            .into()
+        self.quote.chosen.draft.shipments[self.index].estimated_delivery.into()
     }
 
     /// Held until the order is complete (`SHIP_COMPLETE` with backorders).
@@ -135,10 +122,7 @@ impl FulfillmentPlan {
     /// Packages, in warehouse preference order.
     async fn shipments(&self) -> Vec<PlannedShipment> {
         (0..self.plan().plan.shipment_count())
-            .map(|index| PlannedShipment {
-                quote: self.quote.clone(),
-                index,
-            })
+            .map(|index| PlannedShipment { quote: self.quote.clone(), index })
             .collect()
     }
 
@@ -186,13 +170,7 @@ impl FulfillmentPlan {
     /// would leave behind, what the runner-up costs. Computed on request.
     async fn explanation(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         let budget = app(ctx)?.settings.search_budget;
-        Ok(explain(
-            &self.quote.request,
-            &self.quote.network,
-            &self.plan().plan,
-            budget,
-        )
-        .to_string())
+        Ok(explain(&self.quote.request, &self.quote.network, &self.plan().plan, budget).to_string())
     }
 
     /// Pass to `placeOrder` to commit exactly this plan, if the stock it
@@ -206,18 +184,12 @@ impl FulfillmentPlan {
     }
 
     async fn complete_delivery_date(&self) -> Option<Date> {
-        self.plan()
-            .complete_delivery(self.quote.today)
-            .map(Date::from)
+        self.plan().complete_delivery(self.quote.today).map(Date::from)
     }
 
     /// The same order under each policy, side by side.
     async fn policy_options(&self) -> Vec<PolicyOption> {
-        self.quote
-            .options
-            .iter()
-            .map(|(policy, plan)| option((*policy).into(), plan, &self.quote))
-            .collect()
+        self.quote.options.iter().map(|(policy, plan)| option((*policy).into(), plan, &self.quote)).collect()
     }
 }
 
@@ -227,18 +199,10 @@ pub(crate) struct FulfillmentQuery;
 #[Object]
 impl FulfillmentQuery {
     /// Plans an order without placing it.
-    async fn quote_fulfillment(
-        &self,
-        ctx: &Context<'_>,
-        input: QuoteInput,
-    ) -> async_graphql::Result<FulfillmentPlan> {
+    async fn quote_fulfillment(&self, ctx: &Context<'_>, input: QuoteInput) -> async_graphql::Result<FulfillmentPlan> {
         let state = app(ctx)?;
         let result = async { fulfillment::quote(state, input.to_request()?).await }.await;
-        result
-            .map(|quote| FulfillmentPlan {
-                quote: Arc::new(quote),
-            })
-            .map_err(|e| e.log().extend())
+        result.map(|quote| FulfillmentPlan { quote: Arc::new(quote) }).map_err(|e| e.log().extend())
     }
 }
 
@@ -282,29 +246,19 @@ pub(crate) struct PlaceOrderPayload {
 
 impl PlaceOrderInput {
     fn parse(self) -> Result<PlaceOrder, ApiError> {
-        let lines: Vec<(String, i32)> = self
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.quantity))
-            .collect();
+        let lines: Vec<(String, i32)> = self.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
         let request = sourcing_request(&lines, &self.destination, self.policy, self.max_shipments)?;
         let key = self.idempotency_key.trim();
         if key.is_empty() || key.len() > 200 {
             return Err(ApiError::User(
-                UserError::new(
-                    ErrorCode::InvalidInput,
-                    "idempotencyKey must be 1 to 200 characters",
-                )
-                .at(&["idempotencyKey"]),
+                UserError::new(ErrorCode::InvalidInput, "idempotencyKey must be 1 to 200 characters")
+                    .at(&["idempotencyKey"]),
             ));
         }
         if self.customer_reference.len() > 200 {
             return Err(ApiError::User(
-                UserError::new(
-                    ErrorCode::InvalidInput,
-                    "customerReference must be at most 200 characters",
-                )
-                .at(&["customerReference"]),
+                UserError::new(ErrorCode::InvalidInput, "customerReference must be at most 200 characters")
+                    .at(&["customerReference"]),
             ));
         }
         // Prices follow the merged lines: the first price given for a sku.
@@ -312,22 +266,14 @@ impl PlaceOrderInput {
             .lines()
             .iter()
             .map(|line| {
-                self.lines
-                    .iter()
-                    .find(|l| l.sku == line.sku().as_str())
-                    .and_then(|l| l.unit_price)
-                    .map(|m| m.0)
+                self.lines.iter().find(|l| l.sku == line.sku().as_str()).and_then(|l| l.unit_price).map(|m| m.0)
             })
             .collect();
         Ok(PlaceOrder {
             request,
             customer_reference: self.customer_reference,
             unit_prices,
-            consent: if self.backorder_consent {
-                BackorderConsent::Given
-            } else {
-                BackorderConsent::NotGiven
-            },
+            consent: if self.backorder_consent { BackorderConsent::Given } else { BackorderConsent::NotGiven },
             plan_token: self.plan_token,
             idempotency_key: key.to_owned(),
             country_code: self.destination.country_code,
@@ -343,43 +289,23 @@ pub(crate) struct FulfillmentMutation;
 impl FulfillmentMutation {
     /// Places an order: reserves what ships now and backorders the rest,
     /// never more than the network holds.
-    async fn place_order(
-        &self,
-        ctx: &Context<'_>,
-        input: PlaceOrderInput,
-    ) -> async_graphql::Result<PlaceOrderPayload> {
+    async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<PlaceOrderPayload> {
         let state = app(ctx)?;
         let result = async { fulfillment::place_order(state, input.parse()?).await }.await;
         match result {
             Ok(Placement::Placed { order_id, replayed }) => {
-                let order = state
-                    .store
-                    .orders_by_id(&[order_id])
-                    .await
-                    .map_err(internal)?
-                    .pop()
-                    .map(Order);
-                Ok(PlaceOrderPayload {
-                    order,
-                    replayed,
-                    fresh_plan: None,
-                    user_errors: Vec::new(),
-                })
+                let order = state.store.orders_by_id(&[order_id]).await.map_err(internal)?.pop().map(Order);
+                Ok(PlaceOrderPayload { order, replayed, fresh_plan: None, user_errors: Vec::new() })
             }
             Ok(Placement::Stale { reason, fresh }) => Ok(PlaceOrderPayload {
                 order: None,
                 replayed: false,
-                fresh_plan: Some(FulfillmentPlan {
-                    quote: Arc::from(fresh),
-                }),
+                fresh_plan: Some(FulfillmentPlan { quote: Arc::from(fresh) }),
                 user_errors: vec![UserError::new(ErrorCode::StalePlan, reason)],
             }),
-            Err(ApiError::User(e)) => Ok(PlaceOrderPayload {
-                order: None,
-                replayed: false,
-                fresh_plan: None,
-                user_errors: vec![e],
-            }),
+            Err(ApiError::User(e)) => {
+                Ok(PlaceOrderPayload { order: None, replayed: false, fresh_plan: None, user_errors: vec![e] })
+            }
             Err(e) => Err(e.log().extend()),
         }
     }

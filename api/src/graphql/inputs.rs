@@ -66,23 +66,17 @@ pub(crate) struct QuoteInput {
 pub(crate) const MAX_LINES: usize = 100;
 
 pub(crate) fn sku(value: &str, field: &[&str]) -> Result<Sku, ApiError> {
-    Sku::new(value).map_err(|e| {
-        ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field))
-    })
+    Sku::new(value).map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field)))
 }
 
 pub(crate) fn warehouse_code(value: &str, field: &[&str]) -> Result<WarehouseCode, ApiError> {
-    WarehouseCode::new(value).map_err(|e| {
-        ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field))
-    })
+    WarehouseCode::new(value)
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field)))
 }
 
 pub(crate) fn destination(input: &DestinationInput) -> Result<GeoPoint, ApiError> {
-    GeoPoint::new(input.latitude, input.longitude).map_err(|e| {
-        ApiError::User(
-            UserError::new(ErrorCode::BadCoordinates, e.to_string()).at(&["destination"]),
-        )
-    })
+    GeoPoint::new(input.latitude, input.longitude)
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::BadCoordinates, e.to_string()).at(&["destination"])))
 }
 
 pub(crate) fn sourcing_request(
@@ -93,17 +87,13 @@ pub(crate) fn sourcing_request(
 ) -> Result<SourcingRequest, ApiError> {
     if lines.is_empty() {
         return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, "an order needs at least one line")
-                .at(&["lines"]),
+            UserError::new(ErrorCode::InvalidInput, "an order needs at least one line").at(&["lines"]),
         ));
     }
     if lines.len() > MAX_LINES {
         return Err(ApiError::User(
-            UserError::new(
-                ErrorCode::InvalidInput,
-                format!("an order may have at most {MAX_LINES} lines"),
-            )
-            .at(&["lines"]),
+            UserError::new(ErrorCode::InvalidInput, format!("an order may have at most {MAX_LINES} lines"))
+                .at(&["lines"]),
         ));
     }
     let parsed = lines
@@ -113,10 +103,7 @@ pub(crate) fn sourcing_request(
             let index = i.to_string();
             let sku = sku(s, &["lines", &index, "sku"])?;
             let quantity = Quantity::new(i64::from(*q)).map_err(|e| {
-                ApiError::User(
-                    UserError::new(ErrorCode::BadQuantity, e.to_string())
-                        .at(&["lines", &index, "quantity"]),
-                )
+                ApiError::User(UserError::new(ErrorCode::BadQuantity, e.to_string()).at(&["lines", &index, "quantity"]))
             })?;
             Ok(OrderLine::new(sku, quantity))
         })
@@ -124,23 +111,14 @@ pub(crate) fn sourcing_request(
     let max = max_shipments
         .map(|k| MaxShipments::new(i64::from(k)))
         .transpose()
-        .map_err(|e| {
-            ApiError::User(
-                UserError::new(ErrorCode::InvalidInput, e.to_string()).at(&["maxShipments"]),
-            )
-        })?;
-    SourcingRequest::new(parsed, destination(destination_input)?, policy.into(), max).map_err(|e| {
-        ApiError::User(UserError::new(ErrorCode::BadQuantity, e.to_string()).at(&["lines"]))
-    })
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(&["maxShipments"])))?;
+    SourcingRequest::new(parsed, destination(destination_input)?, policy.into(), max)
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::BadQuantity, e.to_string()).at(&["lines"])))
 }
 
 impl QuoteInput {
     pub(crate) fn to_request(&self) -> Result<SourcingRequest, ApiError> {
-        let lines: Vec<(String, i32)> = self
-            .lines
-            .iter()
-            .map(|l| (l.sku.clone(), l.quantity))
-            .collect();
+        let lines: Vec<(String, i32)> = self.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
         sourcing_request(&lines, &self.destination, self.policy, self.max_shipments)
     }
 }

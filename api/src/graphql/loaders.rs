@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use infra::store::{
-    BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store,
-    StoreError, WarehouseRecord,
+    BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError, WarehouseRecord,
 };
 
 /// The loaders of one request.
@@ -50,13 +49,7 @@ impl Loader<i64> for WarehousesById {
     type Error = LoadError;
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, WarehouseRecord>, LoadError> {
-        Ok(self
-            .0
-            .warehouses_by_id(keys)
-            .await?
-            .into_iter()
-            .map(|w| (w.id, w))
-            .collect())
+        Ok(self.0.warehouses_by_id(keys).await?.into_iter().map(|w| (w.id, w)).collect())
     }
 }
 
@@ -65,13 +58,7 @@ impl Loader<String> for WarehousesByCode {
     type Error = LoadError;
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, WarehouseRecord>, LoadError> {
-        Ok(self
-            .0
-            .warehouses_by_code(keys)
-            .await?
-            .into_iter()
-            .map(|w| (w.code.to_string(), w))
-            .collect())
+        Ok(self.0.warehouses_by_code(keys).await?.into_iter().map(|w| (w.code.to_string(), w)).collect())
     }
 }
 
@@ -81,13 +68,7 @@ impl Loader<String> for ProductsBySku {
 
     async fn load(&self, keys: &[String]) -> Result<HashMap<String, ProductRecord>, LoadError> {
         let skus: Vec<&str> = keys.iter().map(String::as_str).collect();
-        Ok(self
-            .0
-            .products_by_sku(&skus)
-            .await?
-            .into_iter()
-            .map(|p| (p.sku.to_string(), p))
-            .collect())
+        Ok(self.0.products_by_sku(&skus).await?.into_iter().map(|p| (p.sku.to_string(), p)).collect())
     }
 }
 

@@ -75,31 +75,13 @@ impl NetworkQuery {
         active: Option<bool>,
     ) -> async_graphql::Result<Connection<String, Warehouse, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
-        let rows = app(ctx)?
-            .store
-            .warehouses_page(after.as_deref(), limit as u64 + 1, active)
-            .await
-            .map_err(internal)?;
-        Ok(super::page(
-            rows,
-            limit,
-            after.is_some(),
-            |w| w.code.to_string(),
-            Warehouse,
-        ))
+        let rows =
+            app(ctx)?.store.warehouses_page(after.as_deref(), limit as u64 + 1, active).await.map_err(internal)?;
+        Ok(super::page(rows, limit, after.is_some(), |w| w.code.to_string(), Warehouse))
     }
 
-    async fn warehouse(
-        &self,
-        ctx: &Context<'_>,
-        code: String,
-    ) -> async_graphql::Result<Option<Warehouse>> {
-        Ok(loaders(ctx)?
-            .warehouses_by_code
-            .load_one(code)
-            .await
-            .map_err(internal)?
-            .map(Warehouse))
+    async fn warehouse(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Warehouse>> {
+        Ok(loaders(ctx)?.warehouses_by_code.load_one(code).await.map_err(internal)?.map(Warehouse))
     }
 }
 
@@ -130,35 +112,21 @@ pub(crate) struct UpsertWarehousePayload {
 
 impl UpsertWarehouseInput {
     fn parse(self) -> Result<WarehouseInput, ApiError> {
-        let bad = |code: ErrorCode, field: &str, message: String| {
-            ApiError::User(UserError::new(code, message).at(&[field]))
-        };
+        let bad =
+            |code: ErrorCode, field: &str, message: String| ApiError::User(UserError::new(code, message).at(&[field]));
         let code = super::inputs::warehouse_code(&self.code, &["code"])?;
         let location = GeoPoint::new(self.latitude, self.longitude)
             .map_err(|e| bad(ErrorCode::BadCoordinates, "latitude", e.to_string()))?;
         let rate = ShippingRate::new(self.base_cost.0, self.cost_per_km.0)
             .map_err(|e| bad(ErrorCode::InvalidInput, "baseCost", e.to_string()))?;
-        let handling_days = u32::try_from(self.handling_days).map_err(|_| {
-            bad(
-                ErrorCode::InvalidInput,
-                "handlingDays",
-                "handlingDays must not be negative".into(),
-            )
-        })?;
+        let handling_days = u32::try_from(self.handling_days)
+            .map_err(|_| bad(ErrorCode::InvalidInput, "handlingDays", "handlingDays must not be negative".into()))?;
         if self.name.trim().is_empty() {
-            return Err(bad(
-                ErrorCode::InvalidInput,
-                "name",
-                "name must not be empty".into(),
-            ));
+            return Err(bad(ErrorCode::InvalidInput, "name", "name must not be empty".into()));
         }
         let partner_code = match self.partner_code {
             Some(p) if p.trim().is_empty() => {
-                return Err(bad(
-                    ErrorCode::InvalidInput,
-                    "partnerCode",
-                    "partnerCode must not be empty".into(),
-                ));
+                return Err(bad(ErrorCode::InvalidInput, "partnerCode", "partnerCode must not be empty".into()));
             }
             other => other,
         };
@@ -196,9 +164,6 @@ impl NetworkMutation {
         }
         .await;
         let (warehouse, user_errors) = into_payload(result)?;
-        Ok(UpsertWarehousePayload {
-            warehouse: warehouse.map(Warehouse),
-            user_errors,
-        })
+        Ok(UpsertWarehousePayload { warehouse: warehouse.map(Warehouse), user_errors })
     }
 }

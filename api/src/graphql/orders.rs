@@ -4,9 +4,7 @@
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, SimpleObject};
 use domain::order::OrderStatus as DomainStatus;
-use infra::store::{
-    BackorderRecord, EventRecord, OrderFilter, OrderLineRecord, OrderRecord, ShipmentRecord,
-};
+use infra::store::{BackorderRecord, EventRecord, OrderFilter, OrderLineRecord, OrderRecord, ShipmentRecord};
 
 use super::inputs::SplitPolicy;
 use super::network::Warehouse;
@@ -103,43 +101,23 @@ impl Order {
     }
 
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
-        let lines = loaders(ctx)?
-            .lines
-            .load_one(self.0.id)
-            .await
-            .map_err(internal)?
-            .unwrap_or_default();
+        let lines = loaders(ctx)?.lines.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(lines.into_iter().map(OrderLine).collect())
     }
 
     async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
-        let rows = loaders(ctx)?
-            .shipments
-            .load_one(self.0.id)
-            .await
-            .map_err(internal)?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.shipments.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(Shipment).collect())
     }
 
     async fn backorders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Backorder>> {
-        let rows = loaders(ctx)?
-            .backorders
-            .load_one(self.0.id)
-            .await
-            .map_err(internal)?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.backorders.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(Backorder).collect())
     }
 
     /// Everything that happened to the order, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderEvent>> {
-        let rows = loaders(ctx)?
-            .events
-            .load_one(self.0.id)
-            .await
-            .map_err(internal)?
-            .unwrap_or_default();
+        let rows = loaders(ctx)?.events.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(OrderEvent).collect())
     }
 }
@@ -189,14 +167,8 @@ impl Shipment {
     }
 
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
-        let found = loaders(ctx)?
-            .warehouses_by_id
-            .load_one(self.0.warehouse_id)
-            .await
-            .map_err(internal)?;
-        found
-            .map(Warehouse)
-            .ok_or_else(|| internal("a shipment names a missing warehouse"))
+        let found = loaders(ctx)?.warehouses_by_id.load_one(self.0.warehouse_id).await.map_err(internal)?;
+        found.map(Warehouse).ok_or_else(|| internal("a shipment names a missing warehouse"))
     }
 
     async fn status(&self) -> async_graphql::Result<ShipmentStatus> {
@@ -218,10 +190,7 @@ impl Shipment {
     }
 
     async fn distance_km(&self) -> DecimalValue {
-        DecimalValue(rust_decimal::Decimal::new(
-            i64::try_from(self.0.distance_m).unwrap_or(i64::MAX),
-            3,
-        ))
+        DecimalValue(rust_decimal::Decimal::new(i64::try_from(self.0.distance_m).unwrap_or(i64::MAX), 3))
     }
 
     async fn estimated_delivery_date(&self) -> Date {
@@ -229,14 +198,7 @@ impl Shipment {
     }
 
     async fn lines(&self) -> Vec<ShipmentLine> {
-        self.0
-            .lines
-            .iter()
-            .map(|l| ShipmentLine {
-                sku: l.sku.to_string(),
-                quantity: l.quantity,
-            })
-            .collect()
+        self.0.lines.iter().map(|l| ShipmentLine { sku: l.sku.to_string(), quantity: l.quantity }).collect()
     }
 }
 
@@ -277,10 +239,7 @@ impl Backorder {
             Some(S::Substituted) => BackorderStatus::Substituted,
             Some(S::Expired) => BackorderStatus::Expired,
             None => {
-                return Err(internal(format!(
-                    "unknown backorder status {}",
-                    self.0.status
-                )));
+                return Err(internal(format!("unknown backorder status {}", self.0.status)));
             }
         })
     }
@@ -315,12 +274,8 @@ impl OrderEvent {
 }
 
 fn order_id(id: &ID) -> Result<i64, ApiError> {
-    id.parse::<i64>().map_err(|_| {
-        ApiError::user(
-            ErrorCode::InvalidInput,
-            format!("{:?} is not an order id", id.as_str()),
-        )
-    })
+    id.parse::<i64>()
+        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not an order id", id.as_str())))
 }
 
 #[derive(Default)]
@@ -330,13 +285,7 @@ pub(crate) struct OrderQuery;
 impl OrderQuery {
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let id = order_id(&id).map_err(|e| e.extend())?;
-        Ok(app(ctx)?
-            .store
-            .orders_by_id(&[id])
-            .await
-            .map_err(internal)?
-            .pop()
-            .map(Order))
+        Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
     }
 
     /// Orders, newest first, optionally by status, by a sku they contain, or
@@ -353,37 +302,16 @@ impl OrderQuery {
         let limit = page_size(first)?;
         let filter = OrderFilter {
             status: status.map(Into::into),
-            sku: sku
-                .map(|s| super::inputs::sku(&s, &["sku"]))
-                .transpose()
-                .map_err(|e| e.extend())?,
+            sku: sku.map(|s| super::inputs::sku(&s, &["sku"])).transpose().map_err(|e| e.extend())?,
             warehouse: warehouse_code
                 .map(|c| super::inputs::warehouse_code(&c, &["warehouseCode"]))
                 .transpose()
                 .map_err(|e| e.extend())?,
         };
-        let before = after
-            .as_deref()
-            .map(|c| c.parse::<i64>())
-            .transpose()
-            .map_err(|_| {
-                ApiError::user(
-                    ErrorCode::InvalidInput,
-                    "after is not a cursor of this connection",
-                )
-                .extend()
-            })?;
-        let rows = app(ctx)?
-            .store
-            .orders_page(&filter, before, limit as u64 + 1)
-            .await
-            .map_err(internal)?;
-        Ok(super::page(
-            rows,
-            limit,
-            after.is_some(),
-            |o| o.id.to_string(),
-            Order,
-        ))
+        let before = after.as_deref().map(|c| c.parse::<i64>()).transpose().map_err(|_| {
+            ApiError::user(ErrorCode::InvalidInput, "after is not a cursor of this connection").extend()
+        })?;
+        let rows = app(ctx)?.store.orders_page(&filter, before, limit as u64 + 1).await.map_err(internal)?;
+        Ok(super::page(rows, limit, after.is_some(), |o| o.id.to_string(), Order))
     }
 }

@@ -41,10 +41,9 @@ impl ScalarType for DecimalValue {
 /// shortest decimal form.
 fn parse_decimal<T: async_graphql::InputType>(value: Value) -> Result<Decimal, InputValueError<T>> {
     match value {
-        Value::String(s) => s
-            .trim()
-            .parse::<Decimal>()
-            .map_err(|_| InputValueError::custom(format!("{s:?} is not a decimal number"))),
+        Value::String(s) => {
+            s.trim().parse::<Decimal>().map_err(|_| InputValueError::custom(format!("{s:?} is not a decimal number")))
+        }
         Value::Number(n) => n
             .to_string()
             .parse::<Decimal>()

@@ -13,14 +13,8 @@ pub(crate) struct StockLocation(pub LocationStock);
 #[Object]
 impl StockLocation {
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
-        let found = loaders(ctx)?
-            .warehouses_by_id
-            .load_one(self.0.warehouse_id)
-            .await
-            .map_err(internal)?;
-        found
-            .map(Warehouse)
-            .ok_or_else(|| internal("a stock level names a missing warehouse"))
+        let found = loaders(ctx)?.warehouses_by_id.load_one(self.0.warehouse_id).await.map_err(internal)?;
+        found.map(Warehouse).ok_or_else(|| internal("a stock level names a missing warehouse"))
     }
 
     async fn on_hand(&self) -> u32 {
@@ -63,12 +57,7 @@ impl SkuAvailability {
 
     /// In warehouse code order.
     async fn locations(&self) -> Vec<StockLocation> {
-        self.0
-            .locations
-            .iter()
-            .cloned()
-            .map(StockLocation)
-            .collect()
+        self.0.locations.iter().cloned().map(StockLocation).collect()
     }
 }
 
@@ -81,18 +70,11 @@ pub(crate) struct StockQuery;
 #[Object]
 impl StockQuery {
     /// Stock of each sku at every active warehouse, in the order asked.
-    async fn availability(
-        &self,
-        ctx: &Context<'_>,
-        skus: Vec<String>,
-    ) -> async_graphql::Result<Vec<SkuAvailability>> {
+    async fn availability(&self, ctx: &Context<'_>, skus: Vec<String>) -> async_graphql::Result<Vec<SkuAvailability>> {
         let state = app(ctx)?;
         let result = async {
             if skus.len() > MAX_SKUS {
-                return Err(ApiError::user(
-                    ErrorCode::InvalidInput,
-                    format!("ask for at most {MAX_SKUS} skus"),
-                ));
+                return Err(ApiError::user(ErrorCode::InvalidInput, format!("ask for at most {MAX_SKUS} skus")));
             }
             let parsed = skus
                 .iter()
@@ -102,9 +84,7 @@ impl StockQuery {
             Ok(state.cache.stock_of(&state.store, &parsed).await?)
         }
         .await;
-        result
-            .map(|v| v.into_iter().map(SkuAvailability).collect())
-            .map_err(|e| e.log().extend())
+        result.map(|v| v.into_iter().map(SkuAvailability).collect()).map_err(|e| e.log().extend())
     }
 }
 
@@ -144,11 +124,7 @@ const MAX_ROWS: usize = 5_000;
 fn parse(rows: &[StockLevelInput]) -> Result<Vec<StockInput>, ApiError> {
     if rows.is_empty() || rows.len() > MAX_ROWS {
         return Err(ApiError::User(
-            UserError::new(
-                ErrorCode::InvalidInput,
-                format!("send between 1 and {MAX_ROWS} levels"),
-            )
-            .at(&["input"]),
+            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_ROWS} levels")).at(&["input"]),
         ));
     }
     rows.iter()
@@ -158,25 +134,16 @@ fn parse(rows: &[StockLevelInput]) -> Result<Vec<StockInput>, ApiError> {
             let count = |value: i32, name: &str| {
                 u32::try_from(value).map_err(|_| {
                     ApiError::User(
-                        UserError::new(
-                            ErrorCode::BadQuantity,
-                            format!("{name} must not be negative, got {value}"),
-                        )
-                        .at(&["input", &index, name]),
+                        UserError::new(ErrorCode::BadQuantity, format!("{name} must not be negative, got {value}"))
+                            .at(&["input", &index, name]),
                     )
                 })
             };
             Ok(StockInput {
-                warehouse: super::inputs::warehouse_code(
-                    &row.warehouse_code,
-                    &["input", &index, "warehouseCode"],
-                )?,
+                warehouse: super::inputs::warehouse_code(&row.warehouse_code, &["input", &index, "warehouseCode"])?,
                 sku: super::inputs::sku(&row.sku, &["input", &index, "sku"])?,
                 on_hand: count(row.on_hand, "onHand")?,
-                safety_stock: row
-                    .safety_stock
-                    .map(|s| count(s, "safetyStock"))
-                    .transpose()?,
+                safety_stock: row.safety_stock.map(|s| count(s, "safetyStock")).transpose()?,
                 sequence: row.sequence,
             })
         })
@@ -221,9 +188,6 @@ impl StockMutation {
                 },
             })
             .collect();
-        Ok(SetStockLevelsPayload {
-            results,
-            user_errors,
-        })
+        Ok(SetStockLevelsPayload { results, user_errors })
     }
 }

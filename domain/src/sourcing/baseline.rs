@@ -29,20 +29,14 @@ impl Baseline {
 }
 
 /// Plans `request` by a greedy fill. The plan never claims optimality.
-pub fn plan_baseline(
-    request: &SourcingRequest,
-    network: &Network,
-    baseline: Baseline,
-) -> FulfillmentPlan {
+pub fn plan_baseline(request: &SourcingRequest, network: &Network, baseline: Baseline) -> FulfillmentPlan {
     let prepared = Prepared::new(request, network, &[]);
     let problem = &prepared.problem;
     let mut order: Vec<u32> = (0..prepared.candidates.len() as u32).collect();
     if baseline == Baseline::NearestFill {
         order.sort_by_key(|&c| (prepared.distances[c as usize], c));
     }
-    let cap = request
-        .max_shipments()
-        .map_or(usize::MAX, |k| k.get() as usize);
+    let cap = request.max_shipments().map_or(usize::MAX, |k| k.get() as usize);
     let mut residual = problem.targets.clone();
     let mut used = Vec::new();
     for c in order {

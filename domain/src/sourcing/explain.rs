@@ -9,10 +9,7 @@
 use std::cmp::{Ordering, Reverse};
 use std::fmt;
 
-use super::{
-    FulfillmentPlan, MaxShipments, Prepared, SearchBudget, SourcingRequest, plan_fulfillment,
-    search,
-};
+use super::{FulfillmentPlan, MaxShipments, Prepared, SearchBudget, SourcingRequest, plan_fulfillment, search};
 use crate::catalog::Sku;
 use crate::money::Money;
 use crate::network::{Network, WarehouseCode};
@@ -49,11 +46,7 @@ impl Alternative {
             .map(|(want, got)| (want.sku().clone(), want.now() - got.now()))
             .collect();
         Self {
-            warehouses: plan
-                .shipments()
-                .iter()
-                .map(|s| s.warehouse().clone())
-                .collect(),
+            warehouses: plan.shipments().iter().map(|s| s.warehouse().clone()).collect(),
             shipping_cost: plan.shipping_cost(),
             units_now: plan.units_now(),
             short,
@@ -89,24 +82,14 @@ pub fn explain(
         .shipments()
         .iter()
         .map(|shipment| {
-            let others: Vec<_> = plan
-                .shipments()
-                .iter()
-                .filter(|s| s.warehouse() != shipment.warehouse())
-                .collect();
+            let others: Vec<_> = plan.shipments().iter().filter(|s| s.warehouse() != shipment.warehouse()).collect();
             let sole_source = shipment
                 .lines()
                 .iter()
                 .filter(|line| {
-                    let need = plan
-                        .lines()
-                        .iter()
-                        .find(|l| l.sku() == line.sku())
-                        .map_or(0, |l| l.now());
-                    let elsewhere: u64 = others
-                        .iter()
-                        .map(|s| u64::from(network.available(s.warehouse(), line.sku())))
-                        .sum();
+                    let need = plan.lines().iter().find(|l| l.sku() == line.sku()).map_or(0, |l| l.now());
+                    let elsewhere: u64 =
+                        others.iter().map(|s| u64::from(network.available(s.warehouse(), line.sku()))).sum();
                     elsewhere < u64::from(need)
                 })
                 .map(|line| line.sku().clone())
@@ -123,11 +106,7 @@ pub fn explain(
     let count = plan.shipment_count();
     let with_one_fewer = (count > 0).then(|| {
         let fewer = match MaxShipments::new(count as i64 - 1) {
-            Ok(cap) => plan_fulfillment(
-                &request.with_policy(request.policy(), Some(cap)),
-                network,
-                budget,
-            ),
+            Ok(cap) => plan_fulfillment(&request.with_policy(request.policy(), Some(cap)), network, budget),
             Err(_) => {
                 let nothing = Prepared::new(request, network, &[]);
                 nothing.plan(&[], true, 0, 0)
@@ -143,32 +122,14 @@ pub fn explain(
         .min_by(rank)
         .map(|alt| Alternative::of(&alt, plan));
 
-    Explanation {
-        warehouses,
-        with_one_fewer,
-        runner_up,
-        shipping_cost: plan.shipping_cost(),
-    }
+    Explanation { warehouses, with_one_fewer, runner_up, shipping_cost: plan.shipping_cost() }
 }
 
 /// Orders plans by the engine's objective.
 fn rank(a: &FulfillmentPlan, b: &FulfillmentPlan) -> Ordering {
-    let key = |p: &FulfillmentPlan| {
-        (
-            Reverse(p.units_now()),
-            p.shipment_count(),
-            p.shipping_cost(),
-        )
-    };
-    let set = |p: &FulfillmentPlan| {
-        p.shipments()
-            .iter()
-            .map(|s| s.warehouse_index() as u32)
-            .collect::<Vec<_>>()
-    };
-    key(a)
-        .cmp(&key(b))
-        .then_with(|| search::preference(&set(a), &set(b)))
+    let key = |p: &FulfillmentPlan| (Reverse(p.units_now()), p.shipment_count(), p.shipping_cost());
+    let set = |p: &FulfillmentPlan| p.shipments().iter().map(|s| s.warehouse_index() as u32).collect::<Vec<_>>();
+    key(a).cmp(&key(b)).then_with(|| search::preference(&set(a), &set(b)))
 }
 
 impl fmt::Display for Explanation {
@@ -177,42 +138,22 @@ impl fmt::Display for Explanation {
             return f.write_str("Nothing can ship now: no active warehouse holds any ordered sku.");
         }
         let n = self.warehouses.len();
-        write!(
-            f,
-            "{n} shipment{} for {}.",
-            if n == 1 { "" } else { "s" },
-            self.shipping_cost
-        )?;
+        write!(f, "{n} shipment{} for {}.", if n == 1 { "" } else { "s" }, self.shipping_cost)?;
         for role in &self.warehouses {
-            write!(
-                f,
-                " {} ships {} unit{} for {}",
-                role.warehouse,
-                role.units,
-                plural(role.units),
-                role.cost
-            )?;
+            write!(f, " {} ships {} unit{} for {}", role.warehouse, role.units, plural(role.units), role.cost)?;
             // With one package the question of which warehouse is needed
             // for what does not arise.
             if role.sole_source.is_empty() || n == 1 {
                 f.write_str(".")?;
             } else {
-                write!(
-                    f,
-                    "; no other chosen warehouse could cover {}.",
-                    list(&role.sole_source)
-                )?;
+                write!(f, "; no other chosen warehouse could cover {}.", list(&role.sole_source))?;
             }
         }
         if let Some(fewer) = &self.with_one_fewer {
             if fewer.shipment_count() == 0 {
                 f.write_str(" Fewer shipments would ship nothing now.")?;
             } else {
-                let short: Vec<String> = fewer
-                    .short
-                    .iter()
-                    .map(|(sku, u)| format!("{sku}×{u}"))
-                    .collect();
+                let short: Vec<String> = fewer.short.iter().map(|(sku, u)| format!("{sku}×{u}")).collect();
                 write!(
                     f,
                     " With {} shipment{}, the best plan ({}) would leave {} behind.",
@@ -261,9 +202,5 @@ fn codes(codes: &[WarehouseCode]) -> String {
     if codes.is_empty() {
         return "no warehouse".to_owned();
     }
-    codes
-        .iter()
-        .map(WarehouseCode::as_str)
-        .collect::<Vec<_>>()
-        .join(" + ")
+    codes.iter().map(WarehouseCode::as_str).collect::<Vec<_>>().join(" + ")
 }

@@ -31,10 +31,7 @@ fn instance() -> impl Strategy<Value = Instance> {
     (
         prop::collection::vec(warehouse, 1..=7),
         // stock[w][s]: mostly empty or thin.
-        prop::collection::vec(
-            prop::collection::vec(prop_oneof![3 => Just(0u32), 2 => 1u32..4, 1 => 4u32..9], 5),
-            7,
-        ),
+        prop::collection::vec(prop::collection::vec(prop_oneof![3 => Just(0u32), 2 => 1u32..4, 1 => 4u32..9], 5), 7),
         prop::collection::vec((0usize..5, 1i64..6), 0..=6),
         (-60.0f64..60.0, -150.0f64..150.0),
         any::<bool>(),
@@ -57,28 +54,16 @@ fn instance() -> impl Strategy<Value = Instance> {
             for (w, levels) in stock.iter().enumerate().take(whs.len()) {
                 for (s, &units) in levels.iter().enumerate() {
                     let code = WarehouseCode::new(format!("W{w}")).unwrap();
-                    network
-                        .set_available(&code, Sku::new(format!("S{s}")).unwrap(), units)
-                        .unwrap();
+                    network.set_available(&code, Sku::new(format!("S{s}")).unwrap(), units).unwrap();
                 }
             }
             let lines = lines
                 .into_iter()
-                .map(|(s, q)| {
-                    OrderLine::new(
-                        Sku::new(format!("S{s}")).unwrap(),
-                        Quantity::new(q).unwrap(),
-                    )
-                })
+                .map(|(s, q)| OrderLine::new(Sku::new(format!("S{s}")).unwrap(), Quantity::new(q).unwrap()))
                 .collect();
-            let policy = if complete {
-                SplitPolicy::ShipComplete
-            } else {
-                SplitPolicy::ShipAvailable
-            };
+            let policy = if complete { SplitPolicy::ShipComplete } else { SplitPolicy::ShipAvailable };
             let cap = cap.map(|k| MaxShipments::new(k).unwrap());
-            let request =
-                SourcingRequest::new(lines, GeoPoint::new(lat, lon).unwrap(), policy, cap).unwrap();
+            let request = SourcingRequest::new(lines, GeoPoint::new(lat, lon).unwrap(), policy, cap).unwrap();
             Instance { network, request }
         })
 }
@@ -92,11 +77,7 @@ fn brute_force(inst: &Instance) -> (Vec<WarehouseIndex>, u64, Money) {
     let costs: Vec<Money> = net
         .warehouses()
         .iter()
-        .map(|w| {
-            w.rate().cost(distance_to_decimal(
-                w.location().distance_km(inst.request.destination()),
-            ))
-        })
+        .map(|w| w.rate().cost(distance_to_decimal(w.location().distance_km(inst.request.destination()))))
         .collect();
     let mut best: Option<(Reverse<u64>, usize, Money, Vec<u32>)> = None;
     for mask in 0u32..(1 << m) {
@@ -107,10 +88,8 @@ fn brute_force(inst: &Instance) -> (Vec<WarehouseIndex>, u64, Money) {
         let units: u64 = lines
             .iter()
             .map(|l| {
-                let held: u64 = set
-                    .iter()
-                    .map(|&w| u64::from(net.available(net.warehouse(w as usize).code(), l.sku())))
-                    .sum();
+                let held: u64 =
+                    set.iter().map(|&w| u64::from(net.available(net.warehouse(w as usize).code(), l.sku()))).sum();
                 held.min(u64::from(l.quantity().units()))
             })
             .sum();
@@ -143,11 +122,7 @@ fn units_by_line(plan: &FulfillmentPlan) -> HashMap<Sku, u64> {
 }
 
 fn objective(plan: &FulfillmentPlan) -> (Reverse<u64>, usize, Money) {
-    (
-        Reverse(plan.units_now()),
-        plan.shipment_count(),
-        plan.shipping_cost(),
-    )
+    (Reverse(plan.units_now()), plan.shipment_count(), plan.shipping_cost())
 }
 
 proptest! {
@@ -251,22 +226,12 @@ fn brute_force_agrees_on_a_hand_checked_case() {
     };
     let mut network = Network::new(vec![w("A", "1"), w("B", "1"), w("C", "3")]).unwrap();
     for (code, sku) in [("A", "X"), ("B", "Y"), ("C", "X"), ("C", "Y")] {
-        network
-            .set_available(
-                &WarehouseCode::new(code).unwrap(),
-                Sku::new(sku).unwrap(),
-                1,
-            )
-            .unwrap();
+        network.set_available(&WarehouseCode::new(code).unwrap(), Sku::new(sku).unwrap(), 1).unwrap();
     }
     let lines = ["X", "Y"].map(|s| OrderLine::new(Sku::new(s).unwrap(), Quantity::new(1).unwrap()));
-    let request = SourcingRequest::new(
-        lines.to_vec(),
-        GeoPoint::new(0.0, 0.0).unwrap(),
-        SplitPolicy::ShipAvailable,
-        None,
-    )
-    .unwrap();
+    let request =
+        SourcingRequest::new(lines.to_vec(), GeoPoint::new(0.0, 0.0).unwrap(), SplitPolicy::ShipAvailable, None)
+            .unwrap();
     let inst = Instance { network, request };
     assert_eq!(brute_force(&inst), (vec![2], 2, Money::from_cents(300)));
 }
@@ -276,20 +241,10 @@ fn brute_force_agrees_on_a_hand_checked_case() {
 /// skus), not just uniform noise.
 fn realistic_instance(seed: u64, lines: usize, cap: Option<i64>) -> Instance {
     use crate::synth::{LineCount, NetworkSpec, generate_network, generate_orders};
-    let net = generate_network(NetworkSpec {
-        warehouses: 11,
-        skus: 60,
-        seed,
-    });
+    let net = generate_network(NetworkSpec { warehouses: 11, skus: 60, seed });
     let order = generate_orders(&net, 1, LineCount::Exactly(lines), seed).remove(0);
-    let request = order.request.with_policy(
-        SplitPolicy::ShipAvailable,
-        cap.map(|k| MaxShipments::new(k).unwrap()),
-    );
-    Instance {
-        network: net.network,
-        request,
-    }
+    let request = order.request.with_policy(SplitPolicy::ShipAvailable, cap.map(|k| MaxShipments::new(k).unwrap()));
+    Instance { network: net.network, request }
 }
 
 proptest! {
@@ -309,11 +264,7 @@ proptest! {
 #[test]
 fn realistic_orders_over_a_large_network_are_proven_and_beat_the_baselines() {
     use crate::synth::{LineCount, NetworkSpec, generate_network, generate_orders};
-    let net = generate_network(NetworkSpec {
-        warehouses: 120,
-        skus: 2000,
-        seed: 11,
-    });
+    let net = generate_network(NetworkSpec { warehouses: 120, skus: 2000, seed: 11 });
     let orders = generate_orders(&net, 400, LineCount::Realistic, 11);
     let (mut optimal, mut greedy) = (0usize, [0usize; 2]);
     for order in &orders {
@@ -327,8 +278,5 @@ fn realistic_orders_over_a_large_network_are_proven_and_beat_the_baselines() {
         }
     }
     // On realistic data the optimizer saves packages, not just ties.
-    assert!(
-        greedy.iter().all(|&g| g > optimal),
-        "{optimal} vs {greedy:?}"
-    );
+    assert!(greedy.iter().all(|&g| g > optimal), "{optimal} vs {greedy:?}");
 }

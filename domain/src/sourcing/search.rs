@@ -64,13 +64,7 @@ impl Problem {
         }
         let mut by_cost: Vec<u32> = (0..available.len() as u32).collect();
         by_cost.sort_by_key(|&c| (cost[c as usize], c));
-        Self {
-            targets,
-            supply,
-            suppliers,
-            cost,
-            by_cost,
-        }
+        Self { targets, supply, suppliers, cost, by_cost }
     }
 
     fn lines(&self) -> usize {
@@ -94,10 +88,7 @@ impl Problem {
     pub(crate) fn units_of(&self, set: &[u32]) -> u64 {
         (0..self.lines())
             .map(|i| {
-                let held: u64 = set
-                    .iter()
-                    .map(|&c| u64::from(self.supply(c as usize, i)))
-                    .sum();
+                let held: u64 = set.iter().map(|&c| u64::from(self.supply(c as usize, i))).sum();
                 held.min(u64::from(self.targets[i]))
             })
             .sum()
@@ -193,16 +184,9 @@ pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: u64) -> Outcome
     let cap = cap.map_or(usize::MAX, |k| k as usize);
     let mut search = Search::new(problem, cap, budget);
     if problem.total_target() == 0 {
-        return Outcome {
-            best: Solution::new(problem, Vec::new()),
-            proven: true,
-            lower_bound: 0,
-            nodes: 0,
-        };
+        return Outcome { best: Solution::new(problem, Vec::new()), proven: true, lower_bound: 0, nodes: 0 };
     }
-    let root_picks = search
-        .cover_bound()
-        .map_or(u32::MAX, |(picks, _)| picks as u32);
+    let root_picks = search.cover_bound().map_or(u32::MAX, |(picks, _)| picks as u32);
 
     // A full cover within the cap is optimal for either objective, and the
     // cover branching proves it far faster; only when none exists do we fall
@@ -228,12 +212,7 @@ pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: u64) -> Outcome
     } else {
         search.picks_to_reach(best.units).min(best.count() as u32)
     };
-    Outcome {
-        best,
-        proven,
-        lower_bound,
-        nodes: search.nodes,
-    }
+    Outcome { best, proven, lower_bound, nodes: search.nodes }
 }
 
 impl<'p> Search<'p> {
@@ -257,11 +236,7 @@ impl<'p> Search<'p> {
     }
 
     fn contribution(&self, c: usize) -> u64 {
-        self.residual
-            .iter()
-            .enumerate()
-            .map(|(i, &r)| u64::from(self.p.supply(c, i).min(r)))
-            .sum()
+        self.residual.iter().enumerate().map(|(i, &r)| u64::from(self.p.supply(c, i).min(r))).sum()
     }
 
     fn include(&mut self, c: u32) -> Vec<u32> {
@@ -360,19 +335,14 @@ impl<'p> Search<'p> {
         let Some(best) = &self.best else { return true };
         let count = self.chosen.len() + extra_picks;
         let cost = self.cost + extra_cost;
-        match (Reverse(units_reachable), count, cost).cmp(&(
-            Reverse(best.units),
-            best.count(),
-            best.cost,
-        )) {
+        match (Reverse(units_reachable), count, cost).cmp(&(Reverse(best.units), best.count(), best.cost)) {
             Ordering::Less => true,
             Ordering::Greater => false,
             Ordering::Equal => {
                 // Only the tie-break is left: the best any completion can do
                 // is to take every warehouse still allowed.
-                let mut widest: Vec<u32> = (0..self.p.candidates() as u32)
-                    .filter(|&c| self.marks[c as usize] != Mark::Excluded)
-                    .collect();
+                let mut widest: Vec<u32> =
+                    (0..self.p.candidates() as u32).filter(|&c| self.marks[c as usize] != Mark::Excluded).collect();
                 widest.sort_unstable();
                 preference(&widest, &best.set) == Ordering::Less
             }
@@ -436,9 +406,7 @@ impl<'p> Search<'p> {
         let mut used = vec![false; p.candidates()];
         let (mut pack_picks, mut pack_cost) = (0usize, 0i64);
         for &(picks, cost, line) in &needs {
-            let suppliers = p.suppliers[line]
-                .iter()
-                .filter(|&&c| self.marks[c as usize] == Mark::Allowed);
+            let suppliers = p.suppliers[line].iter().filter(|&&c| self.marks[c as usize] == Mark::Allowed);
             if suppliers.clone().any(|&c| used[c as usize]) {
                 continue;
             }
@@ -455,9 +423,7 @@ impl<'p> Search<'p> {
         let cheapest: i64 = p
             .by_cost
             .iter()
-            .filter(|&&c| {
-                self.marks[c as usize] == Mark::Allowed && self.contribution(c as usize) > 0
-            })
+            .filter(|&&c| self.marks[c as usize] == Mark::Allowed && self.contribution(c as usize) > 0)
             .take(picks)
             .map(|&c| p.cost[c as usize])
             .sum();
@@ -478,32 +444,21 @@ impl<'p> Search<'p> {
         let Some((picks, extra_cost)) = self.cover_bound() else {
             return;
         };
-        if self.chosen.len() + picks > self.cap
-            || !self.may_improve(picks, extra_cost, self.p.total_target())
-        {
+        if self.chosen.len() + picks > self.cap || !self.may_improve(picks, extra_cost, self.p.total_target()) {
             return;
         }
         // Branch on the open line with the fewest suppliers left.
         let line = (0..self.p.lines())
             .filter(|&i| self.residual[i] > 0)
             .min_by_key(|&i| {
-                let left = self.p.suppliers[i]
-                    .iter()
-                    .filter(|&&c| self.marks[c as usize] == Mark::Allowed)
-                    .count();
+                let left = self.p.suppliers[i].iter().filter(|&&c| self.marks[c as usize] == Mark::Allowed).count();
                 (left, Reverse(self.residual[i]), i)
             })
             .expect("an open line exists");
         let mut branches: Vec<(Reverse<u64>, i64, u32)> = self.p.suppliers[line]
             .iter()
             .filter(|&&c| self.marks[c as usize] == Mark::Allowed)
-            .map(|&c| {
-                (
-                    Reverse(self.contribution(c as usize)),
-                    self.p.cost[c as usize],
-                    c,
-                )
-            })
+            .map(|&c| (Reverse(self.contribution(c as usize)), self.p.cost[c as usize], c))
             .collect();
         branches.sort_unstable();
         let mut excluded = Vec::with_capacity(branches.len());
@@ -548,9 +503,7 @@ impl<'p> Search<'p> {
             .p
             .by_cost
             .iter()
-            .filter(|&&c| {
-                self.marks[c as usize] == Mark::Allowed && self.contribution(c as usize) > 0
-            })
+            .filter(|&&c| self.marks[c as usize] == Mark::Allowed && self.contribution(c as usize) > 0)
             .take(picks)
             .map(|&c| self.p.cost[c as usize])
             .sum();
@@ -582,10 +535,8 @@ impl<'p> Search<'p> {
             let top: u64 = vals.iter().take(slots).map(|&v| u64::from(v)).sum();
             per_line += top.min(u64::from(r));
         }
-        let mut gains: Vec<u64> = (0..p.candidates())
-            .filter(|&c| self.marks[c] == Mark::Allowed)
-            .map(|c| self.contribution(c))
-            .collect();
+        let mut gains: Vec<u64> =
+            (0..p.candidates()).filter(|&c| self.marks[c] == Mark::Allowed).map(|c| self.contribution(c)).collect();
         gains.sort_unstable_by(|a, b| b.cmp(a));
         let by_warehouse: u64 = gains.iter().take(slots).sum();
         per_line.min(by_warehouse)

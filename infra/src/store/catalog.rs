@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use domain::{Money, Sku};
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{
-    ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
 
 use super::{Store, StoreError, money_from_micros, now_ms, to_micros};
 use crate::db::entity::{product, product_substitute};
@@ -39,28 +37,16 @@ impl Store {
     /// Creates or updates products by sku, all in one transaction.
     /// Substitutes must name products that exist or are in the same batch,
     /// and never the product itself.
-    pub async fn upsert_products(
-        &self,
-        inputs: Vec<ProductInput>,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
-        let prices = inputs
-            .iter()
-            .map(|p| to_micros(p.unit_price.amount()))
-            .collect::<Result<Vec<_>, _>>()?;
+    pub async fn upsert_products(&self, inputs: Vec<ProductInput>) -> Result<Vec<ProductRecord>, StoreError> {
+        let prices = inputs.iter().map(|p| to_micros(p.unit_price.amount())).collect::<Result<Vec<_>, _>>()?;
         let batch: Vec<&str> = inputs.iter().map(|p| p.sku.as_str()).collect();
         for input in &inputs {
             if input.substitutes.contains(&input.sku) {
-                return Err(StoreError::Invalid(format!(
-                    "{} cannot substitute itself",
-                    input.sku
-                )));
+                return Err(StoreError::Invalid(format!("{} cannot substitute itself", input.sku)));
             }
         }
         let txn = self.db.begin().await?;
-        let mentioned: Vec<&str> = inputs
-            .iter()
-            .flat_map(|p| p.substitutes.iter().map(Sku::as_str))
-            .collect();
+        let mentioned: Vec<&str> = inputs.iter().flat_map(|p| p.substitutes.iter().map(Sku::as_str)).collect();
         let known: Vec<String> = product::Entity::find()
             .filter(product::Column::Sku.is_in(mentioned.iter().copied()))
             .all(&txn)
@@ -68,19 +54,14 @@ impl Store {
             .into_iter()
             .map(|m| m.sku)
             .collect();
-        if let Some(missing) = mentioned
-            .iter()
-            .find(|s| !batch.contains(s) && !known.iter().any(|k| k == *s))
-        {
+        if let Some(missing) = mentioned.iter().find(|s| !batch.contains(s) && !known.iter().any(|k| k == *s)) {
             return Err(StoreError::UnknownSku((*missing).to_owned()));
         }
         let now = now_ms();
         let mut ids = Vec::with_capacity(inputs.len());
         for (input, price) in inputs.iter().zip(&prices) {
-            let existing = product::Entity::find()
-                .filter(product::Column::Sku.eq(input.sku.as_str()))
-                .one(&txn)
-                .await?;
+            let existing =
+                product::Entity::find().filter(product::Column::Sku.eq(input.sku.as_str())).one(&txn).await?;
             let model = product::ActiveModel {
                 id: existing.as_ref().map_or(sea_orm::NotSet, |m| Set(m.id)),
                 sku: Set(input.sku.to_string()),
@@ -92,12 +73,7 @@ impl Store {
             };
             let id = match existing {
                 Some(_) => product::Entity::update(model).exec(&txn).await?.id,
-                None => {
-                    product::Entity::insert(model)
-                        .exec(&txn)
-                        .await?
-                        .last_insert_id
-                }
+                None => product::Entity::insert(model).exec(&txn).await?.last_insert_id,
             };
             product_substitute::Entity::delete_many()
                 .filter(product_substitute::Column::ProductId.eq(id))
@@ -114,9 +90,7 @@ impl Store {
                 })
                 .collect();
             if !rows.is_empty() {
-                product_substitute::Entity::insert_many(rows)
-                    .exec(&txn)
-                    .await?;
+                product_substitute::Entity::insert_many(rows).exec(&txn).await?;
             }
             ids.push(id);
         }
@@ -125,22 +99,17 @@ impl Store {
     }
 
     pub async fn products_by_sku(&self, skus: &[&str]) -> Result<Vec<ProductRecord>, StoreError> {
-        let models = product::Entity::find()
-            .filter(product::Column::Sku.is_in(skus.iter().copied()))
-            .all(&self.db)
-            .await?;
+        let models =
+            product::Entity::find().filter(product::Column::Sku.is_in(skus.iter().copied())).all(&self.db).await?;
         self.with_substitutes(models).await
     }
 
     pub async fn products_by_id(&self, ids: &[i64]) -> Result<Vec<ProductRecord>, StoreError> {
-        let models = product::Entity::find()
-            .filter(product::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?;
+        let models =
+            product::Entity::find().filter(product::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
         let mut records = self.with_substitutes(models).await?;
         // Callers get them back in the order they asked.
-        let position: HashMap<i64, usize> =
-            ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
+        let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         records.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
         Ok(records)
     }
@@ -153,9 +122,7 @@ impl Store {
         limit: u64,
         search: Option<&str>,
     ) -> Result<Vec<ProductRecord>, StoreError> {
-        let mut query = product::Entity::find()
-            .order_by_asc(product::Column::Sku)
-            .limit(limit);
+        let mut query = product::Entity::find().order_by_asc(product::Column::Sku).limit(limit);
         if let Some(after) = after {
             query = query.filter(product::Column::Sku.gt(after));
         }
@@ -164,15 +131,15 @@ impl Store {
             query = query.filter(
                 sea_orm::Condition::any()
                     .add(
-                        sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(
-                            sea_orm::sea_query::Expr::col(product::Column::Sku),
-                        ))
+                        sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(
+                            product::Column::Sku,
+                        )))
                         .like(pattern.clone()),
                     )
                     .add(
-                        sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(
-                            sea_orm::sea_query::Expr::col(product::Column::Name),
-                        ))
+                        sea_orm::sea_query::Expr::expr(sea_orm::sea_query::Func::lower(sea_orm::sea_query::Expr::col(
+                            product::Column::Name,
+                        )))
                         .like(pattern),
                     ),
             );
@@ -181,10 +148,7 @@ impl Store {
         self.with_substitutes(models).await
     }
 
-    async fn with_substitutes(
-        &self,
-        models: Vec<product::Model>,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
+    async fn with_substitutes(&self, models: Vec<product::Model>) -> Result<Vec<ProductRecord>, StoreError> {
         let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
         let mut subs: HashMap<i64, Vec<(i32, String)>> = HashMap::new();
         if !ids.is_empty() {
@@ -193,9 +157,7 @@ impl Store {
                 .all(&self.db)
                 .await?
             {
-                subs.entry(row.product_id)
-                    .or_default()
-                    .push((row.rank, row.substitute_sku));
+                subs.entry(row.product_id).or_default().push((row.rank, row.substitute_sku));
             }
         }
         Ok(models
@@ -210,10 +172,7 @@ impl Store {
                     unit_price: money_from_micros(m.unit_price_micros),
                     backorderable: m.backorderable,
                     lead_time_days: u32::try_from(m.lead_time_days).unwrap_or(0),
-                    substitutes: ranked
-                        .into_iter()
-                        .filter_map(|(_, s)| Sku::new(s).ok())
-                        .collect(),
+                    substitutes: ranked.into_iter().filter_map(|(_, s)| Sku::new(s).ok()).collect(),
                 }
             })
             .collect())

@@ -3,8 +3,7 @@
 use domain::{GeoPoint, ShippingRate, Warehouse, WarehouseCode};
 use rust_decimal::Decimal;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 
 use super::{Store, StoreError, from_micros, now_ms, to_micros};
@@ -29,8 +28,7 @@ pub struct WarehouseRecord {
 impl WarehouseRecord {
     /// The sourcing engine's view.
     pub fn to_domain(&self) -> Warehouse {
-        let rate = ShippingRate::new(self.base_cost, self.cost_per_km)
-            .expect("stored rates are validated");
+        let rate = ShippingRate::new(self.base_cost, self.cost_per_km).expect("stored rates are validated");
         Warehouse::new(self.code.clone(), self.location, rate, self.priority)
     }
 }
@@ -54,8 +52,7 @@ pub(super) fn record(model: warehouse::Model, partner: Option<String>) -> Wareho
         code: WarehouseCode::new(model.code).expect("stored codes are validated"),
         name: model.name,
         partner_code: partner,
-        location: GeoPoint::new(model.latitude, model.longitude)
-            .expect("stored coordinates are validated"),
+        location: GeoPoint::new(model.latitude, model.longitude).expect("stored coordinates are validated"),
         priority: model.priority,
         handling_days: u32::try_from(model.handling_days).unwrap_or(0),
         base_cost: from_micros(model.base_cost_micros),
@@ -68,46 +65,30 @@ pub(super) fn record(model: warehouse::Model, partner: Option<String>) -> Wareho
 impl Store {
     /// Creates or updates a warehouse by code; a partner named by code is
     /// created on first mention.
-    pub async fn upsert_warehouse(
-        &self,
-        input: WarehouseInput,
-    ) -> Result<WarehouseRecord, StoreError> {
+    pub async fn upsert_warehouse(&self, input: WarehouseInput) -> Result<WarehouseRecord, StoreError> {
         let base = to_micros(input.rate.base().amount())?;
         let per_km = to_micros(input.rate.per_km())?;
         let txn = self.db.begin().await?;
         let partner_id = match &input.partner_code {
             None => None,
             Some(code) => {
-                let found = partner::Entity::find()
-                    .filter(partner::Column::Code.eq(code.as_str()))
-                    .one(&txn)
-                    .await?;
+                let found = partner::Entity::find().filter(partner::Column::Code.eq(code.as_str())).one(&txn).await?;
                 Some(match found {
                     Some(p) => p.id,
                     None => {
-                        partner::ActiveModel {
-                            code: Set(code.clone()),
-                            name: Set(code.clone()),
-                            ..Default::default()
-                        }
-                        .insert(&txn)
-                        .await?
-                        .id
+                        partner::ActiveModel { code: Set(code.clone()), name: Set(code.clone()), ..Default::default() }
+                            .insert(&txn)
+                            .await?
+                            .id
                     }
                 })
             }
         };
-        let existing = warehouse::Entity::find()
-            .filter(warehouse::Column::Code.eq(input.code.as_str()))
-            .one(&txn)
-            .await?;
+        let existing =
+            warehouse::Entity::find().filter(warehouse::Column::Code.eq(input.code.as_str())).one(&txn).await?;
         let mut active: warehouse::ActiveModel = match &existing {
             Some(model) => model.clone().into(),
-            None => warehouse::ActiveModel {
-                code: Set(input.code.to_string()),
-                version: Set(0),
-                ..Default::default()
-            },
+            None => warehouse::ActiveModel { code: Set(input.code.to_string()), version: Set(0), ..Default::default() },
         };
         active.name = Set(input.name);
         active.partner_id = Set(partner_id);
@@ -120,20 +101,13 @@ impl Store {
         active.active = Set(input.active);
         active.version = Set(existing.as_ref().map_or(1, |m| m.version + 1));
         active.updated_at_ms = Set(now_ms());
-        let saved = if existing.is_some() {
-            active.update(&txn).await?
-        } else {
-            active.insert(&txn).await?
-        };
+        let saved = if existing.is_some() { active.update(&txn).await? } else { active.insert(&txn).await? };
         txn.commit().await?;
         Ok(record(saved, input.partner_code))
     }
 
     /// Warehouses by code, in code order; unknown codes are left out.
-    pub async fn warehouses_by_code(
-        &self,
-        codes: &[String],
-    ) -> Result<Vec<WarehouseRecord>, StoreError> {
+    pub async fn warehouses_by_code(&self, codes: &[String]) -> Result<Vec<WarehouseRecord>, StoreError> {
         let models = warehouse::Entity::find()
             .filter(warehouse::Column::Code.is_in(codes.iter().map(String::as_str)))
             .order_by_asc(warehouse::Column::Code)
@@ -142,11 +116,15 @@ impl Store {
         self.with_partners(models).await
     }
 
+    /// Every warehouse, active or not.
+    pub async fn all_warehouses(&self) -> Result<Vec<WarehouseRecord>, StoreError> {
+        let models = warehouse::Entity::find().order_by_asc(warehouse::Column::Code).all(&self.db).await?;
+        self.with_partners(models).await
+    }
+
     pub async fn warehouses_by_id(&self, ids: &[i64]) -> Result<Vec<WarehouseRecord>, StoreError> {
-        let models = warehouse::Entity::find()
-            .filter(warehouse::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?;
+        let models =
+            warehouse::Entity::find().filter(warehouse::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
         self.with_partners(models).await
     }
 
@@ -157,9 +135,7 @@ impl Store {
         limit: u64,
         active: Option<bool>,
     ) -> Result<Vec<WarehouseRecord>, StoreError> {
-        let mut query = warehouse::Entity::find()
-            .order_by_asc(warehouse::Column::Code)
-            .limit(limit);
+        let mut query = warehouse::Entity::find().order_by_asc(warehouse::Column::Code).limit(limit);
         if let Some(after) = after {
             query = query.filter(warehouse::Column::Code.gt(after));
         }
@@ -170,26 +146,17 @@ impl Store {
         self.with_partners(models).await
     }
 
-    async fn with_partners(
-        &self,
-        models: Vec<warehouse::Model>,
-    ) -> Result<Vec<WarehouseRecord>, StoreError> {
+    async fn with_partners(&self, models: Vec<warehouse::Model>) -> Result<Vec<WarehouseRecord>, StoreError> {
         let ids: Vec<i64> = models.iter().filter_map(|m| m.partner_id).collect();
         let partners = if ids.is_empty() {
             Vec::new()
         } else {
-            partner::Entity::find()
-                .filter(partner::Column::Id.is_in(ids))
-                .all(&self.db)
-                .await?
+            partner::Entity::find().filter(partner::Column::Id.is_in(ids)).all(&self.db).await?
         };
         Ok(models
             .into_iter()
             .map(|m| {
-                let code = m
-                    .partner_id
-                    .and_then(|id| partners.iter().find(|p| p.id == id))
-                    .map(|p| p.code.clone());
+                let code = m.partner_id.and_then(|id| partners.iter().find(|p| p.id == id)).map(|p| p.code.clone());
                 record(m, code)
             })
             .collect())

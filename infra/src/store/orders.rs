@@ -15,15 +15,14 @@ use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, Money, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    TransactionTrait,
 };
 use serde_json::json;
 
 use super::{SourcingSnapshot, Store, StoreError, money_from_micros, now_ms, to_micros};
 use crate::db::entity::{
-    backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line,
-    stock_level, warehouse,
+    backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line, stock_level, warehouse,
 };
 
 /// An order ready to be committed: the request, what the customer agreed to,
@@ -140,23 +139,14 @@ fn policy_name(policy: SplitPolicy) -> &'static str {
 
 fn event_payload(event: &OrderEvent) -> serde_json::Value {
     match event {
-        OrderEvent::Placed {
-            lines,
-            units_ordered,
-            units_now,
-        } => {
+        OrderEvent::Placed { lines, units_ordered, units_now } => {
             json!({ "lines": lines, "unitsOrdered": units_ordered, "unitsNow": units_now })
         }
         OrderEvent::Split { shipments } => json!({ "shipments": shipments }),
         OrderEvent::ShipmentReleased { warehouse } | OrderEvent::ShipmentHeld { warehouse } => {
             json!({ "warehouse": warehouse.as_str() })
         }
-        OrderEvent::Backordered {
-            sku,
-            quantity,
-            status,
-            estimated_available,
-        } => json!({
+        OrderEvent::Backordered { sku, quantity, status, estimated_available } => json!({
             "sku": sku.as_str(),
             "quantity": quantity,
             "status": status.as_str(),
@@ -168,15 +158,8 @@ fn event_payload(event: &OrderEvent) -> serde_json::Value {
 impl Store {
     /// The order an idempotency key was used for, if the request matches;
     /// a conflict if it was used for a different request.
-    pub async fn order_for_key(
-        &self,
-        key: &str,
-        request_hash: &str,
-    ) -> Result<Option<i64>, StoreError> {
-        match idempotency_key::Entity::find_by_id(key.to_owned())
-            .one(&self.db)
-            .await?
-        {
+    pub async fn order_for_key(&self, key: &str, request_hash: &str) -> Result<Option<i64>, StoreError> {
+        match idempotency_key::Entity::find_by_id(key.to_owned()).one(&self.db).await? {
             None => Ok(None),
             Some(row) if row.request_hash == request_hash => Ok(Some(row.order_id)),
             Some(_) => Err(StoreError::IdempotencyConflict(key.to_owned())),
@@ -185,32 +168,17 @@ impl Store {
 
     /// Reserves the plan's units and records the order, all or nothing.
     /// `StockMoved` when a row no longer holds what the plan took.
-    pub async fn place_order(
-        &self,
-        new: &NewOrder,
-        snapshot: &SourcingSnapshot,
-    ) -> Result<PlacedOrder, StoreError> {
-        let product_id = |sku: &Sku| {
-            snapshot
-                .product(sku)
-                .map(|p| p.id)
-                .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))
-        };
+    pub async fn place_order(&self, new: &NewOrder, snapshot: &SourcingSnapshot) -> Result<PlacedOrder, StoreError> {
+        let product_id =
+            |sku: &Sku| snapshot.product(sku).map(|p| p.id).ok_or_else(|| StoreError::UnknownSku(sku.to_string()));
         let warehouse_id = |code: &WarehouseCode| {
-            snapshot
-                .warehouse(code)
-                .map(|w| w.id)
-                .ok_or_else(|| StoreError::UnknownWarehouse(code.to_string()))
+            snapshot.warehouse(code).map(|w| w.id).ok_or_else(|| StoreError::UnknownWarehouse(code.to_string()))
         };
         let mut reservations = Vec::new();
         for shipment in &new.draft.shipments {
             let w = warehouse_id(&shipment.warehouse)?;
             for line in &shipment.lines {
-                reservations.push((
-                    w,
-                    product_id(line.sku())?,
-                    i64::from(line.quantity().units()),
-                ));
+                reservations.push((w, product_id(line.sku())?, i64::from(line.quantity().units())));
             }
         }
         // Invariant: a fixed lock order, so concurrent placements cannot deadlock.
@@ -223,14 +191,8 @@ impl Store {
                 .sub(Expr::col(stock_level::Column::Reserved))
                 .sub(Expr::col(stock_level::Column::SafetyStock));
             let result = stock_level::Entity::update_many()
-                .col_expr(
-                    stock_level::Column::Reserved,
-                    Expr::col(stock_level::Column::Reserved).add(quantity),
-                )
-                .col_expr(
-                    stock_level::Column::Version,
-                    Expr::col(stock_level::Column::Version).add(1),
-                )
+                .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(quantity))
+                .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
                 .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
                 .filter(stock_level::Column::WarehouseId.eq(w))
                 .filter(stock_level::Column::ProductId.eq(p))
@@ -249,9 +211,7 @@ impl Store {
             customer_reference: Set(new.customer_reference.clone()),
             status: Set(new.draft.status.as_str().to_owned()),
             policy: Set(policy_name(request.policy()).to_owned()),
-            max_shipments: Set(request
-                .max_shipments()
-                .map(|k| i32::try_from(k.get()).unwrap_or(i32::MAX))),
+            max_shipments: Set(request.max_shipments().map(|k| i32::try_from(k.get()).unwrap_or(i32::MAX))),
             latitude: Set(request.destination().latitude()),
             longitude: Set(request.destination().longitude()),
             country_code: Set(new.country_code.clone()),
@@ -372,10 +332,7 @@ impl Store {
     }
 
     pub async fn orders_by_id(&self, ids: &[i64]) -> Result<Vec<OrderRecord>, StoreError> {
-        let models = order::Entity::find()
-            .filter(order::Column::Id.is_in(ids.iter().copied()))
-            .all(&self.db)
-            .await?;
+        let models = order::Entity::find().filter(order::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
         Ok(models.into_iter().map(order_record).collect())
     }
 
@@ -386,9 +343,7 @@ impl Store {
         before: Option<i64>,
         limit: u64,
     ) -> Result<Vec<OrderRecord>, StoreError> {
-        let mut query = order::Entity::find()
-            .order_by_desc(order::Column::Id)
-            .limit(limit);
+        let mut query = order::Entity::find().order_by_desc(order::Column::Id).limit(limit);
         if let Some(before) = before {
             query = query.filter(order::Column::Id.lt(before));
         }
@@ -416,12 +371,7 @@ impl Store {
                 .into_query();
             query = query.filter(order::Column::Id.in_subquery(ids));
         }
-        Ok(query
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(order_record)
-            .collect())
+        Ok(query.all(&self.db).await?.into_iter().map(order_record).collect())
     }
 
     pub async fn lines_of(&self, order_ids: &[i64]) -> Result<Vec<OrderLineRecord>, StoreError> {
@@ -453,10 +403,7 @@ impl Store {
         self.shipment_records(models).await
     }
 
-    async fn shipment_records(
-        &self,
-        models: Vec<shipment::Model>,
-    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+    async fn shipment_records(&self, models: Vec<shipment::Model>) -> Result<Vec<ShipmentRecord>, StoreError> {
         let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
         let mut lines: HashMap<i64, Vec<ShipmentLineRecord>> = HashMap::new();
         for l in shipment_line::Entity::find()
@@ -465,13 +412,10 @@ impl Store {
             .all(&self.db)
             .await?
         {
-            lines
-                .entry(l.shipment_id)
-                .or_default()
-                .push(ShipmentLineRecord {
-                    sku: Sku::new(l.sku).expect("stored skus are validated"),
-                    quantity: u32::try_from(l.quantity).unwrap_or(0),
-                });
+            lines.entry(l.shipment_id).or_default().push(ShipmentLineRecord {
+                sku: Sku::new(l.sku).expect("stored skus are validated"),
+                quantity: u32::try_from(l.quantity).unwrap_or(0),
+            });
         }
         let warehouse_ids: Vec<i64> = models.iter().map(|m| m.warehouse_id).collect();
         let codes: HashMap<i64, String> = warehouse::Entity::find()
@@ -487,10 +431,8 @@ impl Store {
                 id: m.id,
                 order_id: m.order_id,
                 warehouse_id: m.warehouse_id,
-                warehouse: WarehouseCode::new(
-                    codes.get(&m.warehouse_id).cloned().unwrap_or_default(),
-                )
-                .expect("shipments reference stored warehouses"),
+                warehouse: WarehouseCode::new(codes.get(&m.warehouse_id).cloned().unwrap_or_default())
+                    .expect("shipments reference stored warehouses"),
                 status: m.status,
                 tracking_number: m.tracking_number,
                 cost: money_from_micros(m.cost_micros),
@@ -501,10 +443,7 @@ impl Store {
             .collect())
     }
 
-    pub async fn backorders_of(
-        &self,
-        order_ids: &[i64],
-    ) -> Result<Vec<BackorderRecord>, StoreError> {
+    pub async fn backorders_of(&self, order_ids: &[i64]) -> Result<Vec<BackorderRecord>, StoreError> {
         let models = backorder::Entity::find()
             .filter(backorder::Column::OrderId.is_in(order_ids.iter().copied()))
             .order_by_asc(backorder::Column::Id)
@@ -561,14 +500,9 @@ fn order_record(m: order::Model) -> OrderRecord {
         id: m.id,
         customer_reference: m.customer_reference,
         status: OrderStatus::parse(&m.status).unwrap_or(OrderStatus::AwaitingShipment),
-        policy: if m.policy == "SHIP_COMPLETE" {
-            SplitPolicy::ShipComplete
-        } else {
-            SplitPolicy::ShipAvailable
-        },
+        policy: if m.policy == "SHIP_COMPLETE" { SplitPolicy::ShipComplete } else { SplitPolicy::ShipAvailable },
         max_shipments: m.max_shipments.and_then(|k| u32::try_from(k).ok()),
-        destination: GeoPoint::new(m.latitude, m.longitude)
-            .expect("stored coordinates are validated"),
+        destination: GeoPoint::new(m.latitude, m.longitude).expect("stored coordinates are validated"),
         country_code: m.country_code,
         postal_code: m.postal_code,
         backorder_consent: m.backorder_consent,

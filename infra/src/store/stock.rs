@@ -56,10 +56,7 @@ pub struct SkuStock {
 
 impl SkuStock {
     pub fn total_available(&self) -> u64 {
-        self.locations
-            .iter()
-            .map(|l| u64::from(l.level.available()))
-            .sum()
+        self.locations.iter().map(|l| u64::from(l.level.available())).sum()
     }
 }
 
@@ -110,10 +107,7 @@ impl SourcingSnapshot {
 impl Store {
     /// Applies absolute levels from a feed in one transaction. Unknown
     /// warehouses or skus reject the whole batch before anything changes.
-    pub async fn set_stock_levels(
-        &self,
-        inputs: &[StockInput],
-    ) -> Result<Vec<FeedOutcome>, StoreError> {
+    pub async fn set_stock_levels(&self, inputs: &[StockInput]) -> Result<Vec<FeedOutcome>, StoreError> {
         let codes: Vec<String> = inputs.iter().map(|i| i.warehouse.to_string()).collect();
         let skus: Vec<&str> = inputs.iter().map(|i| i.sku.as_str()).collect();
         let txn = self.db.begin().await?;
@@ -149,49 +143,30 @@ impl Store {
         let now = now_ms();
         let mut outcomes = Vec::with_capacity(inputs.len());
         for input in inputs {
-            let (warehouse_id, product_id) = (
-                warehouses[input.warehouse.as_str()],
-                products[input.sku.as_str()],
-            );
-            let existing = stock_level::Entity::find_by_id((warehouse_id, product_id))
-                .one(&txn)
-                .await?;
+            let (warehouse_id, product_id) = (warehouses[input.warehouse.as_str()], products[input.sku.as_str()]);
+            let existing = stock_level::Entity::find_by_id((warehouse_id, product_id)).one(&txn).await?;
             let outcome = match existing {
                 Some(level) => {
                     if let (Some(new), Some(current)) = (input.sequence, level.feed_sequence)
                         && new <= current
                     {
-                        outcomes.push(FeedOutcome::IgnoredOlder {
-                            current_sequence: current,
-                        });
+                        outcomes.push(FeedOutcome::IgnoredOlder { current_sequence: current });
                         continue;
                     }
                     let mut update = stock_level::Entity::update_many()
-                        .col_expr(
-                            stock_level::Column::OnHand,
-                            Expr::value(i64::from(input.on_hand)),
-                        )
-                        .col_expr(
-                            stock_level::Column::Version,
-                            Expr::col(stock_level::Column::Version).add(1),
-                        )
+                        .col_expr(stock_level::Column::OnHand, Expr::value(i64::from(input.on_hand)))
+                        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
                         .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
                         .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
                         .filter(stock_level::Column::ProductId.eq(product_id));
                     if let Some(safety) = input.safety_stock {
-                        update = update.col_expr(
-                            stock_level::Column::SafetyStock,
-                            Expr::value(i64::from(safety)),
-                        );
+                        update = update.col_expr(stock_level::Column::SafetyStock, Expr::value(i64::from(safety)));
                     }
                     if let Some(sequence) = input.sequence {
-                        update = update
-                            .col_expr(stock_level::Column::FeedSequence, Expr::value(sequence));
+                        update = update.col_expr(stock_level::Column::FeedSequence, Expr::value(sequence));
                     }
                     update.exec(&txn).await?;
-                    FeedOutcome::Applied {
-                        version: level.version + 1,
-                    }
+                    FeedOutcome::Applied { version: level.version + 1 }
                 }
                 None => {
                     stock_level::Entity::insert(stock_level::ActiveModel {
@@ -218,9 +193,7 @@ impl Store {
     /// Levels of each sku at active warehouses, in the order asked. An unknown
     /// sku is an error.
     pub async fn stock_of(&self, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
-        let products = self
-            .products_by_sku(&skus.iter().map(Sku::as_str).collect::<Vec<_>>())
-            .await?;
+        let products = self.products_by_sku(&skus.iter().map(Sku::as_str).collect::<Vec<_>>()).await?;
         let mut by_sku: HashMap<&str, i64> = HashMap::new();
         for p in &products {
             by_sku.insert(p.sku.as_str(), p.id);
@@ -232,12 +205,7 @@ impl Store {
             .filter(stock_level::Column::ProductId.is_in(by_sku.values().copied()))
             .all(&self.db)
             .await?;
-        let warehouse_ids: Vec<i64> = rows
-            .iter()
-            .map(|r| r.warehouse_id)
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
+        let warehouse_ids: Vec<i64> = rows.iter().map(|r| r.warehouse_id).collect::<HashSet<_>>().into_iter().collect();
         let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
             .filter(warehouse::Column::Id.is_in(warehouse_ids))
             .filter(warehouse::Column::Active.eq(true))
@@ -253,17 +221,13 @@ impl Store {
             };
             let level = StockLevel::new(row.on_hand, row.reserved, row.safety_stock)
                 .map_err(|e| StoreError::Invalid(format!("stored level out of range: {e}")))?;
-            per_product
-                .entry(row.product_id)
-                .or_default()
-                .push(LocationStock {
-                    warehouse_id: w.id,
-                    warehouse: WarehouseCode::new(w.code.clone())
-                        .expect("stored codes are validated"),
-                    level,
-                    version: row.version,
-                    feed_sequence: row.feed_sequence,
-                });
+            per_product.entry(row.product_id).or_default().push(LocationStock {
+                warehouse_id: w.id,
+                warehouse: WarehouseCode::new(w.code.clone()).expect("stored codes are validated"),
+                level,
+                version: row.version,
+                feed_sequence: row.feed_sequence,
+            });
         }
         Ok(skus
             .iter()
@@ -271,11 +235,7 @@ impl Store {
                 let product_id = by_sku[sku.as_str()];
                 let mut locations = per_product.remove(&product_id).unwrap_or_default();
                 locations.sort_by(|a, b| a.warehouse.cmp(&b.warehouse));
-                SkuStock {
-                    sku: sku.clone(),
-                    product_id,
-                    locations,
-                }
+                SkuStock { sku: sku.clone(), product_id, locations }
             })
             .collect())
     }
@@ -288,10 +248,7 @@ impl Store {
 }
 
 /// Builds a snapshot from levels (fresh, or from the cache).
-pub async fn snapshot_from(
-    store: &Store,
-    stock: Vec<SkuStock>,
-) -> Result<SourcingSnapshot, StoreError> {
+pub async fn snapshot_from(store: &Store, stock: Vec<SkuStock>) -> Result<SourcingSnapshot, StoreError> {
     let skus: Vec<&str> = stock.iter().map(|s| s.sku.as_str()).collect();
     let products = store.products_by_sku(&skus).await?;
     let ids: Vec<i64> = stock
@@ -300,12 +257,8 @@ pub async fn snapshot_from(
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let warehouses: Vec<WarehouseRecord> = store
-        .warehouses_by_id(&ids)
-        .await?
-        .into_iter()
-        .filter(|w| w.active)
-        .collect();
+    let warehouses: Vec<WarehouseRecord> =
+        store.warehouses_by_id(&ids).await?.into_iter().filter(|w| w.active).collect();
     let mut network = Network::new(warehouses.iter().map(WarehouseRecord::to_domain).collect())
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut versions = Vec::new();
@@ -315,11 +268,7 @@ pub async fn snapshot_from(
                 continue;
             }
             network
-                .set_available(
-                    &location.warehouse,
-                    sku_stock.sku.clone(),
-                    location.level.available(),
-                )
+                .set_available(&location.warehouse, sku_stock.sku.clone(), location.level.available())
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             versions.push(StockVersion {
                 warehouse_id: location.warehouse_id,
@@ -329,10 +278,5 @@ pub async fn snapshot_from(
         }
     }
     versions.sort_unstable();
-    Ok(SourcingSnapshot {
-        network,
-        warehouses,
-        products,
-        versions,
-    })
+    Ok(SourcingSnapshot { network, warehouses, products, versions })
 }
