@@ -138,7 +138,8 @@ fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
 pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, ApiError> {
     // Quotes read through the cache; only placing re-reads the database.
     let stock = state.cache.stock_of(&state.store, &skus_of(&request)).await?;
-    let snapshot = infra::store::snapshot_from(&state.store, stock).await?;
+    let warehouses = state.warehouses.get(&state.store).await?;
+    let snapshot = infra::store::snapshot_from(&state.store, stock, Some(&warehouses)).await?;
     Ok(quote_from(state, request, &snapshot))
 }
 

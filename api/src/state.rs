@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use domain::calendar::Day;
 use domain::sourcing::SearchBudget;
-use infra::cache::StockCache;
+use infra::cache::{StockCache, WarehouseDirectory};
 use infra::store::Store;
 
 /// Tunables of the gateway, validated at startup.
@@ -15,6 +15,9 @@ pub struct GatewaySettings {
     pub plan_token_ttl: Duration,
     /// How many times `placeOrder` re-plans when stock moves under it.
     pub placement_attempts: u32,
+    /// How stale the in-process warehouse directory may get: how long
+    /// another replica's warehouse change takes to show in reads here.
+    pub warehouse_refresh: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -23,6 +26,7 @@ impl Default for GatewaySettings {
             search_budget: SearchBudget::default(),
             plan_token_ttl: Duration::from_secs(15 * 60),
             placement_attempts: 8,
+            warehouse_refresh: Duration::from_secs(5),
         }
     }
 }
@@ -32,12 +36,15 @@ impl Default for GatewaySettings {
 pub struct AppState {
     pub store: Store,
     pub cache: StockCache,
+    /// Warehouse records for reads; placing an order re-reads the database.
+    pub warehouses: WarehouseDirectory,
     pub settings: GatewaySettings,
 }
 
 impl AppState {
     pub fn new(store: Store, cache: StockCache, settings: GatewaySettings) -> Self {
-        Self { store, cache, settings }
+        let warehouses = WarehouseDirectory::new(settings.warehouse_refresh);
+        Self { store, cache, warehouses, settings }
     }
 
     /// Today in UTC: the only place the gateway reads the calendar.

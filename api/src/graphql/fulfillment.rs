@@ -49,8 +49,13 @@ pub(crate) struct BackorderedLine {
 #[Object]
 impl PlannedShipment {
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
-        let code = self.quote.chosen.plan.shipments()[self.index].warehouse().to_string();
-        let found = loaders(ctx)?.warehouses_by_code.load_one(code).await.map_err(internal)?;
+        let code = self.quote.chosen.plan.shipments()[self.index].warehouse();
+        let state = app(ctx)?;
+        let view = state.warehouses.get(&state.store).await.map_err(internal)?;
+        if let Some(record) = view.by_code(code.as_str()) {
+            return Ok(Warehouse(record.clone()));
+        }
+        let found = loaders(ctx)?.warehouses_by_code.load_one(code.to_string()).await.map_err(internal)?;
         found.map(Warehouse).ok_or_else(|| internal("a plan names a missing warehouse"))
     }
 

@@ -160,6 +160,7 @@ impl NetworkMutation {
             let saved = state.store.upsert_warehouse(parsed).await?;
             // Location, tariff or activity may have changed every sku's view.
             state.cache.invalidate_all().await;
+            state.warehouses.invalidate().await;
             Ok(saved)
         }
         .await;

@@ -1,18 +1,21 @@
 //! Stock: the `availability` query and `setStockLevels` feeds.
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
-use infra::store::{FeedOutcome, LocationStock, SkuStock, StockInput};
+use infra::store::{FeedOutcome, LocationStock, SkuStock, StockInput, WarehouseRecord};
 
 use super::network::Warehouse;
 use super::{app, internal, loaders};
 use crate::error::{ApiError, ErrorCode, UserError, into_payload};
 
 /// One warehouse's stock of a sku.
-pub(crate) struct StockLocation(pub LocationStock);
+pub(crate) struct StockLocation(pub LocationStock, Option<WarehouseRecord>);
 
 #[Object]
 impl StockLocation {
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
+        if let Some(record) = &self.1 {
+            return Ok(Warehouse(record.clone()));
+        }
         let found = loaders(ctx)?.warehouses_by_id.load_one(self.0.warehouse_id).await.map_err(internal)?;
         found.map(Warehouse).ok_or_else(|| internal("a stock level names a missing warehouse"))
     }
@@ -56,8 +59,11 @@ impl SkuAvailability {
     }
 
     /// In warehouse code order.
-    async fn locations(&self) -> Vec<StockLocation> {
-        self.0.locations.iter().cloned().map(StockLocation).collect()
+    async fn locations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StockLocation>> {
+        // One directory read for all locations instead of a lookup each.
+        let state = app(ctx)?;
+        let view = state.warehouses.get(&state.store).await.map_err(internal)?;
+        Ok(self.0.locations.iter().map(|l| StockLocation(l.clone(), view.by_id(l.warehouse_id).cloned())).collect())
     }
 }
 

@@ -243,22 +243,26 @@ impl Store {
     /// What sourcing needs to plan `skus`, read from the database.
     pub async fn sourcing_snapshot(&self, skus: &[Sku]) -> Result<SourcingSnapshot, StoreError> {
         let stock = self.stock_of(skus).await?;
-        snapshot_from(self, stock).await
+        snapshot_from(self, stock, None).await
     }
 }
 
-/// Builds a snapshot from levels (fresh, or from the cache).
-pub async fn snapshot_from(store: &Store, stock: Vec<SkuStock>) -> Result<SourcingSnapshot, StoreError> {
+/// Builds a snapshot from levels (fresh, or from the cache), with warehouse
+/// records from `known` when given, else from the database.
+pub async fn snapshot_from(
+    store: &Store,
+    stock: Vec<SkuStock>,
+    known: Option<&crate::cache::Warehouses>,
+) -> Result<SourcingSnapshot, StoreError> {
     let skus: Vec<&str> = stock.iter().map(|s| s.sku.as_str()).collect();
     let products = store.products_by_sku(&skus).await?;
-    let ids: Vec<i64> = stock
-        .iter()
-        .flat_map(|s| s.locations.iter().map(|l| l.warehouse_id))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let warehouses: Vec<WarehouseRecord> =
-        store.warehouses_by_id(&ids).await?.into_iter().filter(|w| w.active).collect();
+    let ids: Vec<i64> =
+        stock.iter().flat_map(|s| s.locations.iter().map(|l| l.warehouse_id)).collect::<HashSet<_>>().into_iter().collect();
+    let records = match known {
+        Some(view) => ids.iter().filter_map(|&id| view.by_id(id).cloned()).collect(),
+        None => store.warehouses_by_id(&ids).await?,
+    };
+    let warehouses: Vec<WarehouseRecord> = records.into_iter().filter(|w| w.active).collect();
     let mut network = Network::new(warehouses.iter().map(WarehouseRecord::to_domain).collect())
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let mut versions = Vec::new();
