@@ -351,9 +351,12 @@ impl Redis {
 /// would cost more than everything else those requests do.
 #[derive(Debug, Clone)]
 pub struct WarehouseDirectory {
-    inner: Arc<tokio::sync::RwLock<Option<(Instant, Arc<Warehouses>)>>>,
+    inner: Arc<tokio::sync::RwLock<Option<LoadedView>>>,
     max_age: Duration,
 }
+
+/// A view and when it was loaded.
+type LoadedView = (Instant, Arc<Warehouses>);
 
 /// A consistent view of the warehouses, by id and by code.
 #[derive(Debug, Default)]

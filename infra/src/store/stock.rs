@@ -256,8 +256,12 @@ pub async fn snapshot_from(
 ) -> Result<SourcingSnapshot, StoreError> {
     let skus: Vec<&str> = stock.iter().map(|s| s.sku.as_str()).collect();
     let products = store.products_by_sku(&skus).await?;
-    let ids: Vec<i64> =
-        stock.iter().flat_map(|s| s.locations.iter().map(|l| l.warehouse_id)).collect::<HashSet<_>>().into_iter().collect();
+    let ids: Vec<i64> = stock
+        .iter()
+        .flat_map(|s| s.locations.iter().map(|l| l.warehouse_id))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
     let records = match known {
         Some(view) => ids.iter().filter_map(|&id| view.by_id(id).cloned()).collect(),
         None => store.warehouses_by_id(&ids).await?,
