@@ -89,7 +89,17 @@ pub(crate) struct TestApp {
     pub(crate) cache: StockCache,
     pub(crate) database: DatabaseSettings,
     cache_settings: CacheSettings,
+    server: actix_web::dev::ServerHandle,
     _dir: Option<TempDir>,
+}
+
+impl Drop for TestApp {
+    /// Stops the server so its connection pool closes with the test: the
+    /// Postgres lane would otherwise pile up connections across tests.
+    fn drop(&mut self) {
+        // The stop command is sent at once; its completion need not be awaited.
+        drop(self.server.stop(false));
+    }
 }
 
 /// The lanes this run covers: SQLite always, Postgres when
@@ -139,7 +149,8 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
             let name = format!("{prefix}{}", NEXT_DB.fetch_add(1, Ordering::SeqCst));
             admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create test database");
             let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(base, _)| base);
-            (DatabaseSettings { url: format!("{base}/{name}"), max_connections: 16 }, None)
+            // A small pool: tests run in parallel against one server.
+            (DatabaseSettings { url: format!("{base}/{name}"), max_connections: 8 }, None)
         }
     }
 }
@@ -167,13 +178,13 @@ pub(crate) async fn spawn_app(lane: Lane) -> TestApp {
 pub(crate) async fn spawn_app_with(lane: Lane, cache_settings: CacheSettings) -> TestApp {
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
-    let (address, store, cache) = spawn_on(&database, &cache_settings).await;
-    TestApp { lane, address, client: reqwest::Client::new(), store, cache, database, cache_settings, _dir: dir }
+    let (address, store, cache, server) = spawn_on(&database, &cache_settings).await;
+    TestApp { lane, address, client: reqwest::Client::new(), store, cache, database, cache_settings, server, _dir: dir }
 }
 
 /// Another gateway instance on the same database and cache (a replica).
 pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
-    let (address, store, cache) = spawn_on(&of.database, &of.cache_settings).await;
+    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings).await;
     TestApp {
         lane: of.lane,
         address,
@@ -182,11 +193,15 @@ pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
         cache,
         database: of.database.clone(),
         cache_settings: of.cache_settings.clone(),
+        server,
         _dir: None,
     }
 }
 
-async fn spawn_on(database: &DatabaseSettings, cache_settings: &CacheSettings) -> (String, Store, StockCache) {
+async fn spawn_on(
+    database: &DatabaseSettings,
+    cache_settings: &CacheSettings,
+) -> (String, Store, StockCache, actix_web::dev::ServerHandle) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
     let store = Store::new(connection);
@@ -195,8 +210,9 @@ async fn spawn_on(database: &DatabaseSettings, cache_settings: &CacheSettings) -
     let state = AppState::new(store.clone(), cache.clone(), GatewaySettings::default());
     let app = Application::with_listener(state, listener, 64 * 1024, 2).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let server = app.handle();
     tokio::spawn(app.run_until_stopped());
-    (address, store, cache)
+    (address, store, cache, server)
 }
 
 fn init_test_logging() {
