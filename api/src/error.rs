@@ -29,6 +29,10 @@ pub enum ErrorCode {
     NotBackorderable,
     /// Too many placements raced for the same stock; retry.
     Contention,
+    UnknownBackorder,
+    /// The object is not in a state that allows this, e.g. confirming a
+    /// cancelled backorder.
+    InvalidTransition,
     Internal,
 }
 
@@ -103,6 +107,10 @@ impl From<StoreError> for ApiError {
                 format!("idempotency key {key:?} was already used with a different request"),
             ),
             StoreError::Invalid(message) => ApiError::user(ErrorCode::InvalidInput, message),
+            StoreError::UnknownBackorder(id) => {
+                ApiError::user(ErrorCode::UnknownBackorder, format!("unknown backorder {id}"))
+            }
+            StoreError::InvalidTransition(e) => ApiError::user(ErrorCode::InvalidTransition, e.to_string()),
             StoreError::StockMoved => ApiError::user(ErrorCode::Contention, "stock moved; retry"),
             StoreError::Database(e) => ApiError::Internal(anyhow::Error::new(e)),
         }

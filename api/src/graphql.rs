@@ -31,6 +31,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     stock::StockMutation,
     fulfillment::FulfillmentMutation,
+    orders::BackorderMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

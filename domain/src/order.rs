@@ -82,6 +82,9 @@ named_enum!(
         ShipmentReleased => "SHIPMENT_RELEASED",
         ShipmentHeld => "SHIPMENT_HELD",
         LineBackordered => "LINE_BACKORDERED",
+        BackorderConfirmed => "BACKORDER_CONFIRMED",
+        BackorderCancelled => "BACKORDER_CANCELLED",
+        BackorderAllocated => "BACKORDER_ALLOCATED",
     }
 );
 

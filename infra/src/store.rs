@@ -1,6 +1,7 @@
 //! Stores: the database behind plain functions that speak in domain values
 //! and plain records. No sea-orm type crosses this module's boundary.
 
+mod backorders;
 mod catalog;
 mod network;
 mod orders;
@@ -34,6 +35,10 @@ pub enum StoreError {
     StockMoved,
     #[error("idempotency key {0:?} was already used with a different request")]
     IdempotencyConflict(String),
+    #[error("unknown backorder {0}")]
+    UnknownBackorder(i64),
+    #[error(transparent)]
+    InvalidTransition(domain::backorder::InvalidTransition),
     #[error("{0}")]
     Invalid(String),
     #[error("database error")]

@@ -213,6 +213,19 @@ pub(crate) enum BackorderStatus {
     Expired,
 }
 
+impl From<BackorderStatus> for domain::order::BackorderStatus {
+    fn from(s: BackorderStatus) -> Self {
+        match s {
+            BackorderStatus::AwaitingConfirmation => Self::AwaitingConfirmation,
+            BackorderStatus::Confirmed => Self::Confirmed,
+            BackorderStatus::Allocated => Self::Allocated,
+            BackorderStatus::Cancelled => Self::Cancelled,
+            BackorderStatus::Substituted => Self::Substituted,
+            BackorderStatus::Expired => Self::Expired,
+        }
+    }
+}
+
 pub(crate) struct Backorder(BackorderRecord);
 
 #[Object]
@@ -283,6 +296,22 @@ pub(crate) struct OrderQuery;
 
 #[Object]
 impl OrderQuery {
+    /// The backorder queue: confirmed backorders in the order arriving stock
+    /// serves them (confirmation time, then id), then the rest.
+    async fn backorders(
+        &self,
+        ctx: &Context<'_>,
+        sku: Option<String>,
+        status: Option<BackorderStatus>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<Backorder>> {
+        let limit = page_size(first)?;
+        let sku = sku.map(|s| super::inputs::sku(&s, &["sku"])).transpose().map_err(|e| e.extend())?;
+        let status = status.map(Into::into);
+        let rows = app(ctx)?.store.backorders_page(sku.as_ref(), status, limit as u64).await.map_err(internal)?;
+        Ok(rows.into_iter().map(Backorder).collect())
+    }
+
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
         let id = order_id(&id).map_err(|e| e.extend())?;
         Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
@@ -313,5 +342,60 @@ impl OrderQuery {
         })?;
         let rows = app(ctx)?.store.orders_page(&filter, before, limit as u64 + 1).await.map_err(internal)?;
         Ok(super::page(rows, limit, after.is_some(), |o| o.id.to_string(), Order))
+    }
+}
+
+/// What a change to a backorder answers.
+#[derive(SimpleObject)]
+pub(crate) struct BackorderPayload {
+    pub backorder: Option<Backorder>,
+    /// The backorder's order, after the change (statuses, shipments, events).
+    pub order: Option<Order>,
+    pub user_errors: Vec<crate::error::UserError>,
+}
+
+fn backorder_id(id: &ID) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not a backorder id", id.as_str())))
+}
+
+#[derive(Default)]
+pub(crate) struct BackorderMutation;
+
+impl BackorderMutation {
+    async fn change(
+        ctx: &Context<'_>,
+        id: ID,
+        change: impl AsyncFnOnce(&infra::store::Store, i64) -> Result<BackorderRecord, infra::store::StoreError>,
+    ) -> async_graphql::Result<BackorderPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let id = backorder_id(&id)?;
+            let record = change(&state.store, id).await?;
+            // Allocation may have reserved stock of this sku.
+            state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
+            Ok(record)
+        }
+        .await;
+        let (record, user_errors) = crate::error::into_payload(result)?;
+        let order = match &record {
+            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
+            None => None,
+        };
+        Ok(BackorderPayload { backorder: record.map(Backorder), order, user_errors })
+    }
+}
+
+#[Object]
+impl BackorderMutation {
+    /// The shopper agrees to wait: the backorder joins the queue, and stock
+    /// already available is allocated to it at once, oldest first.
+    async fn confirm_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
+        Self::change(ctx, id, async |store, id| store.confirm_backorder(id).await).await
+    }
+
+    /// Cancels a backorder that has not been allocated yet.
+    async fn cancel_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
+        Self::change(ctx, id, async |store, id| store.cancel_backorder(id).await).await
     }
 }

@@ -449,18 +449,7 @@ impl Store {
             .order_by_asc(backorder::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(models
-            .into_iter()
-            .map(|m| BackorderRecord {
-                id: m.id,
-                order_id: m.order_id,
-                sku: Sku::new(m.sku).expect("stored skus are validated"),
-                quantity: u32::try_from(m.quantity).unwrap_or(0),
-                status: m.status,
-                estimated_available: m.estimated_available,
-                created_at_ms: m.created_at_ms,
-            })
-            .collect())
+        Ok(models.into_iter().map(backorder_record).collect())
     }
 
     pub async fn events_of(&self, order_ids: &[i64]) -> Result<Vec<EventRecord>, StoreError> {
@@ -492,6 +481,18 @@ impl Store {
     pub async fn execute_unprepared(&self, sql: &str) -> Result<(), StoreError> {
         self.db.execute_unprepared(sql).await?;
         Ok(())
+    }
+}
+
+pub(super) fn backorder_record(m: backorder::Model) -> BackorderRecord {
+    BackorderRecord {
+        id: m.id,
+        order_id: m.order_id,
+        sku: Sku::new(m.sku).expect("stored skus are validated"),
+        quantity: u32::try_from(m.quantity).unwrap_or(0),
+        status: m.status,
+        estimated_available: m.estimated_available,
+        created_at_ms: m.created_at_ms,
     }
 }
 

@@ -186,6 +186,9 @@ impl Store {
             };
             outcomes.push(outcome);
         }
+        // Arriving units go to confirmed backorders before anyone else sees them.
+        let touched: Vec<i64> = inputs.iter().map(|i| products[i.sku.as_str()]).collect();
+        super::backorders::allocate_arrivals(&txn, &touched, now).await?;
         txn.commit().await?;
         Ok(outcomes)
     }

@@ -1,0 +1,465 @@
+//! Backorders after placement: confirmation, cancellation, and allocation
+//! of arriving stock to the queue, oldest first.
+//!
+//! Allocation runs inside the transaction that makes stock available (a
+//! feed, a confirmation), so arriving units reach confirmed backorders before
+//! any new order can see them. Every step is guarded twice: the stock row by
+//! the same conditional update placement uses, the backorder row by its
+//! expected status and quantity. A concurrent writer makes a guard fail and
+//! the whole transaction roll back, so no unit is allocated twice.
+
+use std::collections::HashMap;
+
+use domain::backorder::{BackorderAction, Waiting, allocate, transition};
+use domain::calendar::{Day, transit_days};
+use domain::money::distance_meters;
+use domain::order::{BackorderStatus, EventKind, OrderStatus, ShipmentStatus};
+use domain::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
+use domain::{GeoPoint, Network, OrderLine, Quantity, Sku, WarehouseCode};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
+};
+use serde_json::json;
+
+use super::{BackorderRecord, Store, StoreError, now_ms, to_micros};
+use crate::db::entity::{backorder, order, order_event, shipment, shipment_line, stock_level, warehouse};
+
+const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+
+fn today(now_ms: i64) -> Day {
+    Day::from_days_since_epoch(i32::try_from(now_ms.div_euclid(86_400_000)).unwrap_or(i32::MAX))
+}
+
+async fn event<C: ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+    kind: EventKind,
+    payload: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    order_event::ActiveModel {
+        order_id: Set(order_id),
+        kind: Set(kind.as_str().to_owned()),
+        payload: Set(payload.to_string()),
+        created_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+fn status_of(model: &backorder::Model) -> BackorderStatus {
+    BackorderStatus::parse(&model.status).unwrap_or(BackorderStatus::Cancelled)
+}
+
+/// Re-derives an order's status after its backorders changed, and releases
+/// a `SHIP_COMPLETE` order's held shipments once nothing is left waiting.
+async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now: i64) -> Result<(), StoreError> {
+    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
+    let open = backorder::Entity::find()
+        .filter(backorder::Column::OrderId.eq(order_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .count(db)
+        .await?;
+    if open == 0 && order.policy == "SHIP_COMPLETE" {
+        let held = shipment::Entity::find()
+            .filter(shipment::Column::OrderId.eq(order_id))
+            .filter(shipment::Column::Status.eq(ShipmentStatus::Pending.as_str()))
+            .all(db)
+            .await?;
+        for s in held {
+            shipment::Entity::update_many()
+                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Released.as_str()))
+                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+                .filter(shipment::Column::Id.eq(s.id))
+                .exec(db)
+                .await?;
+            let code = warehouse::Entity::find_by_id(s.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
+            event(
+                db,
+                order_id,
+                EventKind::ShipmentReleased,
+                json!({ "warehouse": code, "reason": "order complete" }),
+                now,
+            )
+            .await?;
+        }
+    }
+    let live_shipments = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order_id))
+        .filter(shipment::Column::Status.ne(ShipmentStatus::Cancelled.as_str()))
+        .count(db)
+        .await?;
+    let status = if open > 0 {
+        OrderStatus::Backordered
+    } else if live_shipments == 0 {
+        OrderStatus::Cancelled
+    } else {
+        OrderStatus::AwaitingShipment
+    };
+    order::Entity::update_many()
+        .col_expr(order::Column::Status, Expr::value(status.as_str()))
+        .col_expr(order::Column::UpdatedAtMs, Expr::value(now))
+        .filter(order::Column::Id.eq(order_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves arriving units of `products` to their confirmed backorders.
+pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
+    db: &C,
+    products: &[i64],
+    now: i64,
+) -> Result<(), StoreError> {
+    for &product_id in products {
+        let waiting_rows = backorder::Entity::find()
+            .filter(backorder::Column::ProductId.eq(product_id))
+            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
+            .all(db)
+            .await?;
+        if waiting_rows.is_empty() {
+            continue;
+        }
+        let order_ids: Vec<i64> = waiting_rows.iter().map(|b| b.order_id).collect();
+        let orders: HashMap<i64, order::Model> = order::Entity::find()
+            .filter(order::Column::Id.is_in(order_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
+        let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
+            .filter(warehouse::Column::Id.is_in(levels.iter().map(|l| l.warehouse_id)))
+            .filter(warehouse::Column::Active.eq(true))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|w| (w.id, w))
+            .collect();
+        let mut available: HashMap<i64, u32> = levels
+            .iter()
+            .filter(|l| warehouses.contains_key(&l.warehouse_id))
+            .map(|l| {
+                (
+                    l.warehouse_id,
+                    u32::try_from(Ord::max(l.on_hand - l.reserved - l.safety_stock, 0)).unwrap_or(u32::MAX),
+                )
+            })
+            .filter(|&(_, units)| units > 0)
+            .collect();
+        let total: u32 = available.values().sum();
+        if total == 0 {
+            continue;
+        }
+        let queue: Vec<Waiting> = waiting_rows
+            .iter()
+            .map(|b| Waiting {
+                id: b.id,
+                priority: orders.get(&b.order_id).map_or(0, |o| o.priority),
+                confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
+                quantity: u32::try_from(b.quantity).unwrap_or(0),
+            })
+            .collect();
+        for (backorder_id, units) in allocate(queue, total) {
+            let row = waiting_rows.iter().find(|b| b.id == backorder_id).expect("allocated from the queue");
+            let order = &orders[&row.order_id];
+            transition(status_of(row), BackorderAction::Allocate).map_err(|e| StoreError::Invalid(e.to_string()))?;
+            let sources = choose_sources(db, order, row, units, &available, &warehouses).await?;
+            for &(warehouse_id, take) in &sources {
+                reserve(db, warehouse_id, product_id, take, now).await?;
+                *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
+                add_to_shipment(db, order, row, &warehouses[&warehouse_id], take, now).await?;
+            }
+            take_from_backorder(db, row, units, now).await?;
+            let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
+            event(
+                db,
+                order.id,
+                EventKind::BackorderAllocated,
+                json!({ "sku": row.sku, "quantity": units, "warehouses": codes }),
+                now,
+            )
+            .await?;
+            refresh_order(db, order.id, now).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Where `units` for a backorder come from: the warehouse of one of the
+/// order's open shipments if it holds them all (no new package), otherwise
+/// the sourcing engine's fewest-packages, cheapest plan for the one line.
+async fn choose_sources<C: ConnectionTrait>(
+    db: &C,
+    order: &order::Model,
+    row: &backorder::Model,
+    units: u32,
+    available: &HashMap<i64, u32>,
+    warehouses: &HashMap<i64, warehouse::Model>,
+) -> Result<Vec<(i64, u32)>, StoreError> {
+    let open = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order.id))
+        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
+        .order_by_asc(shipment::Column::Id)
+        .all(db)
+        .await?;
+    if let Some(s) = open.iter().find(|s| available.get(&s.warehouse_id).is_some_and(|&a| a >= units)) {
+        return Ok(vec![(s.warehouse_id, units)]);
+    }
+    let records: Vec<domain::Warehouse> = available
+        .keys()
+        .map(|id| {
+            let w = &warehouses[id];
+            domain::Warehouse::new(
+                WarehouseCode::new(w.code.clone()).expect("stored codes are valid"),
+                GeoPoint::new(w.latitude, w.longitude).expect("stored coordinates are valid"),
+                domain::ShippingRate::new(
+                    super::from_micros(w.base_cost_micros),
+                    super::from_micros(w.cost_per_km_micros),
+                )
+                .expect("stored rates are valid"),
+                w.priority,
+            )
+        })
+        .collect();
+    let mut network = Network::new(records).map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let sku = Sku::new(row.sku.clone()).expect("stored skus are valid");
+    for (id, &units) in available {
+        network
+            .set_available(&WarehouseCode::new(warehouses[id].code.clone()).expect("valid"), sku.clone(), units)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    }
+    let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
+    let line = OrderLine::new(sku, Quantity::new(i64::from(units)).expect("positive"));
+    let request = SourcingRequest::new(vec![line], destination, SplitPolicy::ShipAvailable, None)
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let plan = plan_fulfillment(&request, &network, SearchBudget::default());
+    Ok(plan
+        .shipments()
+        .iter()
+        .map(|s| {
+            let id = warehouses.values().find(|w| w.code == s.warehouse().as_str()).expect("planned from these").id;
+            (id, s.lines().iter().map(|l| l.quantity().units()).sum())
+        })
+        .collect())
+}
+
+async fn reserve<C: ConnectionTrait>(
+    db: &C,
+    warehouse_id: i64,
+    product_id: i64,
+    units: u32,
+    now: i64,
+) -> Result<(), StoreError> {
+    let units = i64::from(units);
+    let available = Expr::col(stock_level::Column::OnHand)
+        .sub(Expr::col(stock_level::Column::Reserved))
+        .sub(Expr::col(stock_level::Column::SafetyStock));
+    let result = stock_level::Entity::update_many()
+        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(units))
+        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock_level::Column::ProductId.eq(product_id))
+        .filter(available.gte(units))
+        .exec(db)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+/// Adds units to the order's open shipment from that warehouse, or opens a
+/// new one (held while a `SHIP_COMPLETE` order still waits).
+async fn add_to_shipment<C: ConnectionTrait>(
+    db: &C,
+    order: &order::Model,
+    row: &backorder::Model,
+    warehouse: &warehouse::Model,
+    units: u32,
+    now: i64,
+) -> Result<(), StoreError> {
+    let existing = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order.id))
+        .filter(shipment::Column::WarehouseId.eq(warehouse.id))
+        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
+        .one(db)
+        .await?;
+    let shipment_id = match existing {
+        Some(s) => s.id,
+        None => {
+            let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
+            let origin = GeoPoint::new(warehouse.latitude, warehouse.longitude).expect("stored coordinates are valid");
+            let meters = distance_meters(origin.distance_km(destination));
+            let rate = domain::ShippingRate::new(
+                super::from_micros(warehouse.base_cost_micros),
+                super::from_micros(warehouse.cost_per_km_micros),
+            )
+            .expect("stored rates are valid");
+            let days = u32::try_from(warehouse.handling_days).unwrap_or(0) + transit_days(meters);
+            let status =
+                if order.policy == "SHIP_COMPLETE" { ShipmentStatus::Pending } else { ShipmentStatus::Released };
+            let id = shipment::Entity::insert(shipment::ActiveModel {
+                order_id: Set(order.id),
+                warehouse_id: Set(warehouse.id),
+                status: Set(status.as_str().to_owned()),
+                tracking_number: Set(None),
+                cost_micros: Set(to_micros(rate.cost_at_meters(meters).amount())?),
+                distance_m: Set(i64::try_from(meters).unwrap_or(i64::MAX)),
+                estimated_delivery: Set(today(now).plus_days(days).days_since_epoch()),
+                created_at_ms: Set(now),
+                updated_at_ms: Set(now),
+                ..Default::default()
+            })
+            .exec(db)
+            .await?
+            .last_insert_id;
+            let kind =
+                if status == ShipmentStatus::Pending { EventKind::ShipmentHeld } else { EventKind::ShipmentReleased };
+            event(db, order.id, kind, json!({ "warehouse": warehouse.code }), now).await?;
+            id
+        }
+    };
+    shipment_line::ActiveModel {
+        shipment_id: Set(shipment_id),
+        order_line_id: Set(row.order_line_id),
+        product_id: Set(row.product_id),
+        sku: Set(row.sku.clone()),
+        quantity: Set(i64::from(units)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Marks `units` of a confirmed backorder allocated: the whole row, or a
+/// split-off allocated row with the rest still waiting.
+async fn take_from_backorder<C: ConnectionTrait>(
+    db: &C,
+    row: &backorder::Model,
+    units: u32,
+    now: i64,
+) -> Result<(), StoreError> {
+    let units = i64::from(units);
+    let confirmed = BackorderStatus::Confirmed.as_str();
+    let guard = |q| {
+        backorder::Entity::update_many()
+            .filter(backorder::Column::Id.eq(row.id))
+            .filter(backorder::Column::Status.eq(confirmed))
+            .filter(backorder::Column::Quantity.eq(q))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+    };
+    let updated = if units == row.quantity {
+        guard(row.quantity)
+            .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Allocated.as_str()))
+            .exec(db)
+            .await?
+    } else {
+        let result = guard(row.quantity)
+            .col_expr(backorder::Column::Quantity, Expr::value(row.quantity - units))
+            .exec(db)
+            .await?;
+        if result.rows_affected == 1 {
+            backorder::ActiveModel {
+                order_id: Set(row.order_id),
+                order_line_id: Set(row.order_line_id),
+                product_id: Set(row.product_id),
+                sku: Set(row.sku.clone()),
+                quantity: Set(units),
+                status: Set(BackorderStatus::Allocated.as_str().to_owned()),
+                estimated_available: Set(today(now).days_since_epoch()),
+                confirmed_at_ms: Set(row.confirmed_at_ms),
+                created_at_ms: Set(row.created_at_ms),
+                updated_at_ms: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+        }
+        result
+    };
+    if updated.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+fn record(m: backorder::Model) -> BackorderRecord {
+    super::orders::backorder_record(m)
+}
+
+impl Store {
+    async fn change_backorder(&self, id: i64, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let row = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
+        let from = status_of(&row);
+        let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
+        let mut update = backorder::Entity::update_many()
+            .col_expr(backorder::Column::Status, Expr::value(to.as_str()))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+            .filter(backorder::Column::Id.eq(id))
+            .filter(backorder::Column::Status.eq(from.as_str()));
+        if to == BackorderStatus::Confirmed {
+            update = update.col_expr(backorder::Column::ConfirmedAtMs, Expr::value(now));
+        }
+        if update.exec(&txn).await?.rows_affected != 1 {
+            // Someone else changed it between our read and our write.
+            return Err(StoreError::StockMoved);
+        }
+        let kind = match action {
+            BackorderAction::Confirm => EventKind::BackorderConfirmed,
+            _ => EventKind::BackorderCancelled,
+        };
+        event(&txn, row.order_id, kind, json!({ "backorder": id, "sku": row.sku, "quantity": row.quantity }), now)
+            .await?;
+        if to == BackorderStatus::Confirmed {
+            // Stock that is already there goes to the queue at once.
+            allocate_arrivals(&txn, &[row.product_id], now).await?;
+        }
+        refresh_order(&txn, row.order_id, now).await?;
+        txn.commit().await?;
+        let fresh = backorder::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownBackorder(id))?;
+        Ok(record(fresh))
+    }
+
+    /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already available is
+    /// allocated at once, oldest first.
+    pub async fn confirm_backorder(&self, id: i64) -> Result<BackorderRecord, StoreError> {
+        self.change_backorder(id, BackorderAction::Confirm).await
+    }
+
+    /// A waiting backorder is cancelled; the order is re-evaluated (a held
+    /// `SHIP_COMPLETE` order with nothing left waiting is released).
+    pub async fn cancel_backorder(&self, id: i64) -> Result<BackorderRecord, StoreError> {
+        self.change_backorder(id, BackorderAction::Cancel).await
+    }
+
+    /// The first `limit` backorders in confirmation order (unconfirmed ones
+    /// last), optionally of one sku or status.
+    pub async fn backorders_page(
+        &self,
+        sku: Option<&Sku>,
+        status: Option<BackorderStatus>,
+        limit: u64,
+    ) -> Result<Vec<BackorderRecord>, StoreError> {
+        let mut query = backorder::Entity::find()
+            .order_by_asc(backorder::Column::ConfirmedAtMs)
+            .order_by_asc(backorder::Column::Id)
+            .limit(limit);
+        if let Some(sku) = sku {
+            query = query.filter(backorder::Column::Sku.eq(sku.as_str()));
+        }
+        if let Some(status) = status {
+            query = query.filter(backorder::Column::Status.eq(status.as_str()));
+        }
+        Ok(query.all(&self.db).await?.into_iter().map(record).collect())
+    }
+}

@@ -1,0 +1,184 @@
+//! What cannot ship at once: confirming and cancelling backorders, and
+//! arriving stock allocated to the queue oldest first.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestApp, lanes, seeded};
+
+const PLACE: &str = "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code message } order { id status backorders { id sku quantity status } shipments { warehouse { code } status lines { sku quantity } } } } }";
+const CHANGE: &str = "backorder { id sku quantity status } order { status shipments { warehouse { code } status lines { sku quantity } } backorders { sku quantity status } events { kind payload } } userErrors { code message }";
+
+async fn place(app: &TestApp, lines: Value, key: &str, policy: &str, consent: bool) -> Value {
+    let input = json!({ "lines": lines, "destination": { "latitude": 40.71, "longitude": -74.0 }, "customerReference": key,
+                        "idempotencyKey": key, "policy": policy, "backorderConsent": consent });
+    let data = app.ok(PLACE, json!({ "i": input })).await;
+    assert_eq!(data["placeOrder"]["userErrors"], json!([]), "{data}");
+    data["placeOrder"]["order"].clone()
+}
+
+async fn confirm(app: &TestApp, id: &Value) -> Value {
+    let q = format!("mutation($id: ID!) {{ confirmBackorder(id: $id) {{ {CHANGE} }} }}");
+    app.ok(&q, json!({ "id": id })).await["confirmBackorder"].clone()
+}
+
+async fn cancel(app: &TestApp, id: &Value) -> Value {
+    let q = format!("mutation($id: ID!) {{ cancelBackorder(id: $id) {{ {CHANGE} }} }}");
+    app.ok(&q, json!({ "id": id })).await["cancelBackorder"].clone()
+}
+
+async fn restock(app: &TestApp, warehouse: &str, sku: &str, on_hand: i64) {
+    let data = app
+        .ok(
+            "mutation($w: String!, $s: String!, $n: Int!) { setStockLevels(input: [{warehouseCode: $w, sku: $s, onHand: $n}]) { userErrors { message } } }",
+            json!({ "w": warehouse, "s": sku, "n": on_hand }),
+        )
+        .await;
+    assert_eq!(data["setStockLevels"]["userErrors"], json!([]));
+}
+
+async fn order(app: &TestApp, id: &Value) -> Value {
+    app.ok(
+        "query($id: ID!) { order(id: $id) { status shipments { warehouse { code } status lines { sku quantity } } backorders { sku quantity status } events { kind } } }",
+        json!({ "id": id }),
+    )
+    .await["order"]
+        .clone()
+}
+
+#[tokio::test]
+async fn a_backordered_line_is_confirmed_restocked_and_allocated() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // TENT 2 (NYC 2), STOVE 1, LAMP 15 of 11: four lamps wait.
+        let placed = place(&app, json!([{ "sku": "TENT", "quantity": 2 }, { "sku": "STOVE", "quantity": 1 }, { "sku": "LAMP", "quantity": 15 }]), "story", "SHIP_AVAILABLE", false).await;
+        assert_eq!(placed["status"], "BACKORDERED");
+        let backorder = &placed["backorders"][0];
+        assert_eq!(
+            (backorder["sku"].as_str(), backorder["quantity"].as_i64(), backorder["status"].as_str()),
+            (Some("LAMP"), Some(4), Some("AWAITING_CONFIRMATION"))
+        );
+
+        // Unconfirmed backorders do not take arriving stock.
+        restock(&app, "CHI", "LAMP", 3).await;
+        assert_eq!(order(&app, &placed["id"]).await["backorders"][0]["status"], "AWAITING_CONFIRMATION");
+
+        // Confirming allocates what is there now: 3 of 4, from CHI.
+        let confirmed = confirm(&app, &backorder["id"]).await;
+        assert_eq!(confirmed["userErrors"], json!([]));
+        let backorders = &confirmed["order"]["backorders"];
+        assert_eq!(
+            backorders,
+            &json!([{ "sku": "LAMP", "quantity": 1, "status": "CONFIRMED" }, { "sku": "LAMP", "quantity": 3, "status": "ALLOCATED" }])
+        );
+        assert_eq!(confirmed["order"]["status"], "BACKORDERED");
+
+        // The last lamp arrives at NYC, where the order already has a
+        // package: it joins that package instead of a new one.
+        restock(&app, "NYC", "LAMP", 11).await;
+        let done = order(&app, &placed["id"]).await;
+        assert_eq!(done["status"], "AWAITING_SHIPMENT");
+        assert!(done["backorders"].as_array().unwrap().iter().all(|b| b["status"] == "ALLOCATED"));
+        let lamps: i64 = done["shipments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["lines"].as_array().unwrap().iter())
+            .filter(|l| l["sku"] == "LAMP")
+            .map(|l| l["quantity"].as_i64().unwrap())
+            .sum();
+        assert_eq!(lamps, 15);
+        let nyc = done["shipments"].as_array().unwrap().iter().filter(|s| s["warehouse"]["code"] == "NYC").count();
+        assert_eq!(nyc, 1, "{done}");
+        let kinds: Vec<&str> = done["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds.iter().filter(|k| **k == "BACKORDER_ALLOCATED").count(), 2);
+        assert!(kinds.contains(&"BACKORDER_CONFIRMED"));
+
+        // Nothing is left over for new orders, and nothing was oversold.
+        let levels = app
+            .ok(r#"{ availability(skus: ["LAMP"]) { totalAvailable locations { onHand reserved } } }"#, json!({}))
+            .await;
+        assert_eq!(levels["availability"][0]["totalAvailable"], 0);
+        for l in levels["availability"][0]["locations"].as_array().unwrap() {
+            assert!(l["reserved"].as_i64() <= l["onHand"].as_i64(), "{l}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn arriving_stock_serves_the_oldest_confirmation_first() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // RARE has no stock anywhere: both orders wait entirely.
+        let first = place(&app, json!([{ "sku": "RARE", "quantity": 2 }]), "first", "SHIP_AVAILABLE", true).await;
+        let second = place(&app, json!([{ "sku": "RARE", "quantity": 2 }]), "second", "SHIP_AVAILABLE", true).await;
+        let queue = app.ok(r#"{ backorders(sku: "RARE", status: CONFIRMED) { quantity } }"#, json!({})).await;
+        assert_eq!(queue["backorders"].as_array().unwrap().len(), 2);
+
+        restock(&app, "RNO", "RARE", 3).await;
+        let a = order(&app, &first["id"]).await;
+        let b = order(&app, &second["id"]).await;
+        assert_eq!(a["backorders"], json!([{ "sku": "RARE", "quantity": 2, "status": "ALLOCATED" }]));
+        assert_eq!(a["status"], "AWAITING_SHIPMENT");
+        assert_eq!(
+            b["backorders"],
+            json!([{ "sku": "RARE", "quantity": 1, "status": "CONFIRMED" }, { "sku": "RARE", "quantity": 1, "status": "ALLOCATED" }])
+        );
+        assert_eq!(b["shipments"][0]["status"], "RELEASED");
+    }
+}
+
+#[tokio::test]
+async fn ship_complete_orders_are_released_when_the_last_backorder_is_allocated_or_cancelled() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let held = place(
+            &app,
+            json!([{ "sku": "TENT", "quantity": 1 }, { "sku": "RARE", "quantity": 1 }]),
+            "held",
+            "SHIP_COMPLETE",
+            true,
+        )
+        .await;
+        assert!(held["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "PENDING"));
+        restock(&app, "NYC", "RARE", 1).await;
+        let done = order(&app, &held["id"]).await;
+        assert!(done["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "RELEASED"), "{done}");
+        assert_eq!(done["shipments"].as_array().unwrap().len(), 1, "the rare unit joined the NYC package");
+
+        let other = place(
+            &app,
+            json!([{ "sku": "STOVE", "quantity": 1 }, { "sku": "RARE", "quantity": 5 }]),
+            "other",
+            "SHIP_COMPLETE",
+            false,
+        )
+        .await;
+        let cancelled = cancel(&app, &other["backorders"][0]["id"]).await;
+        assert_eq!(cancelled["backorder"]["status"], "CANCELLED");
+        assert_eq!(cancelled["order"]["status"], "AWAITING_SHIPMENT");
+        assert!(cancelled["order"]["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "RELEASED"));
+    }
+}
+
+#[tokio::test]
+async fn backorders_reject_what_makes_no_sense() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let placed = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "x", "SHIP_AVAILABLE", false).await;
+        let id = placed["backorders"][0]["id"].clone();
+        let cancelled = cancel(&app, &id).await;
+        assert_eq!(cancelled["order"]["status"], "CANCELLED");
+        for (answer, code, message) in [
+            (confirm(&app, &id).await, "INVALID_TRANSITION", "a backorder that is cancelled cannot be confirmed"),
+            (cancel(&app, &id).await, "INVALID_TRANSITION", "a backorder that is cancelled cannot be cancelled"),
+            (confirm(&app, &json!("999999")).await, "UNKNOWN_BACKORDER", "unknown backorder 999999"),
+            (confirm(&app, &json!("abc")).await, "INVALID_INPUT", "\"abc\" is not a backorder id"),
+        ] {
+            assert_eq!(answer["userErrors"][0]["code"], code, "{answer}");
+            assert_eq!(answer["userErrors"][0]["message"], message);
+            assert_eq!(answer["backorder"], json!(null));
+        }
+        let after = order(&app, &placed["id"]).await;
+        assert_eq!(after["backorders"][0]["status"], "CANCELLED", "rejected calls change nothing");
+    }
+}
