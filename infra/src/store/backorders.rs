@@ -16,7 +16,7 @@ use domain::money::distance_meters;
 use domain::order::{BackorderStatus, EventKind, OrderStatus, ShipmentStatus};
 use domain::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
 use domain::{GeoPoint, Network, OrderLine, Quantity, Sku, WarehouseCode};
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
     Set, TransactionTrait,
@@ -171,7 +171,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             transition(status_of(row), BackorderAction::Allocate).map_err(|e| StoreError::Invalid(e.to_string()))?;
             let sources = choose_sources(db, order, row, units, &available, &warehouses).await?;
             for &(warehouse_id, take) in &sources {
-                reserve(db, warehouse_id, product_id, take, now).await?;
+                super::orders::reserve(db, warehouse_id, product_id, i64::from(take), now).await?;
                 *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
                 add_to_shipment(db, order, row, &warehouses[&warehouse_id], take, now).await?;
             }
@@ -247,32 +247,6 @@ async fn choose_sources<C: ConnectionTrait>(
             (id, s.lines().iter().map(|l| l.quantity().units()).sum())
         })
         .collect())
-}
-
-async fn reserve<C: ConnectionTrait>(
-    db: &C,
-    warehouse_id: i64,
-    product_id: i64,
-    units: u32,
-    now: i64,
-) -> Result<(), StoreError> {
-    let units = i64::from(units);
-    let available = Expr::col(stock_level::Column::OnHand)
-        .sub(Expr::col(stock_level::Column::Reserved))
-        .sub(Expr::col(stock_level::Column::SafetyStock));
-    let result = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(units))
-        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
-        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
-        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
-        .filter(stock_level::Column::ProductId.eq(product_id))
-        .filter(available.gte(units))
-        .exec(db)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(StoreError::StockMoved);
-    }
-    Ok(())
 }
 
 /// Adds units to the order's open shipment from that warehouse, or opens a

@@ -187,21 +187,9 @@ impl Store {
         let txn = self.db.begin().await?;
         let now = now_ms();
         for &(w, p, quantity) in &reservations {
-            let available = Expr::col(stock_level::Column::OnHand)
-                .sub(Expr::col(stock_level::Column::Reserved))
-                .sub(Expr::col(stock_level::Column::SafetyStock));
-            let result = stock_level::Entity::update_many()
-                .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(quantity))
-                .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
-                .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
-                .filter(stock_level::Column::WarehouseId.eq(w))
-                .filter(stock_level::Column::ProductId.eq(p))
-                .filter(available.gte(quantity))
-                .exec(&txn)
-                .await?;
-            if result.rows_affected != 1 {
+            if let Err(e) = reserve(&txn, w, p, quantity, now).await {
                 txn.rollback().await?;
-                return Err(StoreError::StockMoved);
+                return Err(e);
             }
         }
 
@@ -482,6 +470,33 @@ impl Store {
         self.db.execute_unprepared(sql).await?;
         Ok(())
     }
+}
+
+/// Reserves `units` of a stock row if it still has them available: the one
+/// place `reserved` grows. `StockMoved` when the row no longer holds them.
+pub(super) async fn reserve<C: ConnectionTrait>(
+    db: &C,
+    warehouse_id: i64,
+    product_id: i64,
+    units: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let available = Expr::col(stock_level::Column::OnHand)
+        .sub(Expr::col(stock_level::Column::Reserved))
+        .sub(Expr::col(stock_level::Column::SafetyStock));
+    let result = stock_level::Entity::update_many()
+        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(units))
+        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock_level::Column::ProductId.eq(product_id))
+        .filter(available.gte(units))
+        .exec(db)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
 }
 
 pub(super) fn backorder_record(m: backorder::Model) -> BackorderRecord {
