@@ -30,6 +30,8 @@ pub enum ErrorCode {
     /// Too many placements raced for the same stock; retry.
     Contention,
     UnknownBackorder,
+    UnknownShipment,
+    UnknownOrder,
     /// The object is not in a state that allows this, e.g. confirming a
     /// cancelled backorder.
     InvalidTransition,
@@ -107,6 +109,11 @@ impl From<StoreError> for ApiError {
                 format!("idempotency key {key:?} was already used with a different request"),
             ),
             StoreError::Invalid(message) => ApiError::user(ErrorCode::InvalidInput, message),
+            StoreError::UnknownShipment(id) => {
+                ApiError::user(ErrorCode::UnknownShipment, format!("unknown shipment {id}"))
+            }
+            StoreError::UnknownOrder(id) => ApiError::user(ErrorCode::UnknownOrder, format!("unknown order {id}")),
+            StoreError::Conflict(message) => ApiError::user(ErrorCode::InvalidTransition, message),
             StoreError::UnknownBackorder(id) => {
                 ApiError::user(ErrorCode::UnknownBackorder, format!("unknown backorder {id}"))
             }

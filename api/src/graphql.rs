@@ -32,6 +32,7 @@ pub struct Mutation(
     stock::StockMutation,
     fulfillment::FulfillmentMutation,
     orders::BackorderMutation,
+    orders::LifecycleMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

@@ -85,6 +85,9 @@ named_enum!(
         BackorderConfirmed => "BACKORDER_CONFIRMED",
         BackorderCancelled => "BACKORDER_CANCELLED",
         BackorderAllocated => "BACKORDER_ALLOCATED",
+        ShipmentShipped => "SHIPMENT_SHIPPED",
+        ShipmentCancelled => "SHIPMENT_CANCELLED",
+        OrderCancelled => "ORDER_CANCELLED",
     }
 );
 

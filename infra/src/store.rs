@@ -3,6 +3,7 @@
 
 mod backorders;
 mod catalog;
+mod lifecycle;
 mod network;
 mod orders;
 mod stock;
@@ -37,6 +38,13 @@ pub enum StoreError {
     IdempotencyConflict(String),
     #[error("unknown backorder {0}")]
     UnknownBackorder(i64),
+    #[error("unknown shipment {0}")]
+    UnknownShipment(i64),
+    #[error("unknown order {0}")]
+    UnknownOrder(i64),
+    /// The object is not in a state that allows the change.
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     InvalidTransition(domain::backorder::InvalidTransition),
     #[error("{0}")]

@@ -182,3 +182,122 @@ async fn backorders_reject_what_makes_no_sense() {
         assert_eq!(after["backorders"][0]["status"], "CANCELLED", "rejected calls change nothing");
     }
 }
+
+const SHIP: &str = "mutation($id: ID!, $t: String!) { markShipmentShipped(id: $id, trackingNumber: $t) { shipment { status trackingNumber } order { status } userErrors { code message field } } }";
+const CANCEL_ORDER: &str = "mutation($id: ID!) { cancelOrder(id: $id, reason: \"customer changed mind\") { order { status shipments { status } backorders { status } events { kind } } userErrors { code message } } }";
+
+async fn shipment_ids(app: &TestApp, order_id: &Value) -> Vec<(Value, String)> {
+    let data =
+        app.ok("query($id: ID!) { order(id: $id) { shipments { id status } } }", json!({ "id": order_id })).await;
+    data["order"]["shipments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["id"].clone(), s["status"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[tokio::test]
+async fn shipping_every_package_completes_the_order_and_takes_units_off_hand() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let placed = place(
+            &app,
+            json!([{ "sku": "TENT", "quantity": 2 }, { "sku": "STOVE", "quantity": 4 }]),
+            "ship",
+            "SHIP_AVAILABLE",
+            true,
+        )
+        .await;
+        let shipments = shipment_ids(&app, &placed["id"]).await;
+        assert_eq!(shipments.len(), 2);
+        let first = app.ok(SHIP, json!({ "id": shipments[0].0, "t": "1Z999" })).await;
+        assert_eq!(first["markShipmentShipped"]["shipment"], json!({ "status": "SHIPPED", "trackingNumber": "1Z999" }));
+        assert_eq!(first["markShipmentShipped"]["order"]["status"], "PARTIALLY_SHIPPED");
+        let again = app.ok(SHIP, json!({ "id": shipments[0].0, "t": "1Z999" })).await;
+        assert_eq!(again["markShipmentShipped"]["userErrors"][0]["code"], "INVALID_TRANSITION");
+        let last = app.ok(SHIP, json!({ "id": shipments[1].0, "t": "1Z1000" })).await;
+        assert_eq!(last["markShipmentShipped"]["order"]["status"], "SHIPPED");
+        let levels = app
+            .ok(r#"{ availability(skus: ["STOVE"]) { locations { warehouse { code } onHand reserved } } }"#, json!({}))
+            .await;
+        let locations = levels["availability"][0]["locations"].as_array().unwrap();
+        let on_hand: i64 = locations.iter().map(|l| l["onHand"].as_i64().unwrap()).sum();
+        let reserved: i64 = locations.iter().map(|l| l["reserved"].as_i64().unwrap()).sum();
+        assert_eq!((on_hand, reserved), (11 - 4, 0));
+        let cancel = app.ok(CANCEL_ORDER, json!({ "id": placed["id"] })).await;
+        assert_eq!(
+            cancel["cancelOrder"]["userErrors"][0]["code"], "INVALID_TRANSITION",
+            "shipped units cannot be cancelled"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancelling_an_order_frees_its_units_for_the_next_in_queue() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // The first order takes every tent; the second waits for two.
+        let holder = place(&app, json!([{ "sku": "TENT", "quantity": 7 }]), "holder", "SHIP_AVAILABLE", true).await;
+        let waiting = place(&app, json!([{ "sku": "TENT", "quantity": 2 }]), "waiting", "SHIP_AVAILABLE", true).await;
+        assert_eq!(waiting["backorders"][0]["status"], "CONFIRMED");
+
+        let cancelled = app.ok(CANCEL_ORDER, json!({ "id": holder["id"] })).await;
+        let order = &cancelled["cancelOrder"]["order"];
+        assert_eq!(order["status"], "CANCELLED");
+        assert!(order["shipments"].as_array().unwrap().iter().all(|s| s["status"] == "CANCELLED"));
+        let kinds: Vec<&str> =
+            order["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"ORDER_CANCELLED") && kinds.contains(&"SHIPMENT_CANCELLED"), "{kinds:?}");
+
+        let served = super::backorders::order(&app, &waiting["id"]).await;
+        assert_eq!(served["backorders"], json!([{ "sku": "TENT", "quantity": 2, "status": "ALLOCATED" }]));
+        assert_eq!(served["status"], "AWAITING_SHIPMENT");
+        let left = app.ok(r#"{ availability(skus: ["TENT"]) { totalAvailable } }"#, json!({})).await;
+        assert_eq!(left["availability"][0]["totalAvailable"], 5, "the rest is back on sale");
+
+        let twice = app.ok(CANCEL_ORDER, json!({ "id": holder["id"] })).await;
+        assert_eq!(
+            twice["cancelOrder"]["userErrors"][0]["message"],
+            format!("order {} has nothing left to cancel", holder["id"].as_str().unwrap())
+        );
+    }
+}
+
+#[tokio::test]
+async fn partner_and_cancellation_calls_reject_what_makes_no_sense() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let held = place(
+            &app,
+            json!([{ "sku": "TENT", "quantity": 1 }, { "sku": "RARE", "quantity": 1 }]),
+            "held",
+            "SHIP_COMPLETE",
+            false,
+        )
+        .await;
+        let shipments = shipment_ids(&app, &held["id"]).await;
+        assert_eq!(shipments[0].1, "PENDING");
+        for (id, tracking, code, message) in [
+            (
+                shipments[0].0.clone(),
+                "T1",
+                "INVALID_TRANSITION",
+                format!(
+                    "shipment {} is held until the order is complete and cannot be marked shipped",
+                    shipments[0].0.as_str().unwrap()
+                ),
+            ),
+            (json!("424242"), "T1", "UNKNOWN_SHIPMENT", "unknown shipment 424242".to_owned()),
+            (shipments[0].0.clone(), " ", "INVALID_INPUT", "trackingNumber must be 1 to 100 characters".to_owned()),
+            (json!("x"), "T1", "INVALID_INPUT", "\"x\" is not a shipment id".to_owned()),
+        ] {
+            let answer = app.ok(SHIP, json!({ "id": id, "t": tracking })).await;
+            assert_eq!(answer["markShipmentShipped"]["userErrors"][0]["code"], code, "{answer}");
+            assert_eq!(answer["markShipmentShipped"]["userErrors"][0]["message"], message.as_str());
+        }
+        let unknown = app.ok(CANCEL_ORDER, json!({ "id": "424242" })).await;
+        assert_eq!(unknown["cancelOrder"]["userErrors"][0]["message"], "unknown order 424242");
+        assert_eq!(shipment_ids(&app, &held["id"]).await[0].1, "PENDING", "nothing changed");
+    }
+}

@@ -354,11 +354,6 @@ pub(crate) struct BackorderPayload {
     pub user_errors: Vec<crate::error::UserError>,
 }
 
-fn backorder_id(id: &ID) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not a backorder id", id.as_str())))
-}
-
 #[derive(Default)]
 pub(crate) struct BackorderMutation;
 
@@ -370,7 +365,7 @@ impl BackorderMutation {
     ) -> async_graphql::Result<BackorderPayload> {
         let state = app(ctx)?;
         let result = async {
-            let id = backorder_id(&id)?;
+            let id = numeric_id(&id, "backorder")?;
             let record = change(&state.store, id).await?;
             // Allocation may have reserved stock of this sku.
             state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -397,5 +392,86 @@ impl BackorderMutation {
     /// Cancels a backorder that has not been allocated yet.
     async fn cancel_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
         Self::change(ctx, id, async |store, id| store.cancel_backorder(id).await).await
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct ShipmentPayload {
+    pub shipment: Option<Shipment>,
+    pub order: Option<Order>,
+    pub user_errors: Vec<crate::error::UserError>,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct CancelOrderPayload {
+    pub order: Option<Order>,
+    pub user_errors: Vec<crate::error::UserError>,
+}
+
+fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>()
+        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not a {what} id", id.as_str())))
+}
+
+#[derive(Default)]
+pub(crate) struct LifecycleMutation;
+
+#[Object]
+impl LifecycleMutation {
+    /// The partner picked and handed over a released package: its units
+    /// leave the warehouse's stock.
+    async fn mark_shipment_shipped(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        tracking_number: String,
+    ) -> async_graphql::Result<ShipmentPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let id = numeric_id(&id, "shipment")?;
+            let tracking = tracking_number.trim();
+            if tracking.is_empty() || tracking.len() > 100 {
+                return Err(ApiError::User(
+                    crate::error::UserError::new(ErrorCode::InvalidInput, "trackingNumber must be 1 to 100 characters")
+                        .at(&["trackingNumber"]),
+                ));
+            }
+            let record = state.store.mark_shipped(id, tracking).await?;
+            let skus: Vec<domain::Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
+            state.cache.invalidate(&skus).await;
+            Ok(record)
+        }
+        .await;
+        let (record, user_errors) = crate::error::into_payload(result)?;
+        let order = match &record {
+            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
+            None => None,
+        };
+        Ok(ShipmentPayload { shipment: record.map(Shipment), order, user_errors })
+    }
+
+    /// Cancels what has not shipped: open packages (their units go back to
+    /// stock, first to the backorder queue) and waiting backorders.
+    async fn cancel_order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        reason: Option<String>,
+    ) -> async_graphql::Result<CancelOrderPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let id = numeric_id(&id, "order")?;
+            let skus = state.store.cancel_order(id, reason.as_deref().unwrap_or("cancelled by request")).await?;
+            let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
+            state.cache.invalidate(&skus).await;
+            Ok(id)
+        }
+        .await;
+        let (id, user_errors) = crate::error::into_payload(result)?;
+        let order = match id {
+            Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
+            None => None,
+        };
+        Ok(CancelOrderPayload { order, user_errors })
     }
 }

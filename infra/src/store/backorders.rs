@@ -32,7 +32,7 @@ fn today(now_ms: i64) -> Day {
     Day::from_days_since_epoch(i32::try_from(now_ms.div_euclid(86_400_000)).unwrap_or(i32::MAX))
 }
 
-async fn event<C: ConnectionTrait>(
+pub(super) async fn event<C: ConnectionTrait>(
     db: &C,
     order_id: i64,
     kind: EventKind,
@@ -57,7 +57,7 @@ fn status_of(model: &backorder::Model) -> BackorderStatus {
 
 /// Re-derives an order's status after its backorders changed, and releases
 /// a `SHIP_COMPLETE` order's held shipments once nothing is left waiting.
-async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now: i64) -> Result<(), StoreError> {
+pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now: i64) -> Result<(), StoreError> {
     let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
     let open = backorder::Entity::find()
         .filter(backorder::Column::OrderId.eq(order_id))
@@ -93,7 +93,16 @@ async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now: i64) -> R
         .filter(shipment::Column::Status.ne(ShipmentStatus::Cancelled.as_str()))
         .count(db)
         .await?;
-    let status = if open > 0 {
+    let shipped = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.eq(order_id))
+        .filter(shipment::Column::Status.eq(ShipmentStatus::Shipped.as_str()))
+        .count(db)
+        .await?;
+    let status = if shipped > 0 && shipped == live_shipments && open == 0 {
+        OrderStatus::Shipped
+    } else if shipped > 0 {
+        OrderStatus::PartiallyShipped
+    } else if open > 0 {
         OrderStatus::Backordered
     } else if live_shipments == 0 {
         OrderStatus::Cancelled

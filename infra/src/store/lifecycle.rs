@@ -1,0 +1,170 @@
+//! After placement: packages leave the warehouse, orders are cancelled.
+//!
+//! Shipping a package turns its reservation into a real withdrawal (both
+//! `onHand` and `reserved` drop). Cancelling releases reservations of what has
+//! not shipped, and the released units go to the backorder queue at once,
+//! in the same transaction, before any new order can take them.
+
+use std::collections::HashSet;
+
+use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use serde_json::json;
+
+use super::backorders::{allocate_arrivals, event, refresh_order};
+use super::{ShipmentRecord, Store, StoreError, now_ms};
+use crate::db::entity::{backorder, order, shipment, shipment_line, stock_level, warehouse};
+
+/// Takes `units` out of a level's reservation, and out of what is on hand
+/// when they physically left.
+async fn release<C: ConnectionTrait>(
+    db: &C,
+    warehouse_id: i64,
+    product_id: i64,
+    units: i64,
+    shipped: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut update = stock_level::Entity::update_many()
+        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(units))
+        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock_level::Column::ProductId.eq(product_id))
+        .filter(stock_level::Column::Reserved.gte(units));
+    if shipped {
+        update = update.col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(units));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Err(StoreError::Invalid(format!(
+            "stock level (warehouse {warehouse_id}, product {product_id}) holds fewer than {units} reserved units"
+        )));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// A released package left the warehouse with this tracking number.
+    pub async fn mark_shipped(&self, shipment_id: i64, tracking_number: &str) -> Result<ShipmentRecord, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let found = shipment::Entity::find_by_id(shipment_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        if found.status != ShipmentStatus::Released.as_str() {
+            let state = found.status.to_lowercase();
+            let why = if found.status == ShipmentStatus::Pending.as_str() {
+                "is held until the order is complete".to_owned()
+            } else {
+                format!("is {state}")
+            };
+            return Err(StoreError::Conflict(format!("shipment {shipment_id} {why} and cannot be marked shipped")));
+        }
+        let guarded = shipment::Entity::update_many()
+            .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Shipped.as_str()))
+            .col_expr(shipment::Column::TrackingNumber, Expr::value(tracking_number))
+            .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+            .filter(shipment::Column::Id.eq(shipment_id))
+            .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
+            .exec(&txn)
+            .await?;
+        if guarded.rows_affected != 1 {
+            return Err(StoreError::StockMoved);
+        }
+        let lines =
+            shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(shipment_id)).all(&txn).await?;
+        for line in &lines {
+            release(&txn, found.warehouse_id, line.product_id, line.quantity, true, now).await?;
+        }
+        let code =
+            warehouse::Entity::find_by_id(found.warehouse_id).one(&txn).await?.map(|w| w.code).unwrap_or_default();
+        event(
+            &txn,
+            found.order_id,
+            EventKind::ShipmentShipped,
+            json!({ "shipment": shipment_id, "warehouse": code, "trackingNumber": tracking_number }),
+            now,
+        )
+        .await?;
+        refresh_order(&txn, found.order_id, now).await?;
+        txn.commit().await?;
+        let mut records = self.shipments_of(&[found.order_id]).await?;
+        records.retain(|s| s.id == shipment_id);
+        records.pop().ok_or(StoreError::UnknownShipment(shipment_id))
+    }
+
+    /// Cancels everything of an order that has not shipped: open packages
+    /// (their reservations go back, first to the backorder queue) and
+    /// waiting backorders. Returns the skus whose stock changed.
+    pub async fn cancel_order(&self, order_id: i64, reason: &str) -> Result<Vec<String>, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+        let open_shipments = shipment::Entity::find()
+            .filter(shipment::Column::OrderId.eq(order_id))
+            .filter(
+                shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]),
+            )
+            .all(&txn)
+            .await?;
+        let open_backorders = backorder::Entity::find()
+            .filter(backorder::Column::OrderId.eq(order_id))
+            .filter(
+                backorder::Column::Status
+                    .is_in([BackorderStatus::AwaitingConfirmation.as_str(), BackorderStatus::Confirmed.as_str()]),
+            )
+            .all(&txn)
+            .await?;
+        if open_shipments.is_empty() && open_backorders.is_empty() {
+            return Err(StoreError::Conflict(format!("order {order_id} has nothing left to cancel")));
+        }
+        let mut products = HashSet::new();
+        let mut skus = HashSet::new();
+        for s in &open_shipments {
+            let guarded = shipment::Entity::update_many()
+                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Cancelled.as_str()))
+                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+                .filter(shipment::Column::Id.eq(s.id))
+                .filter(shipment::Column::Status.eq(s.status.clone()))
+                .exec(&txn)
+                .await?;
+            if guarded.rows_affected != 1 {
+                return Err(StoreError::StockMoved);
+            }
+            for line in
+                shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).all(&txn).await?
+            {
+                release(&txn, s.warehouse_id, line.product_id, line.quantity, false, now).await?;
+                products.insert(line.product_id);
+                skus.insert(line.sku);
+            }
+            event(&txn, order_id, EventKind::ShipmentCancelled, json!({ "shipment": s.id, "reason": reason }), now)
+                .await?;
+        }
+        for b in &open_backorders {
+            backorder::Entity::update_many()
+                .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Cancelled.as_str()))
+                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+                .filter(backorder::Column::Id.eq(b.id))
+                .exec(&txn)
+                .await?;
+            event(
+                &txn,
+                order_id,
+                EventKind::BackorderCancelled,
+                json!({ "backorder": b.id, "sku": b.sku, "quantity": b.quantity, "reason": reason }),
+                now,
+            )
+            .await?;
+        }
+        event(&txn, order_id, EventKind::OrderCancelled, json!({ "reason": reason }), now).await?;
+        refresh_order(&txn, order_id, now).await?;
+        // Released units serve the queue before anyone else.
+        let released: Vec<i64> = products.into_iter().collect();
+        allocate_arrivals(&txn, &released, now).await?;
+        txn.commit().await?;
+        Ok(skus.into_iter().collect())
+    }
+}
