@@ -25,7 +25,7 @@ impl Default for GatewaySettings {
         Self {
             search_budget: SearchBudget::default(),
             plan_token_ttl: Duration::from_secs(15 * 60),
-            placement_attempts: 8,
+            placement_attempts: 32,
             warehouse_refresh: Duration::from_secs(5),
         }
     }

@@ -286,11 +286,6 @@ impl OrderEvent {
     }
 }
 
-fn order_id(id: &ID) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not an order id", id.as_str())))
-}
-
 #[derive(Default)]
 pub(crate) struct OrderQuery;
 
@@ -313,7 +308,7 @@ impl OrderQuery {
     }
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let id = order_id(&id).map_err(|e| e.extend())?;
+        let id = numeric_id(&id, "an order").map_err(|e| e.extend())?;
         Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
     }
 
@@ -365,7 +360,7 @@ impl BackorderMutation {
     ) -> async_graphql::Result<BackorderPayload> {
         let state = app(ctx)?;
         let result = async {
-            let id = numeric_id(&id, "backorder")?;
+            let id = numeric_id(&id, "a backorder")?;
             let record = change(&state.store, id).await?;
             // Allocation may have reserved stock of this sku.
             state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -408,9 +403,10 @@ pub(crate) struct CancelOrderPayload {
     pub user_errors: Vec<crate::error::UserError>,
 }
 
+/// `what` with its article: "an order", "a shipment".
 fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
     id.parse::<i64>()
-        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not a {what} id", id.as_str())))
+        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not {what} id", id.as_str())))
 }
 
 #[derive(Default)]
@@ -428,7 +424,7 @@ impl LifecycleMutation {
     ) -> async_graphql::Result<ShipmentPayload> {
         let state = app(ctx)?;
         let result = async {
-            let id = numeric_id(&id, "shipment")?;
+            let id = numeric_id(&id, "a shipment")?;
             let tracking = tracking_number.trim();
             if tracking.is_empty() || tracking.len() > 100 {
                 return Err(ApiError::User(
@@ -460,7 +456,7 @@ impl LifecycleMutation {
     ) -> async_graphql::Result<CancelOrderPayload> {
         let state = app(ctx)?;
         let result = async {
-            let id = numeric_id(&id, "order")?;
+            let id = numeric_id(&id, "an order")?;
             let skus = state.store.cancel_order(id, reason.as_deref().unwrap_or("cancelled by request")).await?;
             let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
             state.cache.invalidate(&skus).await;
