@@ -30,6 +30,7 @@ pub struct Mutation(
     network::NetworkMutation,
     catalog::CatalogMutation,
     stock::StockMutation,
+    stock::PartnerStockMutation,
     fulfillment::FulfillmentMutation,
     orders::BackorderMutation,
     orders::LifecycleMutation,

@@ -301,3 +301,50 @@ async fn partner_and_cancellation_calls_reject_what_makes_no_sense() {
         assert_eq!(shipment_ids(&app, &held["id"]).await[0].1, "PENDING", "nothing changed");
     }
 }
+
+const RECEIVE: &str = "mutation($w: String!, $s: String!, $q: Int!) { receiveStock(input: {warehouseCode: $w, sku: $s, quantity: $q}) { availability { totalAvailable locations { warehouse { code } onHand reserved } } userErrors { code message field } } }";
+const ADJUST: &str = "mutation($w: String!, $s: String!, $d: Int!, $r: String!) { adjustStock(input: {warehouseCode: $w, sku: $s, delta: $d, reason: $r}) { availability { totalAvailable } userErrors { code message } } }";
+
+#[tokio::test]
+async fn received_units_serve_the_queue_before_going_on_sale() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let waiting = place(&app, json!([{ "sku": "RARE", "quantity": 3 }]), "rx", "SHIP_AVAILABLE", true).await;
+        let received = app.ok(RECEIVE, json!({ "w": "CHI", "s": "RARE", "q": 5 })).await;
+        assert_eq!(received["receiveStock"]["userErrors"], json!([]));
+        assert_eq!(received["receiveStock"]["availability"]["totalAvailable"], 2, "3 of 5 went to the backorder");
+        assert_eq!(
+            received["receiveStock"]["availability"]["locations"],
+            json!([{ "warehouse": { "code": "CHI" }, "onHand": 5, "reserved": 3 }])
+        );
+        let served = super::backorders::order(&app, &waiting["id"]).await;
+        assert_eq!(served["backorders"][0]["status"], "ALLOCATED");
+
+        // Adjusting down to the reserved units is fine, below them is not.
+        let down = app.ok(ADJUST, json!({ "w": "CHI", "s": "RARE", "d": -2, "r": "damaged" })).await;
+        assert_eq!(down["adjustStock"]["availability"]["totalAvailable"], 0);
+        let below = app.ok(ADJUST, json!({ "w": "CHI", "s": "RARE", "d": -1, "r": "damaged" })).await;
+        assert_eq!(below["adjustStock"]["userErrors"][0]["code"], "INVALID_TRANSITION");
+        assert_eq!(
+            below["adjustStock"]["userErrors"][0]["message"],
+            "RARE at CHI: onHand 3 -1 would fall below the 3 reserved units; report a short pick instead"
+        );
+        for (query, vars, code) in [
+            (RECEIVE, json!({ "w": "CHI", "s": "RARE", "q": 0 }), "BAD_QUANTITY"),
+            (RECEIVE, json!({ "w": "NOPE", "s": "RARE", "q": 1 }), "UNKNOWN_WAREHOUSE"),
+            (RECEIVE, json!({ "w": "CHI", "s": "NOPE", "q": 1 }), "UNKNOWN_SKU"),
+            (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": 0, "r": "x" }), "INVALID_INPUT"),
+            (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": 1, "r": " " }), "INVALID_INPUT"),
+        ] {
+            let answer = app.ok(query, vars).await;
+            let payload = answer.as_object().unwrap().values().next().unwrap();
+            assert_eq!(payload["userErrors"][0]["code"], code, "{answer}");
+        }
+        let level = app.ok(r#"{ availability(skus: ["RARE"]) { locations { onHand reserved } } }"#, json!({})).await;
+        assert_eq!(
+            level["availability"][0]["locations"],
+            json!([{ "onHand": 3, "reserved": 3 }]),
+            "rejected calls change nothing"
+        );
+    }
+}

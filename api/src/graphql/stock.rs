@@ -197,3 +197,85 @@ impl StockMutation {
         Ok(SetStockLevelsPayload { results, user_errors })
     }
 }
+
+/// Units that arrived at a warehouse.
+#[derive(Debug, InputObject)]
+pub(crate) struct ReceiveStockInput {
+    pub warehouse_code: String,
+    pub sku: String,
+    pub quantity: i32,
+}
+
+/// A change to what a warehouse holds: a recount, a write-off, a find.
+#[derive(Debug, InputObject)]
+pub(crate) struct AdjustStockInput {
+    pub warehouse_code: String,
+    pub sku: String,
+    /// Units added (positive) or removed (negative).
+    pub delta: i32,
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct StockChangePayload {
+    /// The level after the change (and after any backorder allocation).
+    pub availability: Option<SkuAvailability>,
+    pub user_errors: Vec<UserError>,
+}
+
+async fn change_stock(
+    ctx: &Context<'_>,
+    warehouse: &str,
+    sku: &str,
+    delta: i64,
+    reason: &str,
+) -> async_graphql::Result<StockChangePayload> {
+    let state = app(ctx)?;
+    let result = async {
+        let code = super::inputs::warehouse_code(warehouse, &["input", "warehouseCode"])?;
+        let sku = super::inputs::sku(sku, &["input", "sku"])?;
+        state.store.adjust_stock(&code, &sku, delta, reason).await?;
+        state.cache.invalidate(std::slice::from_ref(&sku)).await;
+        Ok(state.store.stock_of(&[sku]).await?)
+    }
+    .await;
+    let (stock, user_errors) = into_payload(result)?;
+    Ok(StockChangePayload { availability: stock.and_then(|mut s| s.pop()).map(SkuAvailability), user_errors })
+}
+
+#[derive(Default)]
+pub(crate) struct PartnerStockMutation;
+
+#[Object]
+impl PartnerStockMutation {
+    /// Units arrived (a purchase order, a transfer): they go to the
+    /// backorder queue first, oldest confirmation first.
+    async fn receive_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: ReceiveStockInput,
+    ) -> async_graphql::Result<StockChangePayload> {
+        if input.quantity <= 0 {
+            let error =
+                UserError::new(ErrorCode::BadQuantity, format!("quantity must be positive, got {}", input.quantity))
+                    .at(&["input", "quantity"]);
+            return Ok(StockChangePayload { availability: None, user_errors: vec![error] });
+        }
+        change_stock(ctx, &input.warehouse_code, &input.sku, i64::from(input.quantity), "received").await
+    }
+
+    /// A relative change with a reason; on-hand may not fall below what is
+    /// reserved.
+    async fn adjust_stock(
+        &self,
+        ctx: &Context<'_>,
+        input: AdjustStockInput,
+    ) -> async_graphql::Result<StockChangePayload> {
+        if input.delta == 0 || input.reason.trim().is_empty() {
+            let error = UserError::new(ErrorCode::InvalidInput, "an adjustment needs a non-zero delta and a reason")
+                .at(&["input"]);
+            return Ok(StockChangePayload { availability: None, user_errors: vec![error] });
+        }
+        change_stock(ctx, &input.warehouse_code, &input.sku, i64::from(input.delta), input.reason.trim()).await
+    }
+}

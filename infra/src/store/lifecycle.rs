@@ -8,13 +8,14 @@
 use std::collections::HashSet;
 
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
+use domain::{Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
 use super::backorders::{allocate_arrivals, event, refresh_order};
 use super::{ShipmentRecord, Store, StoreError, now_ms};
-use crate::db::entity::{backorder, order, shipment, shipment_line, stock_level, warehouse};
+use crate::db::entity::{backorder, order, product, shipment, shipment_line, stock_level, warehouse};
 
 /// Takes `units` out of a level's reservation, and out of what is on hand
 /// when they physically left.
@@ -166,5 +167,80 @@ impl Store {
         allocate_arrivals(&txn, &released, now).await?;
         txn.commit().await?;
         Ok(skus.into_iter().collect())
+    }
+}
+
+impl Store {
+    /// Changes a level's on-hand units by `delta` (a receipt, a recount, a
+    /// damage write-off). Units added go to the backorder queue first. A
+    /// change may not take on-hand below what is reserved: missing reserved
+    /// units are a short pick, not an adjustment.
+    pub async fn adjust_stock(
+        &self,
+        warehouse: &WarehouseCode,
+        sku: &Sku,
+        delta: i64,
+        reason: &str,
+    ) -> Result<i64, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let w = warehouse::Entity::find()
+            .filter(warehouse::Column::Code.eq(warehouse.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownWarehouse(warehouse.to_string()))?;
+        let p = product::Entity::find()
+            .filter(product::Column::Sku.eq(sku.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+        let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
+        let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));
+        let after = on_hand + delta;
+        if after < reserved {
+            return Err(StoreError::Conflict(format!(
+                "{sku} at {warehouse}: onHand {on_hand} {delta:+} would fall below the {reserved} reserved units; report a short pick instead"
+            )));
+        }
+        match level {
+            Some(_) => {
+                // Guarded on the values read, so a concurrent change retries
+                // instead of being overwritten.
+                let updated = stock_level::Entity::update_many()
+                    .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).add(delta))
+                    .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+                    .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+                    .filter(stock_level::Column::WarehouseId.eq(w.id))
+                    .filter(stock_level::Column::ProductId.eq(p.id))
+                    .filter(
+                        Expr::col(stock_level::Column::OnHand).add(delta).gte(Expr::col(stock_level::Column::Reserved)),
+                    )
+                    .exec(&txn)
+                    .await?;
+                if updated.rows_affected != 1 {
+                    return Err(StoreError::StockMoved);
+                }
+            }
+            None => {
+                stock_level::Entity::insert(stock_level::ActiveModel {
+                    warehouse_id: Set(w.id),
+                    product_id: Set(p.id),
+                    on_hand: Set(after),
+                    reserved: Set(0),
+                    safety_stock: Set(0),
+                    version: Set(1),
+                    feed_sequence: Set(None),
+                    updated_at_ms: Set(now),
+                })
+                .exec_without_returning(&txn)
+                .await?;
+            }
+        }
+        tracing::info!(warehouse = %warehouse, sku = %sku, delta, reason, "stock adjusted");
+        if delta > 0 {
+            allocate_arrivals(&txn, &[p.id], now).await?;
+        }
+        txn.commit().await?;
+        Ok(after)
     }
 }
