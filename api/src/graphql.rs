@@ -31,6 +31,7 @@ pub struct Mutation(
     catalog::CatalogMutation,
     stock::StockMutation,
     stock::PartnerStockMutation,
+    stock::ReceiptMutation,
     fulfillment::FulfillmentMutation,
     orders::BackorderMutation,
     orders::LifecycleMutation,

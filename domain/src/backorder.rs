@@ -81,6 +81,46 @@ pub fn allocate(waiting: Vec<Waiting>, mut units: u32) -> Vec<(i64, u32)> {
     out
 }
 
+/// Stock expected at a warehouse on a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub expected_on: crate::calendar::Day,
+    pub quantity: u32,
+}
+
+/// When each waiting backorder can expect its units: walking the queue in
+/// order against the receipts by date, a backorder's day is that of the
+/// receipt that, after everything ahead of it, covers its last unit;
+/// `fallback` (today plus the supplier's lead time) when the receipts run
+/// out. `waiting` must already be in the order the units will be handed out.
+pub fn estimate_availability(
+    waiting: &[Waiting],
+    receipts: &[Receipt],
+    fallback: crate::calendar::Day,
+) -> Vec<(i64, crate::calendar::Day)> {
+    let mut receipts = receipts.to_vec();
+    receipts.sort_by_key(|r| r.expected_on);
+    let mut supply = receipts.iter().scan(0u64, |total, r| {
+        *total += u64::from(r.quantity);
+        Some((*total, r.expected_on))
+    });
+    let mut current: Option<(u64, crate::calendar::Day)> = supply.next();
+    let mut demand = 0u64;
+    waiting
+        .iter()
+        .map(|w| {
+            demand += u64::from(w.quantity);
+            while let Some((covered, _)) = current {
+                if covered >= demand {
+                    break;
+                }
+                current = supply.next();
+            }
+            (w.id, current.map_or(fallback, |(_, day)| day))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,6 +149,19 @@ mod tests {
         let served = allocate(vec![w(1, 0, 300, 2), w(2, 0, 100, 3), w(3, 5, 900, 1), w(4, 0, 100, 4)], 5);
         assert_eq!(served, [(3, 1), (2, 3), (4, 1)]);
         assert!(allocate(vec![w(1, 0, 1, 2)], 0).is_empty());
+    }
+
+    #[test]
+    fn availability_dates_follow_the_queue_through_the_receipts() {
+        use crate::calendar::Day;
+        let day = Day::from_days_since_epoch;
+        let w = |id, quantity| Waiting { id, priority: 0, confirmed_at_ms: id, quantity };
+        let receipts = [Receipt { expected_on: day(20), quantity: 5 }, Receipt { expected_on: day(10), quantity: 4 }];
+        let dates = estimate_availability(&[w(1, 3), w(2, 2), w(3, 4), w(4, 1)], &receipts, day(99));
+        // Day 10 brings 4 (covers #1's 3), day 20 five more (covers #2 and #3
+        // exactly: 3 + 2 + 4 = 9); #4 waits for the supplier.
+        assert_eq!(dates, [(1, day(10)), (2, day(20)), (3, day(20)), (4, day(99))]);
+        assert_eq!(estimate_availability(&[w(1, 1)], &[], day(7)), [(1, day(7))]);
     }
 
     proptest! {

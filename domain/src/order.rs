@@ -86,6 +86,7 @@ named_enum!(
         BackorderCancelled => "BACKORDER_CANCELLED",
         BackorderAllocated => "BACKORDER_ALLOCATED",
         ShipmentShipped => "SHIPMENT_SHIPPED",
+        BackorderEtaChanged => "BACKORDER_ETA_CHANGED",
         ShipmentCancelled => "SHIPMENT_CANCELLED",
         OrderCancelled => "ORDER_CANCELLED",
     }

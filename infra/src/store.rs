@@ -14,6 +14,7 @@ use rust_decimal::Decimal;
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use thiserror::Error;
 
+pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{

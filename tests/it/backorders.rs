@@ -348,3 +348,57 @@ async fn received_units_serve_the_queue_before_going_on_sale() {
         );
     }
 }
+
+const RECEIPT: &str = "mutation($w: String!, $s: String!, $q: Int!, $d: Date!) { recordInboundReceipt(input: {warehouseCode: $w, sku: $s, quantity: $q, expectedOn: $d}) { receipt { sku quantity expectedOn } userErrors { code message } } }";
+
+fn in_days(days: i64) -> String {
+    (chrono::Utc::now().date_naive() + chrono::Duration::days(days)).format("%Y-%m-%d").to_string()
+}
+
+async fn eta(app: &TestApp, order_id: &Value) -> Value {
+    app.ok("query($id: ID!) { order(id: $id) { backorders { estimatedAvailableDate } } }", json!({ "id": order_id }))
+        .await["order"]["backorders"][0]["estimatedAvailableDate"]
+        .clone()
+}
+
+#[tokio::test]
+async fn inbound_receipts_move_backorder_estimates_in_queue_order() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // RARE: lead time 14 days (the catalog default), no stock.
+        let first = place(&app, json!([{ "sku": "RARE", "quantity": 4 }]), "eta1", "SHIP_AVAILABLE", true).await;
+        let second = place(&app, json!([{ "sku": "RARE", "quantity": 8 }]), "eta2", "SHIP_AVAILABLE", true).await;
+        assert_eq!(eta(&app, &first["id"]).await, json!(in_days(14)));
+
+        let recorded = app.ok(RECEIPT, json!({ "w": "CHI", "s": "RARE", "q": 10, "d": in_days(3) })).await;
+        assert_eq!(
+            recorded["recordInboundReceipt"]["receipt"],
+            json!({ "sku": "RARE", "quantity": 10, "expectedOn": in_days(3) })
+        );
+        // Ten units cover the first order's four, not the second's eight after them.
+        assert_eq!(eta(&app, &first["id"]).await, json!(in_days(3)));
+        assert_eq!(eta(&app, &second["id"]).await, json!(in_days(14)));
+        app.ok(RECEIPT, json!({ "w": "RNO", "s": "RARE", "q": 2, "d": in_days(6) })).await;
+        assert_eq!(eta(&app, &second["id"]).await, json!(in_days(6)));
+
+        let events = app
+            .ok("query($id: ID!) { order(id: $id) { events { kind payload } } }", json!({ "id": first["id"] }))
+            .await;
+        let changed: Vec<&Value> = events["order"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["kind"] == "BACKORDER_ETA_CHANGED")
+            .collect();
+        assert_eq!(changed.len(), 1, "{events}");
+
+        for (vars, code) in [
+            (json!({ "w": "CHI", "s": "RARE", "q": 0, "d": in_days(3) }), "BAD_QUANTITY"),
+            (json!({ "w": "CHI", "s": "RARE", "q": 1, "d": in_days(-1) }), "INVALID_INPUT"),
+            (json!({ "w": "XXX", "s": "RARE", "q": 1, "d": in_days(1) }), "UNKNOWN_WAREHOUSE"),
+        ] {
+            let answer = app.ok(RECEIPT, vars).await;
+            assert_eq!(answer["recordInboundReceipt"]["userErrors"][0]["code"], code, "{answer}");
+        }
+    }
+}

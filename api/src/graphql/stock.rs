@@ -279,3 +279,75 @@ impl PartnerStockMutation {
         change_stock(ctx, &input.warehouse_code, &input.sku, i64::from(input.delta), input.reason.trim()).await
     }
 }
+
+/// Stock expected at a warehouse: a purchase order or a transfer.
+#[derive(Debug, InputObject)]
+pub(crate) struct InboundReceiptInput {
+    pub warehouse_code: String,
+    pub sku: String,
+    pub quantity: i32,
+    pub expected_on: super::scalars::Date,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct InboundReceipt {
+    pub id: async_graphql::ID,
+    pub warehouse_code: String,
+    pub sku: String,
+    pub quantity: u32,
+    pub expected_on: super::scalars::Date,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct RecordInboundReceiptPayload {
+    pub receipt: Option<InboundReceipt>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(Default)]
+pub(crate) struct ReceiptMutation;
+
+#[Object]
+impl ReceiptMutation {
+    /// Announces expected stock; backorders of the sku get new availability
+    /// estimates, oldest in the queue served first.
+    async fn record_inbound_receipt(
+        &self,
+        ctx: &Context<'_>,
+        input: InboundReceiptInput,
+    ) -> async_graphql::Result<RecordInboundReceiptPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let code = super::inputs::warehouse_code(&input.warehouse_code, &["input", "warehouseCode"])?;
+            let sku = super::inputs::sku(&input.sku, &["input", "sku"])?;
+            let quantity = u32::try_from(input.quantity).ok().filter(|&q| q > 0).ok_or_else(|| {
+                ApiError::User(
+                    UserError::new(
+                        ErrorCode::BadQuantity,
+                        format!("quantity must be positive, got {}", input.quantity),
+                    )
+                    .at(&["input", "quantity"]),
+                )
+            })?;
+            let days = input
+                .expected_on
+                .0
+                .signed_duration_since(crate::state::to_date(domain::calendar::Day::from_days_since_epoch(0)))
+                .num_days();
+            let day = domain::calendar::Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX));
+            Ok(state.store.record_inbound_receipt(&code, &sku, quantity, day).await?)
+        }
+        .await;
+        let (receipt, user_errors) = into_payload(result)?;
+        Ok(RecordInboundReceiptPayload {
+            receipt: receipt.map(|r| InboundReceipt {
+                id: async_graphql::ID(r.id.to_string()),
+                warehouse_code: r.warehouse.to_string(),
+                sku: r.sku.to_string(),
+                quantity: r.quantity,
+                expected_on: r.expected_on.into(),
+            }),
+            user_errors,
+        })
+    }
+}

@@ -24,7 +24,9 @@ use sea_orm::{
 use serde_json::json;
 
 use super::{BackorderRecord, Store, StoreError, now_ms, to_micros};
-use crate::db::entity::{backorder, order, order_event, shipment, shipment_line, stock_level, warehouse};
+use crate::db::entity::{
+    backorder, inbound_receipt, order, order_event, shipment, shipment_line, stock_level, warehouse,
+};
 
 const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
 
@@ -196,6 +198,8 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .await?;
             refresh_order(db, order.id, now).await?;
         }
+        // The queue moved: later backorders may now wait for other receipts.
+        refresh_estimates(db, product_id, now).await?;
     }
     Ok(())
 }
@@ -408,6 +412,7 @@ impl Store {
             allocate_arrivals(&txn, &[row.product_id], now).await?;
         }
         refresh_order(&txn, row.order_id, now).await?;
+        refresh_estimates(&txn, row.product_id, now).await?;
         txn.commit().await?;
         let fresh = backorder::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownBackorder(id))?;
         Ok(record(fresh))
@@ -444,5 +449,138 @@ impl Store {
             query = query.filter(backorder::Column::Status.eq(status.as_str()));
         }
         Ok(query.all(&self.db).await?.into_iter().map(record).collect())
+    }
+}
+
+/// Re-estimates when the waiting backorders of `product_id` get their units,
+/// from the expected receipts, and records every date that moved.
+pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i64, now: i64) -> Result<(), StoreError> {
+    use domain::backorder::{Receipt, estimate_availability, queue};
+    let open = backorder::Entity::find()
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .all(db)
+        .await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
+    let lead = product.map_or(0, |p| u32::try_from(p.lead_time_days).unwrap_or(0));
+    let today = today(now);
+    let receipts: Vec<Receipt> = inbound_receipt::Entity::find()
+        .filter(inbound_receipt::Column::ProductId.eq(product_id))
+        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
+        .filter(inbound_receipt::Column::ExpectedOn.gte(today.days_since_epoch()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| Receipt {
+            expected_on: Day::from_days_since_epoch(r.expected_on),
+            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
+        })
+        .collect();
+    let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
+    let priorities: HashMap<i64, i32> = order::Entity::find()
+        .filter(order::Column::Id.is_in(order_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o.priority))
+        .collect();
+    let waiting = |rows: &[&backorder::Model]| -> Vec<Waiting> {
+        rows.iter()
+            .map(|b| Waiting {
+                id: b.id,
+                priority: priorities.get(&b.order_id).copied().unwrap_or(0),
+                confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
+                quantity: u32::try_from(b.quantity).unwrap_or(0),
+            })
+            .collect()
+    };
+    // The queue first; unconfirmed backorders as if they joined it now, oldest first.
+    let confirmed: Vec<&backorder::Model> =
+        open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
+    let awaiting: Vec<&backorder::Model> =
+        open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
+    let mut ordered = queue(waiting(&confirmed));
+    let mut later = waiting(&awaiting);
+    later.sort_by_key(|w| (w.confirmed_at_ms, w.id));
+    ordered.extend(later);
+    for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead)) {
+        let row = open.iter().find(|b| b.id == id).expect("estimated from these");
+        if row.estimated_available == day.days_since_epoch() {
+            continue;
+        }
+        backorder::Entity::update_many()
+            .col_expr(backorder::Column::EstimatedAvailable, Expr::value(day.days_since_epoch()))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+            .filter(backorder::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+        event(
+            db,
+            row.order_id,
+            EventKind::BackorderEtaChanged,
+            json!({ "backorder": id, "sku": row.sku, "fromDay": row.estimated_available, "toDay": day.days_since_epoch() }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const EXPECTED: &str = "EXPECTED";
+
+/// An inbound receipt as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub id: i64,
+    pub warehouse: WarehouseCode,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub expected_on: Day,
+}
+
+impl Store {
+    /// Announces stock expected at a warehouse on a day; waiting backorders
+    /// of the sku get new availability estimates (and events where they
+    /// moved).
+    pub async fn record_inbound_receipt(
+        &self,
+        warehouse: &WarehouseCode,
+        sku: &Sku,
+        quantity: u32,
+        expected_on: Day,
+    ) -> Result<ReceiptRecord, StoreError> {
+        let now = now_ms();
+        if expected_on < today(now) {
+            return Err(StoreError::Invalid("expectedOn must not be in the past".to_owned()));
+        }
+        let txn = self.db.begin().await?;
+        let w = warehouse::Entity::find()
+            .filter(warehouse::Column::Code.eq(warehouse.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownWarehouse(warehouse.to_string()))?;
+        let p = crate::db::entity::product::Entity::find()
+            .filter(crate::db::entity::product::Column::Sku.eq(sku.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+        let id = inbound_receipt::Entity::insert(inbound_receipt::ActiveModel {
+            warehouse_id: Set(w.id),
+            product_id: Set(p.id),
+            quantity: Set(i64::from(quantity)),
+            expected_on: Set(expected_on.days_since_epoch()),
+            status: Set(EXPECTED.to_owned()),
+            created_at_ms: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+        refresh_estimates(&txn, p.id, now).await?;
+        txn.commit().await?;
+        Ok(ReceiptRecord { id, warehouse: warehouse.clone(), sku: sku.clone(), quantity, expected_on })
     }
 }

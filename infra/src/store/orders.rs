@@ -280,6 +280,11 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
+        // Expected receipts may promise these backorders an earlier date
+        // than the supplier's lead time the draft assumed.
+        for draft in &new.draft.backorders {
+            super::backorders::refresh_estimates(&txn, product_id(&draft.sku)?, now).await?;
+        }
         let events: Vec<order_event::ActiveModel> = new
             .draft
             .events
