@@ -531,6 +531,25 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
 
 const EXPECTED: &str = "EXPECTED";
 
+/// The rows behind a (warehouse code, sku) pair, or which one is unknown.
+pub(super) async fn warehouse_and_product<C: ConnectionTrait>(
+    db: &C,
+    code: &WarehouseCode,
+    sku: &Sku,
+) -> Result<(warehouse::Model, crate::db::entity::product::Model), StoreError> {
+    let w = warehouse::Entity::find()
+        .filter(warehouse::Column::Code.eq(code.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownWarehouse(code.to_string()))?;
+    let p = crate::db::entity::product::Entity::find()
+        .filter(crate::db::entity::product::Column::Sku.eq(sku.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+    Ok((w, p))
+}
+
 /// An inbound receipt as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptRecord {
@@ -557,16 +576,7 @@ impl Store {
             return Err(StoreError::Invalid("expectedOn must not be in the past".to_owned()));
         }
         let txn = self.db.begin().await?;
-        let w = warehouse::Entity::find()
-            .filter(warehouse::Column::Code.eq(warehouse.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::UnknownWarehouse(warehouse.to_string()))?;
-        let p = crate::db::entity::product::Entity::find()
-            .filter(crate::db::entity::product::Column::Sku.eq(sku.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+        let (w, p) = warehouse_and_product(&txn, warehouse, sku).await?;
         let id = inbound_receipt::Entity::insert(inbound_receipt::ActiveModel {
             warehouse_id: Set(w.id),
             product_id: Set(p.id),

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::backorders::{allocate_arrivals, event, refresh_order};
 use super::{ShipmentRecord, Store, StoreError, now_ms};
-use crate::db::entity::{backorder, order, product, shipment, shipment_line, stock_level, warehouse};
+use crate::db::entity::{backorder, order, shipment, shipment_line, stock_level, warehouse};
 
 /// Takes `units` out of a level's reservation, and out of what is on hand
 /// when they physically left.
@@ -184,16 +184,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = now_ms();
         let txn = self.db.begin().await?;
-        let w = warehouse::Entity::find()
-            .filter(warehouse::Column::Code.eq(warehouse.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::UnknownWarehouse(warehouse.to_string()))?;
-        let p = product::Entity::find()
-            .filter(product::Column::Sku.eq(sku.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+        let (w, p) = super::backorders::warehouse_and_product(&txn, warehouse, sku).await?;
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
         let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));
         let after = on_hand + delta;
