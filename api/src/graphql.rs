@@ -35,6 +35,7 @@ pub struct Mutation(
     fulfillment::FulfillmentMutation,
     orders::BackorderMutation,
     orders::LifecycleMutation,
+    orders::CompensationMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

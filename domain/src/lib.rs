@@ -9,6 +9,7 @@
 pub mod backorder;
 pub mod calendar;
 pub mod catalog;
+pub mod compensation;
 pub mod geo;
 pub mod inventory;
 pub mod money;

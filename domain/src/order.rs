@@ -89,6 +89,7 @@ named_enum!(
         BackorderEtaChanged => "BACKORDER_ETA_CHANGED",
         ShipmentCancelled => "SHIPMENT_CANCELLED",
         OrderCancelled => "ORDER_CANCELLED",
+        OrderCompensated => "ORDER_COMPENSATED",
     }
 );
 

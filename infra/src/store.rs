@@ -3,6 +3,7 @@
 
 mod backorders;
 mod catalog;
+mod compensation;
 mod lifecycle;
 mod network;
 mod orders;
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
+pub use compensation::{CompensationRecord, OrderTotals};
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
     BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,

@@ -402,3 +402,75 @@ async fn inbound_receipts_move_backorder_estimates_in_queue_order() {
         }
     }
 }
+
+const COMPENSATE: &str = "mutation($i: IssueCompensationInput!) { issueCompensation(input: $i) { order { totals { merchandise shipping compensation total } compensations { amount reason automatic } events { kind } } userErrors { code message } } }";
+
+#[tokio::test]
+async fn compensation_is_exact_money_and_the_totals_add_up() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let placed = place(
+            &app,
+            json!([{ "sku": "TENT", "quantity": 2 }, { "sku": "RARE", "quantity": 1 }]),
+            "comp",
+            "SHIP_AVAILABLE",
+            true,
+        )
+        .await;
+        let id = placed["id"].clone();
+        let data = app
+            .ok(
+                "query($id: ID!) { order(id: $id) { totals { merchandise shipping compensation total } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        let totals = &data["order"]["totals"];
+        assert_eq!(totals["merchandise"], "403.00", "2 × 199.00 + 1 × 5.00");
+        assert_eq!(totals["compensation"], "0.00");
+        let shipping: rust_decimal::Decimal = totals["shipping"].as_str().unwrap().parse().unwrap();
+
+        let answer = app
+            .ok(COMPENSATE, json!({ "i": { "orderId": id, "percentage": "10", "reason": "rare item delayed" } }))
+            .await;
+        let order = &answer["issueCompensation"]["order"];
+        assert_eq!(answer["issueCompensation"]["userErrors"], json!([]));
+        let expected = ((rust_decimal::Decimal::from(403) + shipping) / rust_decimal::Decimal::from(10)).round_dp(2);
+        assert_eq!(
+            order["compensations"],
+            json!([{ "amount": format!("{expected:.2}"), "reason": "rare item delayed", "automatic": false }])
+        );
+        let total: rust_decimal::Decimal = order["totals"]["total"].as_str().unwrap().parse().unwrap();
+        assert_eq!(total, rust_decimal::Decimal::from(403) + shipping - expected);
+        assert!(order["events"].as_array().unwrap().iter().any(|e| e["kind"] == "ORDER_COMPENSATED"));
+
+        for (input, message) in [
+            (
+                json!({ "orderId": id, "amount": "5", "percentage": "5", "reason": "x" }),
+                "give exactly one of amount and percentage",
+            ),
+            (json!({ "orderId": id, "amount": "100000", "reason": "x" }), "credits would exceed the order total"),
+            (
+                json!({ "orderId": id, "percentage": "0", "reason": "x" }),
+                "a compensation percentage must be above 0 and at most 100, got 0",
+            ),
+            (
+                json!({ "orderId": id, "amount": "0", "reason": "x" }),
+                "a compensation amount must be positive, got 0.00",
+            ),
+            (json!({ "orderId": id, "amount": "5", "reason": " " }), "reason must be 1 to 500 characters"),
+            (json!({ "orderId": "424242", "amount": "5", "reason": "x" }), "unknown order 424242"),
+        ] {
+            let answer = app.ok(COMPENSATE, json!({ "i": input })).await;
+            let error = answer["issueCompensation"]["userErrors"][0]["message"].as_str().unwrap().to_owned();
+            assert!(error.starts_with(message), "{error}");
+        }
+        let negative = app.graphql(COMPENSATE, json!({ "i": { "orderId": id, "amount": "-5", "reason": "x" } })).await;
+        assert!(
+            negative["errors"][0]["message"].as_str().unwrap().contains("money must not be negative"),
+            "{negative}"
+        );
+        let after =
+            app.ok("query($id: ID!) { order(id: $id) { compensations { amount } } }", json!({ "id": id })).await;
+        assert_eq!(after["order"]["compensations"].as_array().unwrap().len(), 1, "rejected grants change nothing");
+    }
+}

@@ -115,6 +115,32 @@ impl Order {
         Ok(rows.into_iter().map(Backorder).collect())
     }
 
+    /// What the order adds up to: merchandise + shipping − compensation.
+    async fn totals(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderTotals> {
+        let t = app(ctx)?.store.order_totals(self.0.id).await.map_err(internal)?;
+        Ok(OrderTotals {
+            merchandise: Money(t.merchandise),
+            shipping: Money(t.shipping),
+            compensation: Money(t.compensation),
+            total: Money(t.total),
+        })
+    }
+
+    /// Credits granted on the order, oldest first.
+    async fn compensations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Compensation>> {
+        let rows = app(ctx)?.store.compensations_of(self.0.id).await.map_err(internal)?;
+        Ok(rows
+            .into_iter()
+            .map(|c| Compensation {
+                id: ID(c.id.to_string()),
+                amount: Money(c.amount),
+                reason: c.reason,
+                automatic: c.automatic,
+                at: DateTime(c.created_at_ms),
+            })
+            .collect())
+    }
+
     /// Everything that happened to the order, oldest first.
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderEvent>> {
         let rows = loaders(ctx)?.events.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
@@ -469,5 +495,77 @@ impl LifecycleMutation {
             None => None,
         };
         Ok(CancelOrderPayload { order, user_errors })
+    }
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct OrderTotals {
+    pub merchandise: Money,
+    pub shipping: Money,
+    pub compensation: Money,
+    pub total: Money,
+}
+
+/// A credit on an order.
+#[derive(SimpleObject)]
+pub(crate) struct Compensation {
+    pub id: ID,
+    pub amount: Money,
+    pub reason: String,
+    /// Issued by the delay policy rather than by an agent.
+    pub automatic: bool,
+    pub at: DateTime,
+}
+
+/// A credit to grant: exactly one of `amount` and `percentage`.
+#[derive(Debug, async_graphql::InputObject)]
+pub(crate) struct IssueCompensationInput {
+    pub order_id: ID,
+    pub amount: Option<Money>,
+    /// Percent of merchandise plus shipping, e.g. "10" for 10%.
+    pub percentage: Option<DecimalValue>,
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct IssueCompensationPayload {
+    pub order: Option<Order>,
+    pub user_errors: Vec<crate::error::UserError>,
+}
+
+#[derive(Default)]
+pub(crate) struct CompensationMutation;
+
+#[Object]
+impl CompensationMutation {
+    /// Grants an exact-money credit on an order (never more than its total).
+    async fn issue_compensation(
+        &self,
+        ctx: &Context<'_>,
+        input: IssueCompensationInput,
+    ) -> async_graphql::Result<IssueCompensationPayload> {
+        use domain::compensation::Grant;
+        let state = app(ctx)?;
+        let result = async {
+            let id = numeric_id(&input.order_id, "an order")?;
+            let grant = match (input.amount, input.percentage) {
+                (Some(amount), None) => Grant::Amount(amount.0),
+                (None, Some(p)) => Grant::Percentage(p.0),
+                _ => return Err(ApiError::user(ErrorCode::InvalidInput, "give exactly one of amount and percentage")),
+            };
+            let reason = input.reason.trim();
+            if reason.is_empty() || reason.len() > 500 {
+                return Err(ApiError::user(ErrorCode::InvalidInput, "reason must be 1 to 500 characters"));
+            }
+            state.store.issue_compensation(id, grant, reason).await?;
+            Ok(id)
+        }
+        .await;
+        let (id, user_errors) = crate::error::into_payload(result)?;
+        let order = match id {
+            Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
+            None => None,
+        };
+        Ok(IssueCompensationPayload { order, user_errors })
     }
 }

@@ -6,6 +6,7 @@
 //! Unix milliseconds (`*_ms`), calendar days as days since 1970-01-01.
 
 pub mod backorder;
+pub mod compensation;
 pub mod idempotency_key;
 pub mod inbound_receipt;
 pub mod order;

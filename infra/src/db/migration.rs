@@ -3,6 +3,7 @@
 //! released, is never edited: changes come as new migrations.
 
 mod m20261126_000001_initial;
+mod m20261126_000002_compensations;
 
 use sea_orm_migration::prelude::*;
 
@@ -11,6 +12,6 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_initial::Migration)]
+        vec![Box::new(m20261126_000001_initial::Migration), Box::new(m20261126_000002_compensations::Migration)]
     }
 }

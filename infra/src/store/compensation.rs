@@ -1,0 +1,109 @@
+//! Compensation credits and the totals of an order.
+
+use domain::Money;
+use domain::compensation::{Grant, credit};
+use domain::order::EventKind;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use serde_json::json;
+
+use super::backorders::event;
+use super::{Store, StoreError, money_from_micros, now_ms, to_micros};
+use crate::db::entity::{compensation, order, order_line};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompensationRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub amount: Money,
+    pub reason: String,
+    pub automatic: bool,
+    pub created_at_ms: i64,
+}
+
+/// What an order adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderTotals {
+    /// Σ quantity × unit price over the lines.
+    pub merchandise: Money,
+    pub shipping: Money,
+    pub compensation: Money,
+    /// merchandise + shipping − compensation.
+    pub total: Money,
+}
+
+fn record(m: compensation::Model) -> CompensationRecord {
+    CompensationRecord {
+        id: m.id,
+        order_id: m.order_id,
+        amount: money_from_micros(m.amount_micros),
+        reason: m.reason,
+        automatic: m.kind == "AUTOMATIC",
+        created_at_ms: m.created_at_ms,
+    }
+}
+
+async fn totals<C: sea_orm::ConnectionTrait>(db: &C, order_id: i64) -> Result<OrderTotals, StoreError> {
+    let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+    let lines = order_line::Entity::find().filter(order_line::Column::OrderId.eq(order_id)).all(db).await?;
+    let merchandise: Money = lines
+        .iter()
+        .map(|l| Money::new(money_from_micros(l.unit_price_micros).amount() * rust_decimal::Decimal::from(l.quantity)))
+        .sum();
+    let credits = compensation::Entity::find().filter(compensation::Column::OrderId.eq(order_id)).all(db).await?;
+    let compensation: Money = credits.iter().map(|c| money_from_micros(c.amount_micros)).sum();
+    let shipping = money_from_micros(order.shipping_cost_micros);
+    Ok(OrderTotals { merchandise, shipping, compensation, total: merchandise + shipping - compensation })
+}
+
+impl Store {
+    /// Credits an order by hand (an agent's decision), exact to the cent.
+    pub async fn issue_compensation(
+        &self,
+        order_id: i64,
+        grant: Grant,
+        reason: &str,
+    ) -> Result<CompensationRecord, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let current = totals(&txn, order_id).await?;
+        let amount = credit(grant, current.merchandise + current.shipping, current.compensation)
+            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let id = compensation::Entity::insert(compensation::ActiveModel {
+            order_id: Set(order_id),
+            amount_micros: Set(to_micros(amount.amount())?),
+            reason: Set(reason.to_owned()),
+            kind: Set("MANUAL".to_owned()),
+            backorder_id: Set(None),
+            created_at_ms: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+        event(
+            &txn,
+            order_id,
+            EventKind::OrderCompensated,
+            json!({ "amount": amount.to_string(), "reason": reason }),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        let row =
+            compensation::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+        Ok(record(row))
+    }
+
+    pub async fn compensations_of(&self, order_id: i64) -> Result<Vec<CompensationRecord>, StoreError> {
+        let rows = compensation::Entity::find()
+            .filter(compensation::Column::OrderId.eq(order_id))
+            .order_by_asc(compensation::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(record).collect())
+    }
+
+    pub async fn order_totals(&self, order_id: i64) -> Result<OrderTotals, StoreError> {
+        totals(&self.db, order_id).await
+    }
+}
