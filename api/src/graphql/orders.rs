@@ -429,6 +429,19 @@ pub(crate) struct CancelOrderPayload {
     pub user_errors: Vec<crate::error::UserError>,
 }
 
+/// A mutation's outcome as (the order after it, user errors).
+async fn order_after(
+    state: &crate::state::AppState,
+    result: Result<i64, ApiError>,
+) -> async_graphql::Result<(Option<Order>, Vec<crate::error::UserError>)> {
+    let (id, user_errors) = crate::error::into_payload(result)?;
+    let order = match id {
+        Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
+        None => None,
+    };
+    Ok((order, user_errors))
+}
+
 /// `what` with its article: "an order", "a shipment".
 fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
     id.parse::<i64>()
@@ -489,11 +502,7 @@ impl LifecycleMutation {
             Ok(id)
         }
         .await;
-        let (id, user_errors) = crate::error::into_payload(result)?;
-        let order = match id {
-            Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
-            None => None,
-        };
+        let (order, user_errors) = order_after(state, result).await?;
         Ok(CancelOrderPayload { order, user_errors })
     }
 }
@@ -561,11 +570,7 @@ impl CompensationMutation {
             Ok(id)
         }
         .await;
-        let (id, user_errors) = crate::error::into_payload(result)?;
-        let order = match id {
-            Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
-            None => None,
-        };
+        let (order, user_errors) = order_after(state, result).await?;
         Ok(IssueCompensationPayload { order, user_errors })
     }
 }
