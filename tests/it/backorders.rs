@@ -381,6 +381,12 @@ async fn inbound_receipts_move_backorder_estimates_in_queue_order() {
         app.ok(RECEIPT, json!({ "w": "RNO", "s": "RARE", "q": 2, "d": in_days(6) })).await;
         assert_eq!(eta(&app, &second["id"]).await, json!(in_days(6)));
 
+        // A new backorder joins the end of the queue: 12 units are ahead of
+        // it, so it waits for the receipt that brings the 13th to 15th.
+        app.ok(RECEIPT, json!({ "w": "CHI", "s": "RARE", "q": 5, "d": in_days(9) })).await;
+        let third = place(&app, json!([{ "sku": "RARE", "quantity": 3 }]), "eta3", "SHIP_AVAILABLE", true).await;
+        assert_eq!(eta(&app, &third["id"]).await, json!(in_days(9)));
+
         let events = app
             .ok("query($id: ID!) { order(id: $id) { events { kind payload } } }", json!({ "id": first["id"] }))
             .await;

@@ -531,6 +531,50 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
 
 const EXPECTED: &str = "EXPECTED";
 
+/// The availability estimate of a backorder of `quantity` joining the end of
+/// `product_id`'s queue now: `None` when no receipt is expected (the lead
+/// time `fallback` stands), so the common case costs one small query.
+pub(super) async fn estimate_for_new<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+    quantity: u32,
+    fallback: Day,
+    now: i64,
+) -> Result<Option<Day>, StoreError> {
+    use domain::backorder::{Receipt, estimate_availability};
+    use sea_orm::sea_query::{Alias, ExprTrait, Func};
+    let receipts: Vec<Receipt> = inbound_receipt::Entity::find()
+        .filter(inbound_receipt::Column::ProductId.eq(product_id))
+        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
+        .filter(inbound_receipt::Column::ExpectedOn.gte(today(now).days_since_epoch()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| Receipt {
+            expected_on: Day::from_days_since_epoch(r.expected_on),
+            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
+        })
+        .collect();
+    if receipts.is_empty() {
+        return Ok(None);
+    }
+    let ahead: Option<i64> = backorder::Entity::find()
+        .select_only()
+        .column_as(Expr::expr(Func::sum(Expr::col(backorder::Column::Quantity))).cast_as(Alias::new("bigint")), "ahead")
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let ahead = u32::try_from(ahead.unwrap_or(0)).unwrap_or(u32::MAX);
+    let queue = [
+        Waiting { id: 0, priority: 0, confirmed_at_ms: 0, quantity: ahead },
+        Waiting { id: 1, priority: 0, confirmed_at_ms: 1, quantity },
+    ];
+    Ok(estimate_availability(&queue, &receipts, fallback).last().map(|&(_, day)| day))
+}
+
 /// The rows behind a (warehouse code, sku) pair, or which one is unknown.
 pub(super) async fn warehouse_and_product<C: ConnectionTrait>(
     db: &C,

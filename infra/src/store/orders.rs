@@ -263,7 +263,21 @@ impl Store {
                 .collect::<Result<_, StoreError>>()?;
             shipment_line::Entity::insert_many(rows).exec(&txn).await?;
         }
+        // A new backorder joins the end of its queue, so it moves nobody
+        // else's estimate; its own comes from the expected receipts when
+        // there are any, after everything already waiting.
+        let mut etas: HashMap<&Sku, domain::calendar::Day> = HashMap::new();
         for draft in &new.draft.backorders {
+            let pid = product_id(&draft.sku)?;
+            if let Some(day) =
+                super::backorders::estimate_for_new(&txn, pid, draft.quantity.units(), draft.estimated_available, now)
+                    .await?
+            {
+                etas.insert(&draft.sku, day);
+            }
+        }
+        for draft in &new.draft.backorders {
+            let estimated_available = etas.get(&draft.sku).copied().unwrap_or(draft.estimated_available);
             backorder::Entity::insert(backorder::ActiveModel {
                 order_id: Set(order_id),
                 order_line_id: Set(line_ids[&draft.sku]),
@@ -271,7 +285,7 @@ impl Store {
                 sku: Set(draft.sku.to_string()),
                 quantity: Set(i64::from(draft.quantity.units())),
                 status: Set(draft.status.as_str().to_owned()),
-                estimated_available: Set(draft.estimated_available.days_since_epoch()),
+                estimated_available: Set(estimated_available.days_since_epoch()),
                 confirmed_at_ms: Set((new.consent == BackorderConsent::Given).then_some(now)),
                 created_at_ms: Set(now),
                 updated_at_ms: Set(now),
@@ -280,19 +294,24 @@ impl Store {
             .exec_without_returning(&txn)
             .await?;
         }
-        // Expected receipts may promise these backorders an earlier date
-        // than the supplier's lead time the draft assumed.
-        for draft in &new.draft.backorders {
-            super::backorders::refresh_estimates(&txn, product_id(&draft.sku)?, now).await?;
-        }
         let events: Vec<order_event::ActiveModel> = new
             .draft
             .events
             .iter()
+            .map(|e| match e {
+                // The event tells the estimate the backorder really got.
+                OrderEvent::Backordered { sku, quantity, status, estimated_available } => OrderEvent::Backordered {
+                    sku: sku.clone(),
+                    quantity: *quantity,
+                    status: *status,
+                    estimated_available: etas.get(sku).copied().unwrap_or(*estimated_available),
+                },
+                other => other.clone(),
+            })
             .map(|e| order_event::ActiveModel {
                 order_id: Set(order_id),
                 kind: Set(e.kind().as_str().to_owned()),
-                payload: Set(event_payload(e).to_string()),
+                payload: Set(event_payload(&e).to_string()),
                 created_at_ms: Set(now),
                 ..Default::default()
             })
