@@ -180,6 +180,8 @@ pub struct PlaceOrder {
     pub idempotency_key: String,
     pub country_code: Option<String>,
     pub postal_code: Option<String>,
+    /// Backorder queue priority; higher is served first.
+    pub priority: i32,
 }
 
 /// How placing went.
@@ -203,6 +205,7 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
     parts.push(format!("{:?}", input.consent));
     parts.push(input.country_code.clone().unwrap_or_default());
     parts.push(input.postal_code.clone().unwrap_or_default());
+    parts.push(input.priority.to_string());
     fingerprint(&parts)
 }
 
@@ -263,6 +266,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
             unit_prices,
             country_code: input.country_code.clone(),
             postal_code: input.postal_code.clone(),
+            priority: input.priority,
             draft,
         };
         match state.store.place_order(&new, &snapshot).await {

@@ -480,3 +480,17 @@ async fn compensation_is_exact_money_and_the_totals_add_up() {
         assert_eq!(after["order"]["compensations"].as_array().unwrap().len(), 1, "rejected grants change nothing");
     }
 }
+
+#[tokio::test]
+async fn a_higher_priority_order_jumps_the_backorder_queue() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let early = place(&app, json!([{ "sku": "RARE", "quantity": 2 }]), "early", "SHIP_AVAILABLE", true).await;
+        let input = json!({ "lines": [{ "sku": "RARE", "quantity": 2 }], "destination": { "latitude": 40.71, "longitude": -74.0 },
+                            "customerReference": "vip", "idempotencyKey": "vip", "backorderConsent": true, "priority": 5 });
+        let vip = app.ok(PLACE, json!({ "i": input })).await["placeOrder"]["order"].clone();
+        restock(&app, "NYC", "RARE", 2).await;
+        assert_eq!(order(&app, &vip["id"]).await["backorders"][0]["status"], "ALLOCATED");
+        assert_eq!(order(&app, &early["id"]).await["backorders"][0]["status"], "CONFIRMED");
+    }
+}

@@ -237,6 +237,10 @@ pub(crate) struct PlaceOrderInput {
     pub plan_token: Option<String>,
     /// Retrying with the same key returns the same order.
     pub idempotency_key: String,
+    /// Backorder queue priority: higher is served before older, lower
+    /// ones (for accounts the 3PL serves first).
+    #[graphql(default = 0)]
+    pub priority: i32,
 }
 
 #[derive(SimpleObject)]
@@ -283,6 +287,7 @@ impl PlaceOrderInput {
             idempotency_key: key.to_owned(),
             country_code: self.destination.country_code,
             postal_code: self.destination.postal_code,
+            priority: self.priority,
         })
     }
 }

@@ -39,6 +39,8 @@ pub struct NewOrder {
     pub country_code: Option<String>,
     pub postal_code: Option<String>,
     pub draft: OrderDraft,
+    /// Higher jumps the backorder queue (an account the 3PL serves first).
+    pub priority: i32,
 }
 
 /// The result of `place_order`.
@@ -205,7 +207,7 @@ impl Store {
             country_code: Set(new.country_code.clone()),
             postal_code: Set(new.postal_code.clone()),
             backorder_consent: Set(new.consent == BackorderConsent::Given),
-            priority: Set(0),
+            priority: Set(new.priority),
             shipping_cost_micros: Set(to_micros(shipping_cost.amount())?),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
