@@ -33,7 +33,6 @@ pub struct Application {
     server: Server,
     port: u16,
     host: String,
-    state: AppState,
 }
 
 impl Application {
@@ -77,7 +76,7 @@ impl Application {
         .workers(workers.max(1))
         .listen(listener)?
         .run();
-        Ok(Self { server, port: address.port(), host: address.ip().to_string(), state })
+        Ok(Self { server, port: address.port(), host: address.ip().to_string() })
     }
 
     pub fn port(&self) -> u16 {
@@ -92,10 +91,6 @@ impl Application {
     /// Stops the server from elsewhere (tests, signal handlers).
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
-    }
-
-    pub fn state(&self) -> &AppState {
-        &self.state
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

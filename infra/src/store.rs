@@ -74,10 +74,6 @@ impl Store {
         Self { db }
     }
 
-    pub fn connection(&self) -> &DatabaseConnection {
-        &self.db
-    }
-
     /// Answers when the database does.
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)

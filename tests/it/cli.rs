@@ -65,3 +65,13 @@ async fn the_demo_network_loads_idempotently_and_quotes() {
         .await;
     assert_eq!(quote["quoteFulfillment"], json!({ "shipmentCount": 1, "optimal": true }));
 }
+
+#[test]
+fn serve_refuses_a_malformed_redis_url_at_startup() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("data").display().to_string();
+    let run = shipmix(&["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--redis-url", "not-a-url"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("error: configuring the stock cache: "), "{}", run.stderr);
+    assert_eq!(run.stdout, "", "it never started listening");
+}

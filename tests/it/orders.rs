@@ -306,3 +306,25 @@ async fn bad_orders_change_nothing() {
         assert_eq!(orders["orders"]["edges"], json!([]));
     }
 }
+
+#[tokio::test]
+async fn an_expired_plan_token_answers_stale_plan_with_a_fresh_one() {
+    let settings = api::state::GatewaySettings { plan_token_ttl: std::time::Duration::ZERO, ..Default::default() };
+    let app = crate::support::spawn_configured(
+        crate::support::Lane::Sqlite,
+        crate::support::cache_for(crate::support::Lane::Sqlite),
+        settings,
+    )
+    .await;
+    app.seed(&[("NYC", 40.7, -74.0, "5")], &[("TENT", "199.00")], &[("NYC", "TENT", 2)]).await;
+    let lines = json!([{ "sku": "TENT", "quantity": 1 }]);
+    let quote = app.ok(QUOTE, json!({ "i": { "lines": lines, "destination": nyc() } })).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let mut input = order(lines, "expired");
+    input["planToken"] = quote["quoteFulfillment"]["planToken"].clone();
+    let answer = place(&app, input).await;
+    assert_eq!(answer["userErrors"][0]["code"], "STALE_PLAN");
+    assert_eq!(answer["userErrors"][0]["message"], "the plan token has expired");
+    assert_eq!(answer["freshPlan"]["shipmentCount"], 1);
+    assert_eq!(available(&app, "TENT").await, 2, "nothing reserved");
+}

@@ -176,15 +176,19 @@ pub(crate) async fn spawn_app(lane: Lane) -> TestApp {
 }
 
 pub(crate) async fn spawn_app_with(lane: Lane, cache_settings: CacheSettings) -> TestApp {
+    spawn_configured(lane, cache_settings, GatewaySettings::default()).await
+}
+
+pub(crate) async fn spawn_configured(lane: Lane, cache_settings: CacheSettings, gateway: GatewaySettings) -> TestApp {
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
-    let (address, store, cache, server) = spawn_on(&database, &cache_settings).await;
+    let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway).await;
     TestApp { lane, address, client: reqwest::Client::new(), store, cache, database, cache_settings, server, _dir: dir }
 }
 
 /// Another gateway instance on the same database and cache (a replica).
 pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
-    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings).await;
+    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, GatewaySettings::default()).await;
     TestApp {
         lane: of.lane,
         address,
@@ -201,13 +205,14 @@ pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
 async fn spawn_on(
     database: &DatabaseSettings,
     cache_settings: &CacheSettings,
+    gateway: GatewaySettings,
 ) -> (String, Store, StockCache, actix_web::dev::ServerHandle) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
     let store = Store::new(connection);
     let cache = StockCache::new(cache_settings).expect("cache settings");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-    let state = AppState::new(store.clone(), cache.clone(), GatewaySettings::default());
+    let state = AppState::new(store.clone(), cache.clone(), gateway);
     let app = Application::with_listener(state, listener, 64 * 1024, 2).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();

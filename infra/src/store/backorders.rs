@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use domain::backorder::{BackorderAction, Waiting, allocate, transition};
 use domain::calendar::{Day, transit_days};
+use domain::inventory::StockLevel;
 use domain::money::distance_meters;
 use domain::order::{BackorderStatus, EventKind, OrderStatus, ShipmentStatus};
 use domain::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
@@ -126,7 +127,19 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     products: &[i64],
     now: i64,
 ) -> Result<(), StoreError> {
-    for &product_id in products {
+    // One query finds the few products anyone waits for, so a feed of
+    // thousands of levels does not cost a query per level.
+    let waited_for: std::collections::BTreeSet<i64> = backorder::Entity::find()
+        .select_only()
+        .column(backorder::Column::ProductId)
+        .filter(backorder::Column::ProductId.is_in(products.iter().copied()))
+        .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    for product_id in waited_for {
         let waiting_rows = backorder::Entity::find()
             .filter(backorder::Column::ProductId.eq(product_id))
             .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
@@ -158,7 +171,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .map(|l| {
                 (
                     l.warehouse_id,
-                    u32::try_from(Ord::max(l.on_hand - l.reserved - l.safety_stock, 0)).unwrap_or(u32::MAX),
+                    StockLevel::new(l.on_hand, l.reserved, l.safety_stock).map_or(0, StockLevel::available),
                 )
             })
             .filter(|&(_, units)| units > 0)
@@ -224,22 +237,8 @@ async fn choose_sources<C: ConnectionTrait>(
     if let Some(s) = open.iter().find(|s| available.get(&s.warehouse_id).is_some_and(|&a| a >= units)) {
         return Ok(vec![(s.warehouse_id, units)]);
     }
-    let records: Vec<domain::Warehouse> = available
-        .keys()
-        .map(|id| {
-            let w = &warehouses[id];
-            domain::Warehouse::new(
-                WarehouseCode::new(w.code.clone()).expect("stored codes are valid"),
-                GeoPoint::new(w.latitude, w.longitude).expect("stored coordinates are valid"),
-                domain::ShippingRate::new(
-                    super::from_micros(w.base_cost_micros),
-                    super::from_micros(w.cost_per_km_micros),
-                )
-                .expect("stored rates are valid"),
-                w.priority,
-            )
-        })
-        .collect();
+    let records: Vec<domain::Warehouse> =
+        available.keys().map(|id| super::network::record(warehouses[id].clone(), None).to_domain()).collect();
     let mut network = Network::new(records).map_err(|e| StoreError::Invalid(e.to_string()))?;
     let sku = Sku::new(row.sku.clone()).expect("stored skus are valid");
     for (id, &units) in available {
@@ -282,13 +281,9 @@ async fn add_to_shipment<C: ConnectionTrait>(
         Some(s) => s.id,
         None => {
             let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
-            let origin = GeoPoint::new(warehouse.latitude, warehouse.longitude).expect("stored coordinates are valid");
-            let meters = distance_meters(origin.distance_km(destination));
-            let rate = domain::ShippingRate::new(
-                super::from_micros(warehouse.base_cost_micros),
-                super::from_micros(warehouse.cost_per_km_micros),
-            )
-            .expect("stored rates are valid");
+            let origin = super::network::record(warehouse.clone(), None).to_domain();
+            let meters = distance_meters(origin.location().distance_km(destination));
+            let rate = *origin.rate();
             let days = u32::try_from(warehouse.handling_days).unwrap_or(0) + transit_days(meters);
             let status =
                 if order.policy == "SHIP_COMPLETE" { ShipmentStatus::Pending } else { ShipmentStatus::Released };
@@ -467,18 +462,7 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
     let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
     let lead = product.map_or(0, |p| u32::try_from(p.lead_time_days).unwrap_or(0));
     let today = today(now);
-    let receipts: Vec<Receipt> = inbound_receipt::Entity::find()
-        .filter(inbound_receipt::Column::ProductId.eq(product_id))
-        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
-        .filter(inbound_receipt::Column::ExpectedOn.gte(today.days_since_epoch()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| Receipt {
-            expected_on: Day::from_days_since_epoch(r.expected_on),
-            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
-        })
-        .collect();
+    let receipts: Vec<Receipt> = expected_receipts(db, product_id, today).await?;
     let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
     let priorities: HashMap<i64, i32> = order::Entity::find()
         .filter(order::Column::Id.is_in(order_ids))
@@ -531,6 +515,26 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
 
 const EXPECTED: &str = "EXPECTED";
 
+/// Receipts of a product still expected from `today` on.
+async fn expected_receipts<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+    today: Day,
+) -> Result<Vec<domain::backorder::Receipt>, StoreError> {
+    Ok(inbound_receipt::Entity::find()
+        .filter(inbound_receipt::Column::ProductId.eq(product_id))
+        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
+        .filter(inbound_receipt::Column::ExpectedOn.gte(today.days_since_epoch()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|r| domain::backorder::Receipt {
+            expected_on: Day::from_days_since_epoch(r.expected_on),
+            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
+        })
+        .collect())
+}
+
 /// The availability estimate of a backorder of `quantity` joining the end of
 /// `product_id`'s queue now: `None` when no receipt is expected (the lead
 /// time `fallback` stands), so the common case costs one small query.
@@ -543,18 +547,7 @@ pub(super) async fn estimate_for_new<C: ConnectionTrait>(
 ) -> Result<Option<Day>, StoreError> {
     use domain::backorder::{Receipt, estimate_availability};
     use sea_orm::sea_query::{Alias, ExprTrait, Func};
-    let receipts: Vec<Receipt> = inbound_receipt::Entity::find()
-        .filter(inbound_receipt::Column::ProductId.eq(product_id))
-        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
-        .filter(inbound_receipt::Column::ExpectedOn.gte(today(now).days_since_epoch()))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|r| Receipt {
-            expected_on: Day::from_days_since_epoch(r.expected_on),
-            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
-        })
-        .collect();
+    let receipts: Vec<Receipt> = expected_receipts(db, product_id, today(now)).await?;
     if receipts.is_empty() {
         return Ok(None);
     }

@@ -490,12 +490,6 @@ impl Store {
         let rows = stock_level::Entity::find().all(&self.db).await?;
         Ok(rows.iter().map(|r| r.reserved).sum())
     }
-
-    /// Runs a statement the stores do not cover (tests and tooling).
-    pub async fn execute_unprepared(&self, sql: &str) -> Result<(), StoreError> {
-        self.db.execute_unprepared(sql).await?;
-        Ok(())
-    }
 }
 
 /// Reserves `units` of a stock row if it still has them available: the one
