@@ -113,6 +113,8 @@ enum Command {
         /// Seconds a quote's plan token stays redeemable.
         #[arg(long, value_name = "SECS", env = "SHIPMIX_PLAN_TOKEN_TTL", default_value_t = 900)]
         plan_token_ttl: u64,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -191,6 +193,53 @@ enum Command {
     },
 }
 
+/// The deployment's fulfillment policy (readable as `fulfillmentPolicy`).
+#[derive(Debug, clap::Args)]
+struct PolicyArgs {
+    /// Charge per package after the first (e.g. 4.95); unset: the merchant
+    /// absorbs extra packages.
+    #[arg(long, value_name = "AMOUNT", env = "SHIPMIX_PARTIAL_SHIPMENT_CHARGE")]
+    partial_shipment_charge: Option<rust_decimal::Decimal>,
+    /// Days a backorder may wait before it is overdue (BACKORDER_OVERDUE).
+    #[arg(long, value_name = "DAYS", env = "SHIPMIX_MAX_BACKORDER_DAYS")]
+    max_backorder_days: Option<u32>,
+    /// Cancel overdue backorders instead of only flagging them.
+    #[arg(long, env = "SHIPMIX_CANCEL_OVERDUE")]
+    cancel_overdue: bool,
+    /// Hours a backorder may await the shopper's confirmation before it expires.
+    #[arg(long, value_name = "HOURS", env = "SHIPMIX_CONFIRMATION_WINDOW_HOURS")]
+    confirmation_window_hours: Option<u32>,
+    /// Percent of the delayed units' value credited once when a backorder's
+    /// estimate slips past --delay-compensation-after-days.
+    #[arg(long, value_name = "PERCENT", env = "SHIPMIX_DELAY_COMPENSATION_PERCENT")]
+    delay_compensation_percent: Option<rust_decimal::Decimal>,
+    #[arg(long, value_name = "DAYS", env = "SHIPMIX_DELAY_COMPENSATION_AFTER_DAYS", default_value_t = 3)]
+    delay_compensation_after_days: u32,
+    /// Seconds between the backorder worker's passes.
+    #[arg(long, value_name = "SECS", env = "SHIPMIX_MAINTENANCE_INTERVAL", default_value_t = 60)]
+    maintenance_interval: u64,
+}
+
+impl PolicyArgs {
+    fn policy(&self) -> Result<domain::policy::FulfillmentPolicy, String> {
+        use domain::policy::{DelayCompensation, FulfillmentPolicy, PartialShipmentCharge};
+        const HOUR_MS: i64 = 3_600_000;
+        FulfillmentPolicy {
+            partial_shipment_charge: self.partial_shipment_charge.map_or(PartialShipmentCharge::Absorb, |c| {
+                PartialShipmentCharge::PerExtraPackage(domain::Money::new(c))
+            }),
+            max_backorder_ms: self.max_backorder_days.map(|d| i64::from(d) * 24 * HOUR_MS),
+            cancel_overdue: self.cancel_overdue,
+            unconfirmed_expiry_ms: self.confirmation_window_hours.map(|h| i64::from(h) * HOUR_MS),
+            delay_compensation: self
+                .delay_compensation_percent
+                .map(|percent| DelayCompensation { threshold_days: self.delay_compensation_after_days, percent }),
+        }
+        .validate()
+        .map_err(|e| e.to_string())
+    }
+}
+
 fn parse_max_shipments(value: &str) -> Result<MaxShipments, String> {
     let k: i64 = value.parse().map_err(|_| format!("{value:?} is not a whole number"))?;
     MaxShipments::new(k).map_err(|e| e.to_string())
@@ -227,9 +276,15 @@ where
             workers,
             search_budget,
             plan_token_ttl,
+            policy,
         } => {
             let database = match database.settings() {
                 Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            let maintenance_interval = std::time::Duration::from_secs(policy.maintenance_interval.max(1));
+            let policy = match policy.policy() {
+                Ok(p) => p,
                 Err(e) => return bad_input(stderr, &e),
             };
             let settings = crate::server::ServeSettings {
@@ -247,6 +302,8 @@ where
                 gateway: crate::state::GatewaySettings {
                     search_budget: SearchBudget::nodes(search_budget),
                     plan_token_ttl: std::time::Duration::from_secs(plan_token_ttl),
+                    policy,
+                    maintenance_interval,
                     ..Default::default()
                 },
             };

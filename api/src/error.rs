@@ -32,6 +32,10 @@ pub enum ErrorCode {
     UnknownBackorder,
     UnknownShipment,
     UnknownOrder,
+    UnknownOrderLine,
+    UnknownSubstitution,
+    /// Units that already left the warehouse cannot be cancelled.
+    AlreadyShipped,
     /// The object is not in a state that allows this, e.g. confirming a
     /// cancelled backorder.
     InvalidTransition,
@@ -113,6 +117,13 @@ impl From<StoreError> for ApiError {
                 ApiError::user(ErrorCode::UnknownShipment, format!("unknown shipment {id}"))
             }
             StoreError::UnknownOrder(id) => ApiError::user(ErrorCode::UnknownOrder, format!("unknown order {id}")),
+            StoreError::UnknownLine(id) => {
+                ApiError::user(ErrorCode::UnknownOrderLine, format!("unknown order line {id}"))
+            }
+            StoreError::UnknownSubstitution(id) => {
+                ApiError::user(ErrorCode::UnknownSubstitution, format!("unknown substitution {id}"))
+            }
+            StoreError::AlreadyShipped(message) => ApiError::user(ErrorCode::AlreadyShipped, message),
             StoreError::Conflict(message) => ApiError::user(ErrorCode::InvalidTransition, message),
             StoreError::UnknownBackorder(id) => {
                 ApiError::user(ErrorCode::UnknownBackorder, format!("unknown backorder {id}"))

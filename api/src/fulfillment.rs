@@ -267,6 +267,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
             country_code: input.country_code.clone(),
             postal_code: input.postal_code.clone(),
             priority: input.priority,
+            partial_shipment_charge: state.settings.policy.partial_shipment_charge.for_packages(plan.shipment_count()),
             draft,
         };
         match state.store.place_order(&new, &snapshot).await {

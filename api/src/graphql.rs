@@ -3,6 +3,7 @@
 //! GraphQL types here are `api`-local and built from domain values and store
 //! records; no database row is a GraphQL type.
 
+mod amend;
 mod catalog;
 mod fulfillment;
 mod inputs;
@@ -23,6 +24,7 @@ pub struct Query(
     stock::StockQuery,
     fulfillment::FulfillmentQuery,
     orders::OrderQuery,
+    amend::AmendQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -36,6 +38,7 @@ pub struct Mutation(
     orders::BackorderMutation,
     orders::LifecycleMutation,
     orders::CompensationMutation,
+    amend::AmendMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;

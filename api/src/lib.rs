@@ -12,3 +12,4 @@ pub mod import;
 pub mod server;
 pub mod simulate;
 pub mod state;
+pub mod worker;

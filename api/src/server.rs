@@ -33,6 +33,7 @@ pub struct Application {
     server: Server,
     port: u16,
     host: String,
+    state: AppState,
 }
 
 impl Application {
@@ -76,7 +77,7 @@ impl Application {
         .workers(workers.max(1))
         .listen(listener)?
         .run();
-        Ok(Self { server, port: address.port(), host: address.ip().to_string() })
+        Ok(Self { server, port: address.port(), host: address.ip().to_string(), state })
     }
 
     pub fn port(&self) -> u16 {
@@ -93,7 +94,11 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves, with the backorder worker beside it, until stopped.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let worker = tokio::spawn(crate::worker::run(self.state.clone()));
+        let served = self.server.await;
+        worker.abort();
+        served
     }
 }

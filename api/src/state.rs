@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use domain::calendar::Day;
+use domain::policy::FulfillmentPolicy;
 use domain::sourcing::SearchBudget;
 use infra::cache::{StockCache, WarehouseDirectory};
 use infra::store::Store;
@@ -18,6 +19,11 @@ pub struct GatewaySettings {
     /// How stale the in-process warehouse directory may get: how long
     /// another replica's warehouse change takes to show in reads here.
     pub warehouse_refresh: Duration,
+    /// The deployment's partial-shipment and backorder policy.
+    pub policy: FulfillmentPolicy,
+    /// How often the backorder worker looks for expired, overdue and
+    /// delayed backorders.
+    pub maintenance_interval: Duration,
 }
 
 impl Default for GatewaySettings {
@@ -27,6 +33,8 @@ impl Default for GatewaySettings {
             plan_token_ttl: Duration::from_secs(15 * 60),
             placement_attempts: 32,
             warehouse_refresh: Duration::from_secs(5),
+            policy: FulfillmentPolicy::default(),
+            maintenance_interval: Duration::from_secs(60),
         }
     }
 }

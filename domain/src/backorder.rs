@@ -1,7 +1,8 @@
 //! Backorders: the state machine and the queue.
 //!
-//! `AWAITING_CONFIRMATION → CONFIRMED → ALLOCATED`, or `CANCELLED` from
-//! either waiting state. Units that arrive go to confirmed backorders of their
+//! `AWAITING_CONFIRMATION → CONFIRMED → ALLOCATED`; `CANCELLED` or
+//! `SUBSTITUTED` from either waiting state; `EXPIRED` when confirmation never
+//! came. Units that arrive go to confirmed backorders of their
 //! sku before anyone else: higher order priority first (3PLs let some
 //! accounts jump the queue), then oldest confirmation, then oldest backorder.
 
@@ -17,6 +18,10 @@ pub enum BackorderAction {
     Confirm,
     Cancel,
     Allocate,
+    /// The shopper never confirmed within the window.
+    Expire,
+    /// Another product ships instead.
+    Substitute,
 }
 
 impl BackorderAction {
@@ -25,6 +30,8 @@ impl BackorderAction {
             BackorderAction::Confirm => "confirmed",
             BackorderAction::Cancel => "cancelled",
             BackorderAction::Allocate => "allocated",
+            BackorderAction::Expire => "expired",
+            BackorderAction::Substitute => "substituted",
         }
     }
 }
@@ -44,6 +51,8 @@ pub fn transition(from: BackorderStatus, action: BackorderAction) -> Result<Back
         (S::AwaitingConfirmation, A::Confirm) => Ok(S::Confirmed),
         (S::AwaitingConfirmation | S::Confirmed, A::Cancel) => Ok(S::Cancelled),
         (S::Confirmed, A::Allocate) => Ok(S::Allocated),
+        (S::AwaitingConfirmation, A::Expire) => Ok(S::Expired),
+        (S::AwaitingConfirmation | S::Confirmed, A::Substitute) => Ok(S::Substituted),
         _ => Err(InvalidTransition { from, action }),
     }
 }
@@ -86,25 +95,30 @@ pub fn allocate(waiting: Vec<Waiting>, mut units: u32) -> Vec<(i64, u32)> {
 pub struct Receipt {
     pub expected_on: crate::calendar::Day,
     pub quantity: u32,
+    /// Where it arrives (the caller's warehouse key): what the transit to
+    /// each backorder's destination is counted from.
+    pub origin: i64,
 }
 
 /// When each waiting backorder can expect its units: walking the queue in
-/// order against the receipts by date, a backorder's day is that of the
-/// receipt that, after everything ahead of it, covers its last unit;
+/// order against the receipts by date, a backorder's units come with the
+/// receipt that, after everything ahead of it, covers its last unit, and
+/// `arrival(backorder id, receipt)` says when that reaches the shopper;
 /// `fallback` (today plus the supplier's lead time) when the receipts run
 /// out. `waiting` must already be in the order the units will be handed out.
 pub fn estimate_availability(
     waiting: &[Waiting],
     receipts: &[Receipt],
     fallback: crate::calendar::Day,
+    arrival: impl Fn(i64, &Receipt) -> crate::calendar::Day,
 ) -> Vec<(i64, crate::calendar::Day)> {
     let mut receipts = receipts.to_vec();
-    receipts.sort_by_key(|r| r.expected_on);
+    receipts.sort_by_key(|r| (r.expected_on, r.origin));
     let mut supply = receipts.iter().scan(0u64, |total, r| {
         *total += u64::from(r.quantity);
-        Some((*total, r.expected_on))
+        Some((*total, r))
     });
-    let mut current: Option<(u64, crate::calendar::Day)> = supply.next();
+    let mut current = supply.next();
     let mut demand = 0u64;
     waiting
         .iter()
@@ -116,7 +130,7 @@ pub fn estimate_availability(
                 }
                 current = supply.next();
             }
-            (w.id, current.map_or(fallback, |(_, day)| day))
+            (w.id, current.map_or(fallback, |(_, r)| arrival(w.id, r)))
         })
         .collect()
 }
@@ -138,8 +152,14 @@ mod tests {
         assert_eq!(err.to_string(), "a backorder that is cancelled cannot be confirmed");
         assert!(transition(S::Confirmed, A::Confirm).is_err());
         assert!(transition(S::AwaitingConfirmation, A::Allocate).is_err());
+        assert_eq!(transition(S::AwaitingConfirmation, A::Expire), Ok(S::Expired));
+        assert!(transition(S::Confirmed, A::Expire).is_err(), "a confirmed backorder waits, it does not expire");
+        assert_eq!(transition(S::Confirmed, A::Substitute), Ok(S::Substituted));
+        assert_eq!(transition(S::AwaitingConfirmation, A::Substitute), Ok(S::Substituted));
         for s in [S::Allocated, S::Cancelled, S::Substituted, S::Expired] {
-            assert!(transition(s, A::Cancel).is_err(), "{s}");
+            for action in [A::Cancel, A::Confirm, A::Allocate, A::Expire, A::Substitute] {
+                assert!(transition(s, action).is_err(), "{s} {action:?}");
+            }
         }
     }
 
@@ -156,12 +176,20 @@ mod tests {
         use crate::calendar::Day;
         let day = Day::from_days_since_epoch;
         let w = |id, quantity| Waiting { id, priority: 0, confirmed_at_ms: id, quantity };
-        let receipts = [Receipt { expected_on: day(20), quantity: 5 }, Receipt { expected_on: day(10), quantity: 4 }];
-        let dates = estimate_availability(&[w(1, 3), w(2, 2), w(3, 4), w(4, 1)], &receipts, day(99));
+        let receipts = [
+            Receipt { expected_on: day(20), quantity: 5, origin: 2 },
+            Receipt { expected_on: day(10), quantity: 4, origin: 1 },
+        ];
+        let on_arrival = |_: i64, r: &Receipt| r.expected_on;
+        let dates = estimate_availability(&[w(1, 3), w(2, 2), w(3, 4), w(4, 1)], &receipts, day(99), on_arrival);
         // Day 10 brings 4 (covers #1's 3), day 20 five more (covers #2 and #3
         // exactly: 3 + 2 + 4 = 9); #4 waits for the supplier.
         assert_eq!(dates, [(1, day(10)), (2, day(20)), (3, day(20)), (4, day(99))]);
-        assert_eq!(estimate_availability(&[w(1, 1)], &[], day(7)), [(1, day(7))]);
+        assert_eq!(estimate_availability(&[w(1, 1)], &[], day(7), on_arrival), [(1, day(7))]);
+        // Transit is counted from where the covering receipt lands, per backorder.
+        let transit = |id: i64, r: &Receipt| r.expected_on.plus_days(u32::try_from(id + r.origin).unwrap());
+        let dates = estimate_availability(&[w(1, 3), w(2, 2)], &receipts, day(99), transit);
+        assert_eq!(dates, [(1, day(12)), (2, day(24))]);
     }
 
     proptest! {

@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod money;
 pub mod network;
 pub mod order;
+pub mod policy;
 pub mod sourcing;
 #[cfg(feature = "synth")]
 pub mod synth;

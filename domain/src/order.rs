@@ -90,6 +90,13 @@ named_enum!(
         ShipmentCancelled => "SHIPMENT_CANCELLED",
         OrderCancelled => "ORDER_CANCELLED",
         OrderCompensated => "ORDER_COMPENSATED",
+        BackorderExpired => "BACKORDER_EXPIRED",
+        BackorderOverdue => "BACKORDER_OVERDUE",
+        LineCancelled => "LINE_CANCELLED",
+        SubstitutionProposed => "SUBSTITUTION_PROPOSED",
+        SubstitutionDeclined => "SUBSTITUTION_DECLINED",
+        LineSubstituted => "LINE_SUBSTITUTED",
+        ShortPickReported => "SHORT_PICK_REPORTED",
     }
 );
 

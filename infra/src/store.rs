@@ -1,10 +1,12 @@
 //! Stores: the database behind plain functions that speak in domain values
 //! and plain records. No sea-orm type crosses this module's boundary.
 
+mod amend;
 mod backorders;
 mod catalog;
 mod compensation;
 mod lifecycle;
+mod maintenance;
 mod network;
 mod orders;
 mod stock;
@@ -15,9 +17,11 @@ use rust_decimal::Decimal;
 use sea_orm::{DatabaseConnection, DbErr, SqlErr};
 use thiserror::Error;
 
+pub use amend::{LineAccount, ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
 pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::{CompensationRecord, OrderTotals};
+pub use maintenance::MaintenanceReport;
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
     BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,
@@ -45,6 +49,13 @@ pub enum StoreError {
     UnknownShipment(i64),
     #[error("unknown order {0}")]
     UnknownOrder(i64),
+    #[error("unknown order line {0}")]
+    UnknownLine(i64),
+    #[error("unknown substitution {0}")]
+    UnknownSubstitution(i64),
+    /// Units that left the warehouse cannot be cancelled.
+    #[error("{0}")]
+    AlreadyShipped(String),
     /// The object is not in a state that allows the change.
     #[error("{0}")]
     Conflict(String),

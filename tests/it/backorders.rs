@@ -375,17 +375,19 @@ async fn inbound_receipts_move_backorder_estimates_in_queue_order() {
             recorded["recordInboundReceipt"]["receipt"],
             json!({ "sku": "RARE", "quantity": 10, "expectedOn": in_days(3) })
         );
-        // Ten units cover the first order's four, not the second's eight after them.
-        assert_eq!(eta(&app, &first["id"]).await, json!(in_days(3)));
+        // Ten units cover the first order's four, not the second's eight
+        // after them; Chicago to New York is two days on the road.
+        assert_eq!(eta(&app, &first["id"]).await, json!(in_days(3 + 2)));
         assert_eq!(eta(&app, &second["id"]).await, json!(in_days(14)));
+        // Reno is five days from New York.
         app.ok(RECEIPT, json!({ "w": "RNO", "s": "RARE", "q": 2, "d": in_days(6) })).await;
-        assert_eq!(eta(&app, &second["id"]).await, json!(in_days(6)));
+        assert_eq!(eta(&app, &second["id"]).await, json!(in_days(6 + 5)));
 
         // A new backorder joins the end of the queue: 12 units are ahead of
         // it, so it waits for the receipt that brings the 13th to 15th.
         app.ok(RECEIPT, json!({ "w": "CHI", "s": "RARE", "q": 5, "d": in_days(9) })).await;
         let third = place(&app, json!([{ "sku": "RARE", "quantity": 3 }]), "eta3", "SHIP_AVAILABLE", true).await;
-        assert_eq!(eta(&app, &third["id"]).await, json!(in_days(9)));
+        assert_eq!(eta(&app, &third["id"]).await, json!(in_days(9 + 2)));
 
         let events = app
             .ok("query($id: ID!) { order(id: $id) { events { kind payload } } }", json!({ "id": first["id"] }))

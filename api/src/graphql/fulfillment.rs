@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
 use domain::order::BackorderConsent;
+use domain::policy::PartialShipmentCharge;
 use domain::sourcing::{Release, explain};
 
 use super::inputs::{DestinationInput, QuoteInput, SplitPolicy, sourcing_request};
@@ -21,6 +22,10 @@ pub(crate) struct FulfillmentPlan {
 }
 
 impl FulfillmentPlan {
+    pub(crate) fn new(quote: Quote) -> Self {
+        Self { quote: Arc::new(quote) }
+    }
+
     fn plan(&self) -> &DatedPlan {
         &self.quote.chosen
     }
@@ -95,13 +100,15 @@ pub(crate) struct PolicyOption {
     pub shipping_cost: Money,
     pub units_now: u64,
     pub units_backordered: u64,
+    /// What the deployment charges for this option's packages beyond the first.
+    pub partial_shipment_charge: Money,
     /// When the first package arrives under this policy (none if nothing ships now).
     pub first_delivery_date: Option<Date>,
     /// When everything has arrived.
     pub complete_delivery_date: Option<Date>,
 }
 
-fn option(policy: SplitPolicy, plan: &DatedPlan, quote: &Quote) -> PolicyOption {
+fn option(policy: SplitPolicy, plan: &DatedPlan, quote: &Quote, charge: PartialShipmentCharge) -> PolicyOption {
     let complete = plan.complete_delivery(quote.today);
     let first = match policy {
         SplitPolicy::ShipComplete if plan.plan.units_backordered() > 0 => complete,
@@ -113,6 +120,7 @@ fn option(policy: SplitPolicy, plan: &DatedPlan, quote: &Quote) -> PolicyOption 
         shipping_cost: Money(plan.plan.shipping_cost()),
         units_now: plan.plan.units_now(),
         units_backordered: plan.plan.units_backordered(),
+        partial_shipment_charge: Money(charge.for_packages(plan.plan.shipment_count())),
         first_delivery_date: first.map(Date::from),
         complete_delivery_date: complete.map(Date::from),
     }
@@ -193,8 +201,21 @@ impl FulfillmentPlan {
     }
 
     /// The same order under each policy, side by side.
-    async fn policy_options(&self) -> Vec<PolicyOption> {
-        self.quote.options.iter().map(|(policy, plan)| option((*policy).into(), plan, &self.quote)).collect()
+    async fn policy_options(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PolicyOption>> {
+        let charge = app(ctx)?.settings.policy.partial_shipment_charge;
+        Ok(self
+            .quote
+            .options
+            .iter()
+            .map(|(policy, plan)| option((*policy).into(), plan, &self.quote, charge))
+            .collect())
+    }
+
+    /// What the deployment charges for this plan's packages beyond the
+    /// first (zero when it absorbs them; see `fulfillmentPolicy`).
+    async fn partial_shipment_charge(&self, ctx: &Context<'_>) -> async_graphql::Result<Money> {
+        let charge = app(ctx)?.settings.policy.partial_shipment_charge;
+        Ok(Money(charge.for_packages(self.plan().plan.shipment_count())))
     }
 }
 

@@ -100,9 +100,34 @@ impl Order {
         DateTime(self.0.created_at_ms)
     }
 
+    /// Lines in number order; substitute lines come after the ones they
+    /// replace, which keep what was ordered.
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
         let lines = loaders(ctx)?.lines.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
-        Ok(lines.into_iter().map(OrderLine).collect())
+        let mut accounts = app(ctx)?.store.line_accounts(&[self.0.id]).await.map_err(internal)?;
+        let numbers: std::collections::HashMap<i64, u32> = lines.iter().map(|l| (l.id, l.line_no)).collect();
+        let replaced_by: std::collections::HashMap<i64, Vec<u32>> = lines
+            .iter()
+            .filter_map(|l| l.replaces_line_id.map(|r| (r, l.line_no)))
+            .fold(std::collections::HashMap::new(), |mut map, (r, n)| {
+                map.entry(r).or_default().push(n);
+                map
+            });
+        Ok(lines
+            .into_iter()
+            .map(|l| OrderLine {
+                account: accounts.remove(&l.id).unwrap_or_default(),
+                replaces: l.replaces_line_id.and_then(|r| numbers.get(&r).copied()),
+                replaced_by: replaced_by.get(&l.id).cloned().unwrap_or_default(),
+                record: l,
+            })
+            .collect())
+    }
+
+    /// Substitutions proposed or applied on the order, oldest first.
+    async fn substitutions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::amend::Substitution>> {
+        let rows = app(ctx)?.store.substitutions_of(&[self.0.id]).await.map_err(internal)?;
+        Ok(rows.into_iter().map(super::amend::Substitution).collect())
     }
 
     async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
@@ -115,12 +140,14 @@ impl Order {
         Ok(rows.into_iter().map(Backorder).collect())
     }
 
-    /// What the order adds up to: merchandise + shipping − compensation.
+    /// What the order adds up to: merchandise + shipping + partial-shipment
+    /// charge − compensation.
     async fn totals(&self, ctx: &Context<'_>) -> async_graphql::Result<OrderTotals> {
         let t = app(ctx)?.store.order_totals(self.0.id).await.map_err(internal)?;
         Ok(OrderTotals {
             merchandise: Money(t.merchandise),
             shipping: Money(t.shipping),
+            partial_shipment_charge: Money(t.partial_shipment_charge),
             compensation: Money(t.compensation),
             total: Money(t.total),
         })
@@ -148,24 +175,71 @@ impl Order {
     }
 }
 
-pub(crate) struct OrderLine(OrderLineRecord);
+/// A line with where each of its units is: ordered = shipped + allocated +
+/// backordered + cancelled + substituted.
+pub(crate) struct OrderLine {
+    record: OrderLineRecord,
+    account: infra::store::LineAccount,
+    replaces: Option<u32>,
+    replaced_by: Vec<u32>,
+}
 
 #[Object]
 impl OrderLine {
+    /// Pass to `cancelOrderLine`, `substituteLine`, `proposeSubstitution`.
+    async fn id(&self) -> ID {
+        ID(self.record.id.to_string())
+    }
+
     async fn line_number(&self) -> u32 {
-        self.0.line_no
+        self.record.line_no
     }
 
     async fn sku(&self) -> &str {
-        self.0.sku.as_str()
+        self.record.sku.as_str()
     }
 
+    /// Units ordered (for a substitute line: units substituted).
     async fn quantity(&self) -> u32 {
-        self.0.quantity
+        self.record.quantity
     }
 
     async fn unit_price(&self) -> Money {
-        Money(self.0.unit_price)
+        Money(self.record.unit_price)
+    }
+
+    /// Units that left a warehouse.
+    async fn shipped(&self) -> u32 {
+        self.account.shipped
+    }
+
+    /// Units reserved in packages that have not left yet.
+    async fn allocated(&self) -> u32 {
+        self.account.allocated
+    }
+
+    /// Units waiting as backorders.
+    async fn backordered(&self) -> u32 {
+        self.account.backordered
+    }
+
+    async fn cancelled(&self) -> u32 {
+        self.account.cancelled
+    }
+
+    /// Units that ship as another product (see `replacedBy`).
+    async fn substituted(&self) -> u32 {
+        self.account.substituted
+    }
+
+    /// On a substitute line: the number of the line it stands in for.
+    async fn replaces_line_number(&self) -> Option<u32> {
+        self.replaces
+    }
+
+    /// Numbers of the substitute lines standing in for this one.
+    async fn replaced_by_line_numbers(&self) -> &[u32] {
+        &self.replaced_by
     }
 }
 
@@ -430,7 +504,7 @@ pub(crate) struct CancelOrderPayload {
 }
 
 /// A mutation's outcome as (the order after it, user errors).
-async fn order_after(
+pub(super) async fn order_after(
     state: &crate::state::AppState,
     result: Result<i64, ApiError>,
 ) -> async_graphql::Result<(Option<Order>, Vec<crate::error::UserError>)> {
@@ -443,7 +517,7 @@ async fn order_after(
 }
 
 /// `what` with its article: "an order", "a shipment".
-fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
+pub(super) fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
     id.parse::<i64>()
         .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not {what} id", id.as_str())))
 }
@@ -509,8 +583,12 @@ impl LifecycleMutation {
 
 #[derive(SimpleObject)]
 pub(crate) struct OrderTotals {
+    /// Units still owed at their lines' prices (cancelled and substituted
+    /// units excluded, substitute lines at their own price).
     pub merchandise: Money,
     pub shipping: Money,
+    /// Charged for packages beyond the first, per the deployment's policy.
+    pub partial_shipment_charge: Money,
     pub compensation: Money,
     pub total: Money,
 }

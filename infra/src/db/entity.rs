@@ -18,4 +18,5 @@ pub mod product_substitute;
 pub mod shipment;
 pub mod shipment_line;
 pub mod stock_level;
+pub mod substitution;
 pub mod warehouse;

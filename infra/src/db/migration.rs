@@ -4,6 +4,7 @@
 
 mod m20261126_000001_initial;
 mod m20261126_000002_compensations;
+mod m20261126_000003_lifecycle;
 
 use sea_orm_migration::prelude::*;
 
@@ -12,6 +13,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261126_000001_initial::Migration), Box::new(m20261126_000002_compensations::Migration)]
+        vec![
+            Box::new(m20261126_000001_initial::Migration),
+            Box::new(m20261126_000002_compensations::Migration),
+            Box::new(m20261126_000003_lifecycle::Migration),
+        ]
     }
 }

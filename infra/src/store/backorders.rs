@@ -156,26 +156,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
-        let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
-        let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
-            .filter(warehouse::Column::Id.is_in(levels.iter().map(|l| l.warehouse_id)))
-            .filter(warehouse::Column::Active.eq(true))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|w| (w.id, w))
-            .collect();
-        let mut available: HashMap<i64, u32> = levels
-            .iter()
-            .filter(|l| warehouses.contains_key(&l.warehouse_id))
-            .map(|l| {
-                (
-                    l.warehouse_id,
-                    StockLevel::new(l.on_hand, l.reserved, l.safety_stock).map_or(0, StockLevel::available),
-                )
-            })
-            .filter(|&(_, units)| units > 0)
-            .collect();
+        let (mut available, warehouses) = available_of(db, product_id, None).await?;
         let total: u32 = available.values().sum();
         if total == 0 {
             continue;
@@ -193,11 +174,12 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             let row = waiting_rows.iter().find(|b| b.id == backorder_id).expect("allocated from the queue");
             let order = &orders[&row.order_id];
             transition(status_of(row), BackorderAction::Allocate).map_err(|e| StoreError::Invalid(e.to_string()))?;
-            let sources = choose_sources(db, order, row, units, &available, &warehouses).await?;
+            let line = LineRef::of(row);
+            let sources = choose_sources(db, order, &row.sku, units, &available, &warehouses).await?;
             for &(warehouse_id, take) in &sources {
                 super::orders::reserve(db, warehouse_id, product_id, i64::from(take), now).await?;
                 *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
-                add_to_shipment(db, order, row, &warehouses[&warehouse_id], take, now).await?;
+                add_to_shipment(db, order, &line, &warehouses[&warehouse_id], take, now).await?;
             }
             take_from_backorder(db, row, units, now).await?;
             let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
@@ -217,13 +199,55 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Where `units` for a backorder come from: the warehouse of one of the
-/// order's open shipments if it holds them all (no new package), otherwise
-/// the sourcing engine's fewest-packages, cheapest plan for the one line.
+/// The available units of a product per active warehouse (leaving out
+/// `except`), with those warehouses' rows.
+pub(super) async fn available_of<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+    except: Option<i64>,
+) -> Result<(HashMap<i64, u32>, HashMap<i64, warehouse::Model>), StoreError> {
+    let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
+    let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
+        .filter(warehouse::Column::Id.is_in(levels.iter().map(|l| l.warehouse_id)))
+        .filter(warehouse::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .filter(|w| Some(w.id) != except)
+        .map(|w| (w.id, w))
+        .collect();
+    let available = levels
+        .iter()
+        .filter(|l| warehouses.contains_key(&l.warehouse_id))
+        .map(|l| {
+            (l.warehouse_id, StockLevel::new(l.on_hand, l.reserved, l.safety_stock).map_or(0, StockLevel::available))
+        })
+        .filter(|&(_, units)| units > 0)
+        .collect();
+    Ok((available, warehouses))
+}
+
+/// The order line units are placed for.
+pub(super) struct LineRef<'a> {
+    pub order_line_id: i64,
+    pub product_id: i64,
+    pub sku: &'a str,
+}
+
+impl<'a> LineRef<'a> {
+    fn of(row: &'a backorder::Model) -> Self {
+        Self { order_line_id: row.order_line_id, product_id: row.product_id, sku: &row.sku }
+    }
+}
+
+/// Where `units` of `sku` for an order come from: the warehouse of one of
+/// the order's open shipments if it holds them all (no new package),
+/// otherwise the sourcing engine's fewest-packages, cheapest plan for the
+/// one line. `units` must not exceed what `available` holds in all.
 async fn choose_sources<C: ConnectionTrait>(
     db: &C,
     order: &order::Model,
-    row: &backorder::Model,
+    sku: &str,
     units: u32,
     available: &HashMap<i64, u32>,
     warehouses: &HashMap<i64, warehouse::Model>,
@@ -240,7 +264,7 @@ async fn choose_sources<C: ConnectionTrait>(
     let records: Vec<domain::Warehouse> =
         available.keys().map(|id| super::network::record(warehouses[id].clone(), None).to_domain()).collect();
     let mut network = Network::new(records).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let sku = Sku::new(row.sku.clone()).expect("stored skus are valid");
+    let sku = Sku::new(sku).expect("stored skus are valid");
     for (id, &units) in available {
         network
             .set_available(&WarehouseCode::new(warehouses[id].code.clone()).expect("valid"), sku.clone(), units)
@@ -266,7 +290,7 @@ async fn choose_sources<C: ConnectionTrait>(
 async fn add_to_shipment<C: ConnectionTrait>(
     db: &C,
     order: &order::Model,
-    row: &backorder::Model,
+    row: &LineRef<'_>,
     warehouse: &warehouse::Model,
     units: u32,
     now: i64,
@@ -312,12 +336,101 @@ async fn add_to_shipment<C: ConnectionTrait>(
         shipment_id: Set(shipment_id),
         order_line_id: Set(row.order_line_id),
         product_id: Set(row.product_id),
-        sku: Set(row.sku.clone()),
+        sku: Set(row.sku.to_owned()),
         quantity: Set(i64::from(units)),
         ..Default::default()
     }
     .insert(db)
     .await?;
+    Ok(())
+}
+
+/// Reserves up to `units` of a line's product for an order wherever they are
+/// available (leaving out warehouse `except`), joining the order's open
+/// packages where that avoids a new one. Returns (warehouse code, units) per
+/// source; what it could not place is `units` minus their sum.
+pub(super) async fn place_units<C: ConnectionTrait>(
+    db: &C,
+    order: &order::Model,
+    line: &LineRef<'_>,
+    units: u32,
+    except: Option<i64>,
+    now: i64,
+) -> Result<Vec<(String, u32)>, StoreError> {
+    let (available, warehouses) = available_of(db, line.product_id, except).await?;
+    let units = units.min(available.values().sum());
+    if units == 0 {
+        return Ok(Vec::new());
+    }
+    let sources = choose_sources(db, order, line.sku, units, &available, &warehouses).await?;
+    let mut placed = Vec::new();
+    for (warehouse_id, take) in sources {
+        super::orders::reserve(db, warehouse_id, line.product_id, i64::from(take), now).await?;
+        add_to_shipment(db, order, line, &warehouses[&warehouse_id], take, now).await?;
+        placed.push((warehouses[&warehouse_id].code.clone(), take));
+    }
+    Ok(placed)
+}
+
+/// Opens a confirmed backorder for units of a line that the order already
+/// holds a promise for (a substitute, a short pick): it joins the queue now.
+pub(super) async fn open_backorder<C: ConnectionTrait>(
+    db: &C,
+    order: &order::Model,
+    line: &LineRef<'_>,
+    units: u32,
+    reason: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let product = crate::db::entity::product::Entity::find_by_id(line.product_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownSku(line.sku.to_owned()))?;
+    let fallback = today(now).plus_days(u32::try_from(product.lead_time_days).unwrap_or(0));
+    let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
+    let eta = estimate_for_new(db, line.product_id, units, destination, fallback, now).await?.unwrap_or(fallback);
+    let confirmed = BackorderStatus::Confirmed;
+    backorder::ActiveModel {
+        order_id: Set(order.id),
+        order_line_id: Set(line.order_line_id),
+        product_id: Set(line.product_id),
+        sku: Set(line.sku.to_owned()),
+        quantity: Set(i64::from(units)),
+        status: Set(confirmed.as_str().to_owned()),
+        estimated_available: Set(eta.days_since_epoch()),
+        promised_available: Set(Some(eta.days_since_epoch())),
+        confirmed_at_ms: Set(Some(now)),
+        created_at_ms: Set(now),
+        updated_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    event(
+        db,
+        order.id,
+        EventKind::LineBackordered,
+        json!({ "sku": line.sku, "quantity": units, "status": confirmed.as_str(), "estimatedAvailableDay": eta.days_since_epoch(), "reason": reason }),
+        now,
+    )
+    .await
+}
+
+/// Adds `units` to one of a line's accounting columns (`cancelled`,
+/// `substituted`).
+pub(super) async fn count_on_line<C: ConnectionTrait>(
+    db: &C,
+    line_id: i64,
+    column: crate::db::entity::order_line::Column,
+    units: i64,
+) -> Result<(), StoreError> {
+    use crate::db::entity::order_line;
+    use sea_orm::sea_query::ExprTrait;
+    order_line::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(units))
+        .filter(order_line::Column::Id.eq(line_id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -358,6 +471,7 @@ async fn take_from_backorder<C: ConnectionTrait>(
                 status: Set(BackorderStatus::Allocated.as_str().to_owned()),
                 estimated_available: Set(today(now).days_since_epoch()),
                 confirmed_at_ms: Set(row.confirmed_at_ms),
+                promised_available: Set(row.promised_available),
                 created_at_ms: Set(row.created_at_ms),
                 updated_at_ms: Set(now),
                 ..Default::default()
@@ -395,6 +509,10 @@ impl Store {
         if update.exec(&txn).await?.rows_affected != 1 {
             // Someone else changed it between our read and our write.
             return Err(StoreError::StockMoved);
+        }
+        if to == BackorderStatus::Cancelled {
+            count_on_line(&txn, row.order_line_id, crate::db::entity::order_line::Column::Cancelled, row.quantity)
+                .await?;
         }
         let kind = match action {
             BackorderAction::Confirm => EventKind::BackorderConfirmed,
@@ -447,10 +565,16 @@ impl Store {
     }
 }
 
+/// Days in transit from a warehouse to a destination.
+fn transit_from(warehouse: &warehouse::Model, destination: GeoPoint) -> u32 {
+    let origin = super::network::record(warehouse.clone(), None).to_domain();
+    transit_days(distance_meters(origin.location().distance_km(destination)))
+}
+
 /// Re-estimates when the waiting backorders of `product_id` get their units,
 /// from the expected receipts, and records every date that moved.
 pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i64, now: i64) -> Result<(), StoreError> {
-    use domain::backorder::{Receipt, estimate_availability, queue};
+    use domain::backorder::{estimate_availability, queue};
     let open = backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(OPEN))
@@ -462,20 +586,20 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
     let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
     let lead = product.map_or(0, |p| u32::try_from(p.lead_time_days).unwrap_or(0));
     let today = today(now);
-    let receipts: Vec<Receipt> = expected_receipts(db, product_id, today).await?;
+    let (receipts, origins) = expected_receipts(db, product_id, today).await?;
     let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
-    let priorities: HashMap<i64, i32> = order::Entity::find()
+    let orders: HashMap<i64, order::Model> = order::Entity::find()
         .filter(order::Column::Id.is_in(order_ids))
         .all(db)
         .await?
         .into_iter()
-        .map(|o| (o.id, o.priority))
+        .map(|o| (o.id, o))
         .collect();
     let waiting = |rows: &[&backorder::Model]| -> Vec<Waiting> {
         rows.iter()
             .map(|b| Waiting {
                 id: b.id,
-                priority: priorities.get(&b.order_id).copied().unwrap_or(0),
+                priority: orders.get(&b.order_id).map_or(0, |o| o.priority),
                 confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
                 quantity: u32::try_from(b.quantity).unwrap_or(0),
             })
@@ -490,8 +614,14 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
     let mut later = waiting(&awaiting);
     later.sort_by_key(|w| (w.confirmed_at_ms, w.id));
     ordered.extend(later);
-    for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead)) {
-        let row = open.iter().find(|b| b.id == id).expect("estimated from these");
+    let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();
+    let arrival = |id: i64, receipt: &domain::backorder::Receipt| {
+        let order = &orders[&rows[&id].order_id];
+        let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
+        receipt.expected_on.plus_days(transit_from(&origins[&receipt.origin], destination))
+    };
+    for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead), arrival) {
+        let row = rows[&id];
         if row.estimated_available == day.days_since_epoch() {
             continue;
         }
@@ -515,39 +645,55 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
 
 const EXPECTED: &str = "EXPECTED";
 
-/// Receipts of a product still expected from `today` on.
+/// Receipts of a product still expected from `today` on, with the
+/// warehouses they arrive at.
 async fn expected_receipts<C: ConnectionTrait>(
     db: &C,
     product_id: i64,
     today: Day,
-) -> Result<Vec<domain::backorder::Receipt>, StoreError> {
-    Ok(inbound_receipt::Entity::find()
+) -> Result<(Vec<domain::backorder::Receipt>, HashMap<i64, warehouse::Model>), StoreError> {
+    let rows = inbound_receipt::Entity::find()
         .filter(inbound_receipt::Column::ProductId.eq(product_id))
         .filter(inbound_receipt::Column::Status.eq(EXPECTED))
         .filter(inbound_receipt::Column::ExpectedOn.gte(today.days_since_epoch()))
         .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    let origins: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
+        .filter(warehouse::Column::Id.is_in(rows.iter().map(|r| r.warehouse_id)))
+        .all(db)
         .await?
+        .into_iter()
+        .map(|w| (w.id, w))
+        .collect();
+    let receipts = rows
         .into_iter()
         .map(|r| domain::backorder::Receipt {
             expected_on: Day::from_days_since_epoch(r.expected_on),
             quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
+            origin: r.warehouse_id,
         })
-        .collect())
+        .collect();
+    Ok((receipts, origins))
 }
 
 /// The availability estimate of a backorder of `quantity` joining the end of
-/// `product_id`'s queue now: `None` when no receipt is expected (the lead
-/// time `fallback` stands), so the common case costs one small query.
+/// `product_id`'s queue now, for an order to `destination`: `None` when no
+/// receipt is expected (the lead time `fallback` stands), so the common case
+/// costs one small query.
 pub(super) async fn estimate_for_new<C: ConnectionTrait>(
     db: &C,
     product_id: i64,
     quantity: u32,
+    destination: GeoPoint,
     fallback: Day,
     now: i64,
 ) -> Result<Option<Day>, StoreError> {
-    use domain::backorder::{Receipt, estimate_availability};
+    use domain::backorder::estimate_availability;
     use sea_orm::sea_query::{Alias, ExprTrait, Func};
-    let receipts: Vec<Receipt> = expected_receipts(db, product_id, today(now)).await?;
+    let (receipts, origins) = expected_receipts(db, product_id, today(now)).await?;
     if receipts.is_empty() {
         return Ok(None);
     }
@@ -565,7 +711,10 @@ pub(super) async fn estimate_for_new<C: ConnectionTrait>(
         Waiting { id: 0, priority: 0, confirmed_at_ms: 0, quantity: ahead },
         Waiting { id: 1, priority: 0, confirmed_at_ms: 1, quantity },
     ];
-    Ok(estimate_availability(&queue, &receipts, fallback).last().map(|&(_, day)| day))
+    let arrival = |_: i64, r: &domain::backorder::Receipt| {
+        r.expected_on.plus_days(transit_from(&origins[&r.origin], destination))
+    };
+    Ok(estimate_availability(&queue, &receipts, fallback, arrival).last().map(|&(_, day)| day))
 }
 
 /// The rows behind a (warehouse code, sku) pair, or which one is unknown.

@@ -23,11 +23,15 @@ pub struct CompensationRecord {
 /// What an order adds up to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderTotals {
-    /// Σ quantity × unit price over the lines.
+    /// Σ units still owed × unit price over the lines: cancelled and
+    /// substituted units are not paid for, substitute lines are at their own
+    /// price (so a substitution's price difference is in here).
     pub merchandise: Money,
     pub shipping: Money,
+    /// What the partial-shipment policy charged for extra packages.
+    pub partial_shipment_charge: Money,
     pub compensation: Money,
-    /// merchandise + shipping − compensation.
+    /// merchandise + shipping + partial-shipment charge − compensation.
     pub total: Money,
 }
 
@@ -42,17 +46,27 @@ fn record(m: compensation::Model) -> CompensationRecord {
     }
 }
 
-async fn totals<C: sea_orm::ConnectionTrait>(db: &C, order_id: i64) -> Result<OrderTotals, StoreError> {
+pub(super) async fn totals<C: sea_orm::ConnectionTrait>(db: &C, order_id: i64) -> Result<OrderTotals, StoreError> {
     let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
     let lines = order_line::Entity::find().filter(order_line::Column::OrderId.eq(order_id)).all(db).await?;
     let merchandise: Money = lines
         .iter()
-        .map(|l| Money::new(money_from_micros(l.unit_price_micros).amount() * rust_decimal::Decimal::from(l.quantity)))
+        .map(|l| {
+            let owed = l.quantity - l.cancelled - l.substituted;
+            Money::new(money_from_micros(l.unit_price_micros).amount() * rust_decimal::Decimal::from(owed))
+        })
         .sum();
     let credits = compensation::Entity::find().filter(compensation::Column::OrderId.eq(order_id)).all(db).await?;
     let compensation: Money = credits.iter().map(|c| money_from_micros(c.amount_micros)).sum();
     let shipping = money_from_micros(order.shipping_cost_micros);
-    Ok(OrderTotals { merchandise, shipping, compensation, total: merchandise + shipping - compensation })
+    let partial_shipment_charge = money_from_micros(order.partial_shipment_charge_micros);
+    Ok(OrderTotals {
+        merchandise,
+        shipping,
+        partial_shipment_charge,
+        compensation,
+        total: merchandise + shipping + partial_shipment_charge - compensation,
+    })
 }
 
 impl Store {
@@ -66,7 +80,7 @@ impl Store {
         let now = now_ms();
         let txn = self.db.begin().await?;
         let current = totals(&txn, order_id).await?;
-        let amount = credit(grant, current.merchandise + current.shipping, current.compensation)
+        let amount = credit(grant, current.total + current.compensation, current.compensation)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = compensation::Entity::insert(compensation::ActiveModel {
             order_id: Set(order_id),

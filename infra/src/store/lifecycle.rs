@@ -13,13 +13,13 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
 use serde_json::json;
 
-use super::backorders::{allocate_arrivals, event, refresh_order};
+use super::backorders::{allocate_arrivals, count_on_line, event, refresh_estimates, refresh_order};
 use super::{ShipmentRecord, Store, StoreError, now_ms};
-use crate::db::entity::{backorder, order, shipment, shipment_line, stock_level, warehouse};
+use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
 /// Takes `units` out of a level's reservation, and out of what is on hand
 /// when they physically left.
-async fn release<C: ConnectionTrait>(
+pub(super) async fn release<C: ConnectionTrait>(
     db: &C,
     warehouse_id: i64,
     product_id: i64,
@@ -138,6 +138,7 @@ impl Store {
                 shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).all(&txn).await?
             {
                 release(&txn, s.warehouse_id, line.product_id, line.quantity, false, now).await?;
+                count_on_line(&txn, line.order_line_id, order_line::Column::Cancelled, line.quantity).await?;
                 products.insert(line.product_id);
                 skus.insert(line.sku);
             }
@@ -145,12 +146,19 @@ impl Store {
                 .await?;
         }
         for b in &open_backorders {
-            backorder::Entity::update_many()
+            let guarded = backorder::Entity::update_many()
                 .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Cancelled.as_str()))
                 .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
                 .filter(backorder::Column::Id.eq(b.id))
+                .filter(backorder::Column::Status.eq(b.status.clone()))
+                .filter(backorder::Column::Quantity.eq(b.quantity))
                 .exec(&txn)
                 .await?;
+            if guarded.rows_affected != 1 {
+                return Err(StoreError::StockMoved);
+            }
+            count_on_line(&txn, b.order_line_id, order_line::Column::Cancelled, b.quantity).await?;
+            products.insert(b.product_id);
             event(
                 &txn,
                 order_id,
@@ -165,6 +173,10 @@ impl Store {
         // Released units serve the queue before anyone else.
         let released: Vec<i64> = products.into_iter().collect();
         allocate_arrivals(&txn, &released, now).await?;
+        // Backorders behind the cancelled ones move up.
+        for &product_id in &released {
+            refresh_estimates(&txn, product_id, now).await?;
+        }
         txn.commit().await?;
         Ok(skus.into_iter().collect())
     }

@@ -41,6 +41,8 @@ pub struct NewOrder {
     pub draft: OrderDraft,
     /// Higher jumps the backorder queue (an account the 3PL serves first).
     pub priority: i32,
+    /// What the partial-shipment policy charges for the plan's extra packages.
+    pub partial_shipment_charge: Money,
 }
 
 /// The result of `place_order`.
@@ -82,6 +84,8 @@ pub struct OrderLineRecord {
     pub sku: Sku,
     pub quantity: u32,
     pub unit_price: Money,
+    /// On a substitute line: the line it stands in for.
+    pub replaces_line_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,6 +213,7 @@ impl Store {
             backorder_consent: Set(new.consent == BackorderConsent::Given),
             priority: Set(new.priority),
             shipping_cost_micros: Set(to_micros(shipping_cost.amount())?),
+            partial_shipment_charge_micros: Set(to_micros(new.partial_shipment_charge.amount())?),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
             ..Default::default()
@@ -271,9 +276,15 @@ impl Store {
         let mut etas: HashMap<&Sku, domain::calendar::Day> = HashMap::new();
         for draft in &new.draft.backorders {
             let pid = product_id(&draft.sku)?;
-            if let Some(day) =
-                super::backorders::estimate_for_new(&txn, pid, draft.quantity.units(), draft.estimated_available, now)
-                    .await?
+            if let Some(day) = super::backorders::estimate_for_new(
+                &txn,
+                pid,
+                draft.quantity.units(),
+                request.destination(),
+                draft.estimated_available,
+                now,
+            )
+            .await?
             {
                 etas.insert(&draft.sku, day);
             }
@@ -288,6 +299,7 @@ impl Store {
                 quantity: Set(i64::from(draft.quantity.units())),
                 status: Set(draft.status.as_str().to_owned()),
                 estimated_available: Set(estimated_available.days_since_epoch()),
+                promised_available: Set(Some(estimated_available.days_since_epoch())),
                 confirmed_at_ms: Set((new.consent == BackorderConsent::Given).then_some(now)),
                 created_at_ms: Set(now),
                 updated_at_ms: Set(now),
@@ -404,6 +416,7 @@ impl Store {
                 sku: Sku::new(m.sku).expect("stored skus are validated"),
                 quantity: u32::try_from(m.quantity).unwrap_or(0),
                 unit_price: money_from_micros(m.unit_price_micros),
+                replaces_line_id: m.replaces_line_id,
             })
             .collect())
     }

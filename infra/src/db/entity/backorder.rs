@@ -17,6 +17,10 @@ pub struct Model {
     pub confirmed_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The estimate first promised: what a delay is measured against.
+    pub promised_available: Option<i32>,
+    /// When it was first reported overdue.
+    pub overdue_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,8 @@ pub struct Model {
     /// Jumps the backorder queue when higher.
     pub priority: i32,
     pub shipping_cost_micros: i64,
+    /// What the deployment's partial-shipment policy charged for extra packages.
+    pub partial_shipment_charge_micros: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
 }

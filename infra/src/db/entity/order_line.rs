@@ -13,6 +13,12 @@ pub struct Model {
     pub sku: String,
     pub quantity: i64,
     pub unit_price_micros: i64,
+    /// Units cancelled (by hand, with their order, or expired unconfirmed).
+    pub cancelled: i64,
+    /// Units that ship as another product instead.
+    pub substituted: i64,
+    /// Set on a substitute line: the line it stands in for.
+    pub replaces_line_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

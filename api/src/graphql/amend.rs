@@ -1,0 +1,440 @@
+//! Changing an order after placement (cancelling lines, substitutions,
+//! short picks) and the deployment's fulfillment policy.
+
+use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use domain::policy::PartialShipmentCharge;
+use domain::sourcing::{SourcingRequest, SplitPolicy};
+use domain::{OrderLine as DomainLine, Quantity};
+use infra::store::{SubstitutionMode, SubstitutionRecord};
+
+use super::catalog::Product;
+use super::fulfillment::FulfillmentPlan;
+use super::inputs::DestinationInput;
+use super::orders::{Order, numeric_id, order_after};
+use super::scalars::{DateTime, DecimalValue, Money};
+use super::{app, internal};
+use crate::error::{ApiError, ErrorCode, UserError};
+
+/// How a deployment charges for packages beyond the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum PartialShipmentChargeMode {
+    /// The merchant pays for extra packages.
+    Absorb,
+    /// Each package after the first costs `chargePerExtraPackage`.
+    PerExtraPackage,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct DelayCompensationPolicy {
+    /// A backorder's estimate must slip more than this many days past its
+    /// first promise.
+    pub threshold_days: u32,
+    /// Percent of the delayed units' merchandise value, credited once.
+    pub percent: DecimalValue,
+}
+
+/// The partial-shipment and backorder playbook this deployment runs.
+#[derive(SimpleObject)]
+pub(crate) struct FulfillmentPolicyView {
+    pub partial_shipment_charge: PartialShipmentChargeMode,
+    /// Zero when extra packages are absorbed.
+    pub charge_per_extra_package: Money,
+    /// Seconds a backorder may wait before BACKORDER_OVERDUE; none: no limit.
+    pub max_backorder_seconds: Option<i64>,
+    /// Overdue backorders are cancelled, not only flagged.
+    pub cancel_overdue: bool,
+    /// Seconds a backorder may await confirmation before it expires; none:
+    /// it waits until answered.
+    pub confirmation_window_seconds: Option<i64>,
+    /// Automatic credit for delays; none: credits are granted by hand only.
+    pub delay_compensation: Option<DelayCompensationPolicy>,
+}
+
+/// A substitute for a product, with how it would ship.
+pub(crate) struct SubstituteOption {
+    rank: u32,
+    product: Product,
+    total_available: u64,
+    plan: FulfillmentPlan,
+}
+
+#[Object]
+impl SubstituteOption {
+    /// 1 is the best substitute.
+    async fn rank(&self) -> u32 {
+        self.rank
+    }
+
+    async fn product(&self) -> &Product {
+        &self.product
+    }
+
+    async fn total_available(&self) -> u64 {
+        self.total_available
+    }
+
+    /// The plan the asked quantity of the substitute would get now.
+    async fn plan(&self) -> &FulfillmentPlan {
+        &self.plan
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct AmendQuery;
+
+#[Object]
+impl AmendQuery {
+    async fn fulfillment_policy(&self, ctx: &Context<'_>) -> async_graphql::Result<FulfillmentPolicyView> {
+        let policy = app(ctx)?.settings.policy;
+        let (mode, each) = match policy.partial_shipment_charge {
+            PartialShipmentCharge::Absorb => (PartialShipmentChargeMode::Absorb, domain::Money::ZERO),
+            PartialShipmentCharge::PerExtraPackage(each) => (PartialShipmentChargeMode::PerExtraPackage, each),
+        };
+        Ok(FulfillmentPolicyView {
+            partial_shipment_charge: mode,
+            charge_per_extra_package: Money(each),
+            max_backorder_seconds: policy.max_backorder_ms.map(|ms| ms / 1000),
+            cancel_overdue: policy.cancel_overdue,
+            confirmation_window_seconds: policy.unconfirmed_expiry_ms.map(|ms| ms / 1000),
+            delay_compensation: policy.delay_compensation.map(|c| DelayCompensationPolicy {
+                threshold_days: c.threshold_days,
+                percent: DecimalValue(c.percent),
+            }),
+        })
+    }
+
+    /// A product's substitutes in rank order, each with its availability
+    /// and the plan `quantity` units of it would get to `destination` now.
+    async fn substitutes(
+        &self,
+        ctx: &Context<'_>,
+        sku: String,
+        destination: DestinationInput,
+        #[graphql(default = 1)] quantity: i32,
+    ) -> async_graphql::Result<Vec<SubstituteOption>> {
+        let state = app(ctx)?;
+        let result = async {
+            let sku = super::inputs::sku(&sku, &["sku"])?;
+            let to = super::inputs::destination(&destination)?;
+            let quantity = Quantity::new(i64::from(quantity))
+                .map_err(|e| ApiError::User(UserError::new(ErrorCode::BadQuantity, e.to_string()).at(&["quantity"])))?;
+            let product = state
+                .store
+                .products_by_sku(&[sku.as_str()])
+                .await?
+                .pop()
+                .ok_or_else(|| ApiError::user(ErrorCode::UnknownSku, format!("unknown sku {sku}")))?;
+            let names: Vec<&str> = product.substitutes.iter().map(|s| s.as_str()).collect();
+            let mut options = Vec::new();
+            for (rank, substitute) in state.store.products_by_sku(&names).await?.into_iter().enumerate() {
+                let request = SourcingRequest::new(
+                    vec![DomainLine::new(substitute.sku.clone(), quantity)],
+                    to,
+                    SplitPolicy::ShipAvailable,
+                    None,
+                )
+                .map_err(|e| ApiError::user(ErrorCode::BadQuantity, e.to_string()))?;
+                let quote = crate::fulfillment::quote(state, request).await?;
+                options.push(SubstituteOption {
+                    rank: u32::try_from(rank + 1).unwrap_or(u32::MAX),
+                    total_available: quote.network.total_available(&substitute.sku),
+                    product: Product(substitute),
+                    plan: FulfillmentPlan::new(quote),
+                });
+            }
+            Ok(options)
+        }
+        .await;
+        result.map_err(|e: ApiError| e.log().extend())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum SubstitutionStatus {
+    /// Waiting for the shopper's answer.
+    Proposed,
+    Accepted,
+    Declined,
+    /// Applied by an agent directly.
+    Applied,
+}
+
+/// Units of a line shipped as another product: the lineage and the money.
+pub(crate) struct Substitution(pub SubstitutionRecord);
+
+#[Object]
+impl Substitution {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The line whose waiting units are replaced.
+    async fn line_id(&self) -> ID {
+        ID(self.0.order_line_id.to_string())
+    }
+
+    /// What was ordered.
+    async fn original_sku(&self) -> &str {
+        &self.0.original_sku
+    }
+
+    /// What ships instead.
+    async fn substitute_sku(&self) -> &str {
+        &self.0.substitute_sku
+    }
+
+    async fn quantity(&self) -> u32 {
+        self.0.quantity
+    }
+
+    async fn status(&self) -> SubstitutionStatus {
+        match self.0.status.as_str() {
+            "PROPOSED" => SubstitutionStatus::Proposed,
+            "ACCEPTED" => SubstitutionStatus::Accepted,
+            "DECLINED" => SubstitutionStatus::Declined,
+            _ => SubstitutionStatus::Applied,
+        }
+    }
+
+    /// Substitute minus original, over the units: positive is charged to the
+    /// shopper, negative is a refund credit. Already in the order's totals
+    /// once accepted or applied.
+    async fn price_difference(&self) -> Money {
+        Money(self.0.price_difference)
+    }
+
+    /// The new line, once accepted or applied.
+    async fn substitute_line_id(&self) -> Option<ID> {
+        self.0.substitute_line_id.map(|id| ID(id.to_string()))
+    }
+
+    async fn note(&self) -> &str {
+        &self.0.note
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
+    async fn responded_at(&self) -> Option<DateTime> {
+        self.0.responded_at_ms.map(DateTime)
+    }
+}
+
+#[derive(Debug, InputObject)]
+pub(crate) struct CancelOrderLineInput {
+    pub line_id: ID,
+    /// Units to cancel; all that has not shipped when omitted.
+    pub quantity: Option<i32>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, InputObject)]
+pub(crate) struct SubstituteLineInput {
+    pub line_id: ID,
+    pub substitute_sku: String,
+    /// Waiting units to substitute; all of them when omitted.
+    pub quantity: Option<i32>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, InputObject)]
+pub(crate) struct ReportShortPickInput {
+    pub shipment_id: ID,
+    pub sku: String,
+    /// Units missing or damaged.
+    pub quantity: i32,
+    pub reason: String,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct OrderPayload {
+    pub order: Option<Order>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct SubstitutionPayload {
+    pub substitution: Option<Substitution>,
+    pub order: Option<Order>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Where re-sourced units come from.
+#[derive(SimpleObject)]
+pub(crate) struct ResourcedUnits {
+    pub warehouse_code: String,
+    pub quantity: u32,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct ShortPickPayload {
+    /// Units moved to other warehouses (joining the order's packages where
+    /// possible).
+    pub resourced: Vec<ResourcedUnits>,
+    /// Units that now wait as a confirmed backorder.
+    pub backordered: u32,
+    pub order: Option<Order>,
+    pub user_errors: Vec<UserError>,
+}
+
+fn positive(value: i32, field: &str) -> Result<u32, ApiError> {
+    u32::try_from(value).ok().filter(|&v| v > 0).ok_or_else(|| {
+        ApiError::User(
+            UserError::new(ErrorCode::BadQuantity, format!("{field} must be positive, got {value}")).at(&[field]),
+        )
+    })
+}
+
+fn text(value: Option<&str>, field: &str, default: &str) -> Result<String, ApiError> {
+    let value = value.map(str::trim).unwrap_or(default);
+    if value.is_empty() || value.len() > 500 {
+        return Err(ApiError::User(
+            UserError::new(ErrorCode::InvalidInput, format!("{field} must be 1 to 500 characters")).at(&[field]),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+#[derive(Default)]
+pub(crate) struct AmendMutation;
+
+impl AmendMutation {
+    async fn substitution_payload(
+        ctx: &Context<'_>,
+        result: Result<SubstitutionRecord, ApiError>,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        let state = app(ctx)?;
+        let (record, user_errors) = crate::error::into_payload(result)?;
+        let order = match &record {
+            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
+            None => None,
+        };
+        Ok(SubstitutionPayload { substitution: record.map(Substitution), order, user_errors })
+    }
+
+    async fn substitute(
+        ctx: &Context<'_>,
+        input: SubstituteLineInput,
+        apply_now: bool,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let line = numeric_id(&input.line_id, "an order line")?;
+            let sku = super::inputs::sku(&input.substitute_sku, &["substituteSku"])?;
+            let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
+            let note = text(input.note.as_deref(), "note", "substituted by an agent")?;
+            let mode = if apply_now { SubstitutionMode::Apply } else { SubstitutionMode::Propose };
+            let record = state.store.substitute(line, &sku, quantity, &note, mode).await?;
+            if apply_now {
+                state.cache.invalidate(&[sku]).await;
+            }
+            Ok(record)
+        }
+        .await;
+        Self::substitution_payload(ctx, result).await
+    }
+}
+
+#[Object]
+impl AmendMutation {
+    /// Cancels units of a line that have not shipped (all of them when no
+    /// quantity is given): waiting backorders first, then packages that have
+    /// not left. Freed units go to the backorder queue first.
+    async fn cancel_order_line(
+        &self,
+        ctx: &Context<'_>,
+        input: CancelOrderLineInput,
+    ) -> async_graphql::Result<OrderPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let line = numeric_id(&input.line_id, "an order line")?;
+            let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
+            let reason = text(input.reason.as_deref(), "reason", "cancelled by request")?;
+            let (order_id, skus) = state.store.cancel_order_line(line, quantity, &reason).await?;
+            let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
+            state.cache.invalidate(&skus).await;
+            Ok(order_id)
+        }
+        .await;
+        let (order, user_errors) = order_after(state, result).await?;
+        Ok(OrderPayload { order, user_errors })
+    }
+
+    /// An agent substitutes a line's waiting units at once (the customer
+    /// agreed by phone). The substitute is sourced like any backorder,
+    /// joining an open package when that saves one.
+    async fn substitute_line(
+        &self,
+        ctx: &Context<'_>,
+        input: SubstituteLineInput,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        Self::substitute(ctx, input, true).await
+    }
+
+    /// An agent offers a substitute; nothing changes until the shopper
+    /// accepts with `respondToSubstitution`.
+    async fn propose_substitution(
+        &self,
+        ctx: &Context<'_>,
+        input: SubstituteLineInput,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        Self::substitute(ctx, input, false).await
+    }
+
+    /// The shopper accepts or declines a proposal (once).
+    async fn respond_to_substitution(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        accept: bool,
+    ) -> async_graphql::Result<SubstitutionPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let id = numeric_id(&id, "a substitution")?;
+            let record = state.store.respond_to_substitution(id, accept).await?;
+            if accept && let Ok(sku) = domain::Sku::new(record.substitute_sku.clone()) {
+                state.cache.invalidate(&[sku]).await;
+            }
+            Ok(record)
+        }
+        .await;
+        Self::substitution_payload(ctx, result).await
+    }
+
+    /// A partner found units missing or damaged while picking a package:
+    /// they leave the warehouse's stock and ship from elsewhere (fewest
+    /// extra packages) or wait as a backorder.
+    async fn report_short_pick(
+        &self,
+        ctx: &Context<'_>,
+        input: ReportShortPickInput,
+    ) -> async_graphql::Result<ShortPickPayload> {
+        let state = app(ctx)?;
+        let result = async {
+            let shipment = numeric_id(&input.shipment_id, "a shipment")?;
+            let sku = super::inputs::sku(&input.sku, &["sku"])?;
+            let quantity = positive(input.quantity, "quantity")?;
+            let reason = text(Some(&input.reason), "reason", "")?;
+            let outcome = state.store.report_short_pick(shipment, &sku, quantity, &reason).await?;
+            state.cache.invalidate(&[sku]).await;
+            Ok(outcome)
+        }
+        .await;
+        let (outcome, user_errors) = crate::error::into_payload(result)?;
+        let Some(outcome) = outcome else {
+            return Ok(ShortPickPayload { resourced: Vec::new(), backordered: 0, order: None, user_errors });
+        };
+        let order = state.store.orders_by_id(&[outcome.order_id]).await.map_err(internal)?.pop().map(Order);
+        Ok(ShortPickPayload {
+            resourced: outcome
+                .resourced
+                .into_iter()
+                .map(|(warehouse_code, quantity)| ResourcedUnits { warehouse_code, quantity })
+                .collect(),
+            backordered: outcome.backordered,
+            order,
+            user_errors,
+        })
+    }
+}

@@ -1,0 +1,660 @@
+//! Changing an order after it was placed: cancelling part of a line,
+//! substituting another product for waiting units, and re-sourcing units a
+//! warehouse could not pick.
+//!
+//! Every unit of a line stays accounted for: ordered = shipped + in open
+//! packages + waiting + cancelled + substituted. Each change runs in one
+//! transaction with the same guards as allocation (stock rows by their
+//! conditional updates, backorder rows by their expected status and
+//! quantity), and units it frees go to the backorder queue first.
+
+use std::collections::HashMap;
+
+use domain::Money;
+use domain::backorder::{BackorderAction, transition};
+use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    Set, TransactionTrait,
+};
+use serde_json::json;
+
+use super::backorders::{
+    LineRef, allocate_arrivals, count_on_line, event, open_backorder, place_units, refresh_estimates, refresh_order,
+};
+use super::lifecycle::release;
+use super::{Store, StoreError, money_from_micros, now_ms};
+use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
+
+const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+const UNSHIPPED: [&str; 2] = ["PENDING", "RELEASED"];
+
+/// Where each unit of a line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LineAccount {
+    pub ordered: u32,
+    pub shipped: u32,
+    /// In packages that have not left yet.
+    pub allocated: u32,
+    /// Waiting as backorders (confirmed or not).
+    pub backordered: u32,
+    pub cancelled: u32,
+    pub substituted: u32,
+}
+
+impl LineAccount {
+    /// Every unit ordered is in exactly one place.
+    pub fn balances(&self) -> bool {
+        u64::from(self.ordered)
+            == [self.shipped, self.allocated, self.backordered, self.cancelled, self.substituted]
+                .iter()
+                .map(|&u| u64::from(u))
+                .sum::<u64>()
+    }
+}
+
+fn units(v: i64) -> u32 {
+    u32::try_from(v).unwrap_or(0)
+}
+
+/// Accounts for every line of the given orders.
+async fn accounts<C: ConnectionTrait>(db: &C, order_ids: &[i64]) -> Result<HashMap<i64, LineAccount>, StoreError> {
+    let lines =
+        order_line::Entity::find().filter(order_line::Column::OrderId.is_in(order_ids.iter().copied())).all(db).await?;
+    let mut out: HashMap<i64, LineAccount> = lines
+        .iter()
+        .map(|l| {
+            let account = LineAccount {
+                ordered: units(l.quantity),
+                cancelled: units(l.cancelled),
+                substituted: units(l.substituted),
+                ..Default::default()
+            };
+            (l.id, account)
+        })
+        .collect();
+    let shipments: HashMap<i64, String> = shipment::Entity::find()
+        .filter(shipment::Column::OrderId.is_in(order_ids.iter().copied()))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.status))
+        .collect();
+    let shipment_lines = shipment_line::Entity::find()
+        .filter(shipment_line::Column::ShipmentId.is_in(shipments.keys().copied()))
+        .all(db)
+        .await?;
+    for sl in shipment_lines {
+        let Some(account) = out.get_mut(&sl.order_line_id) else { continue };
+        match shipments[&sl.shipment_id].as_str() {
+            "SHIPPED" => account.shipped += units(sl.quantity),
+            "PENDING" | "RELEASED" => account.allocated += units(sl.quantity),
+            _ => {}
+        }
+    }
+    let waiting = backorder::Entity::find()
+        .filter(backorder::Column::OrderId.is_in(order_ids.iter().copied()))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .all(db)
+        .await?;
+    for b in waiting {
+        if let Some(account) = out.get_mut(&b.order_line_id) {
+            account.backordered += units(b.quantity);
+        }
+    }
+    Ok(out)
+}
+
+async fn line_and_order<C: ConnectionTrait>(
+    db: &C,
+    line_id: i64,
+) -> Result<(order_line::Model, order::Model), StoreError> {
+    let line = order_line::Entity::find_by_id(line_id).one(db).await?.ok_or(StoreError::UnknownLine(line_id))?;
+    let order =
+        order::Entity::find_by_id(line.order_id).one(db).await?.ok_or(StoreError::UnknownOrder(line.order_id))?;
+    Ok((line, order))
+}
+
+/// Takes `wanted` units out of a line's waiting backorders, newest first
+/// (the oldest keep their place in the queue), marking them `to`. Returns
+/// the units taken.
+async fn take_waiting<C: ConnectionTrait>(
+    db: &C,
+    line: &order_line::Model,
+    wanted: u32,
+    to: BackorderStatus,
+    now: i64,
+) -> Result<u32, StoreError> {
+    let rows = backorder::Entity::find()
+        .filter(backorder::Column::OrderLineId.eq(line.id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .order_by_desc(backorder::Column::Id)
+        .all(db)
+        .await?;
+    let action = if to == BackorderStatus::Substituted { BackorderAction::Substitute } else { BackorderAction::Cancel };
+    let mut left = i64::from(wanted);
+    for row in rows {
+        if left == 0 {
+            break;
+        }
+        let from = BackorderStatus::parse(&row.status).unwrap_or(BackorderStatus::Cancelled);
+        transition(from, action).map_err(StoreError::InvalidTransition)?;
+        let take = Ord::min(left, row.quantity);
+        let guard = backorder::Entity::update_many()
+            .filter(backorder::Column::Id.eq(row.id))
+            .filter(backorder::Column::Status.eq(row.status.clone()))
+            .filter(backorder::Column::Quantity.eq(row.quantity))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now));
+        let updated = if take == row.quantity {
+            guard.col_expr(backorder::Column::Status, Expr::value(to.as_str())).exec(db).await?
+        } else {
+            let result = guard.col_expr(backorder::Column::Quantity, Expr::value(row.quantity - take)).exec(db).await?;
+            backorder::ActiveModel {
+                id: sea_orm::NotSet,
+                quantity: Set(take),
+                status: Set(to.as_str().to_owned()),
+                updated_at_ms: Set(now),
+                ..backorder::ActiveModel::from(row.clone())
+            }
+            .insert(db)
+            .await?;
+            result
+        };
+        if updated.rows_affected != 1 {
+            return Err(StoreError::StockMoved);
+        }
+        let kind = if to == BackorderStatus::Substituted { None } else { Some(EventKind::BackorderCancelled) };
+        if let Some(kind) = kind {
+            event(db, line.order_id, kind, json!({ "backorder": row.id, "sku": row.sku, "quantity": take }), now)
+                .await?;
+        }
+        left -= take;
+    }
+    Ok(wanted - units(left))
+}
+
+/// Takes `wanted` units out of a line's packages that have not left, newest
+/// first, releasing their reservations (`shipped == false`) or writing them
+/// off the warehouse's on-hand (`shipped == true`: they are gone). A package
+/// left empty is cancelled. Returns the products whose stock changed.
+async fn take_from_packages<C: ConnectionTrait>(
+    db: &C,
+    rows: Vec<(shipment::Model, shipment_line::Model)>,
+    wanted: u32,
+    written_off: bool,
+    now: i64,
+) -> Result<u32, StoreError> {
+    let mut left = i64::from(wanted);
+    for (s, sl) in rows {
+        if left == 0 {
+            break;
+        }
+        let take = Ord::min(left, sl.quantity);
+        let guarded = shipment_line::Entity::update_many()
+            .col_expr(shipment_line::Column::Quantity, Expr::col(shipment_line::Column::Quantity).sub(take))
+            .filter(shipment_line::Column::Id.eq(sl.id))
+            .filter(shipment_line::Column::Quantity.eq(sl.quantity))
+            .exec(db)
+            .await?;
+        if guarded.rows_affected != 1 {
+            return Err(StoreError::StockMoved);
+        }
+        if take == sl.quantity {
+            shipment_line::Entity::delete_by_id(sl.id).exec(db).await?;
+        }
+        release(db, s.warehouse_id, sl.product_id, take, written_off, now).await?;
+        let remaining =
+            shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).count(db).await?;
+        if remaining == 0 {
+            let guarded = shipment::Entity::update_many()
+                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Cancelled.as_str()))
+                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+                .filter(shipment::Column::Id.eq(s.id))
+                .filter(shipment::Column::Status.is_in(UNSHIPPED))
+                .exec(db)
+                .await?;
+            if guarded.rows_affected != 1 {
+                return Err(StoreError::StockMoved);
+            }
+            event(db, s.order_id, EventKind::ShipmentCancelled, json!({ "shipment": s.id, "reason": "empty" }), now)
+                .await?;
+        }
+        left -= take;
+    }
+    Ok(wanted - units(left))
+}
+
+/// A line's units in packages that have not left, newest package first;
+/// `only` narrows to one package.
+async fn unshipped_of<C: ConnectionTrait>(
+    db: &C,
+    line_id: i64,
+    only: Option<i64>,
+) -> Result<Vec<(shipment::Model, shipment_line::Model)>, StoreError> {
+    let lines = shipment_line::Entity::find()
+        .filter(shipment_line::Column::OrderLineId.eq(line_id))
+        .order_by_desc(shipment_line::Column::Id)
+        .all(db)
+        .await?;
+    let mut query = shipment::Entity::find()
+        .filter(shipment::Column::Id.is_in(lines.iter().map(|l| l.shipment_id)))
+        .filter(shipment::Column::Status.is_in(UNSHIPPED));
+    if let Some(id) = only {
+        query = query.filter(shipment::Column::Id.eq(id));
+    }
+    let open: HashMap<i64, shipment::Model> = query.all(db).await?.into_iter().map(|s| (s.id, s)).collect();
+    let mut rows: Vec<(shipment::Model, shipment_line::Model)> =
+        lines.into_iter().filter_map(|l| open.get(&l.shipment_id).map(|s| (s.clone(), l))).collect();
+    rows.sort_by_key(|(s, l)| (std::cmp::Reverse(s.id), std::cmp::Reverse(l.id)));
+    Ok(rows)
+}
+
+/// A substitution as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubstitutionRecord {
+    pub id: i64,
+    pub order_id: i64,
+    pub order_line_id: i64,
+    pub original_sku: String,
+    pub substitute_sku: String,
+    pub quantity: u32,
+    /// `PROPOSED`, `ACCEPTED`, `DECLINED` or `APPLIED`.
+    pub status: String,
+    /// Positive: the shopper is charged; negative: a refund credit.
+    pub price_difference: Money,
+    pub substitute_line_id: Option<i64>,
+    pub note: String,
+    pub created_at_ms: i64,
+    pub responded_at_ms: Option<i64>,
+}
+
+/// What re-sourcing a short pick did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShortPickOutcome {
+    pub order_id: i64,
+    /// (warehouse code, units) the missing units now come from.
+    pub resourced: Vec<(String, u32)>,
+    pub backordered: u32,
+    pub sku: String,
+}
+
+/// How a substitution is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubstitutionMode {
+    /// The shopper accepts or declines it later.
+    Propose,
+    /// The customer already agreed (an agent on the phone).
+    Apply,
+}
+
+/// A proposal's status, in storage.
+const PROPOSED: &str = "PROPOSED";
+
+impl Store {
+    /// Every line's accounting for the given orders, by line id.
+    pub async fn line_accounts(&self, order_ids: &[i64]) -> Result<HashMap<i64, LineAccount>, StoreError> {
+        accounts(&self.db, order_ids).await
+    }
+
+    /// Cancels `quantity` units of a line (all that has not shipped when
+    /// `None`): waiting backorders first, then packages that have not left.
+    /// Released reservations go to the backorder queue. Returns the order id
+    /// and the skus whose stock changed.
+    pub async fn cancel_order_line(
+        &self,
+        line_id: i64,
+        quantity: Option<u32>,
+        reason: &str,
+    ) -> Result<(i64, Vec<String>), StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let (line, _) = line_and_order(&txn, line_id).await?;
+        let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
+        let cancellable = account.backordered + account.allocated;
+        let wanted = quantity.unwrap_or(cancellable);
+        if wanted > cancellable || wanted == 0 {
+            let state = format!(
+                "line {} ({}) has {} of {} units left to cancel ({} shipped, {} cancelled, {} substituted)",
+                line.line_no,
+                line.sku,
+                cancellable,
+                account.ordered,
+                account.shipped,
+                account.cancelled,
+                account.substituted
+            );
+            return Err(if account.shipped > 0 && wanted > cancellable {
+                StoreError::AlreadyShipped(format!(
+                    "cannot cancel {wanted} units: {state}; shipped units cannot be cancelled"
+                ))
+            } else {
+                StoreError::Conflict(format!("cannot cancel {wanted} units: {state}"))
+            });
+        }
+        let from_waiting = take_waiting(&txn, &line, wanted, BackorderStatus::Cancelled, now).await?;
+        let packages = unshipped_of(&txn, line.id, None).await?;
+        let from_packages = take_from_packages(&txn, packages, wanted - from_waiting, false, now).await?;
+        debug_assert_eq!(from_waiting + from_packages, wanted);
+        count_on_line(&txn, line.id, order_line::Column::Cancelled, i64::from(wanted)).await?;
+        event(
+            &txn,
+            line.order_id,
+            EventKind::LineCancelled,
+            json!({ "line": line.line_no, "sku": line.sku, "quantity": wanted, "reason": reason }),
+            now,
+        )
+        .await?;
+        refresh_order(&txn, line.order_id, now).await?;
+        if from_packages > 0 {
+            allocate_arrivals(&txn, &[line.product_id], now).await?;
+        }
+        refresh_estimates(&txn, line.product_id, now).await?;
+        txn.commit().await?;
+        let skus = if from_packages > 0 { vec![line.sku] } else { Vec::new() };
+        Ok((line.order_id, skus))
+    }
+
+    /// Substitutes `quantity` waiting units of a line (all of them when
+    /// `None`) with another product: proposed to the shopper, or applied at
+    /// once by an agent.
+    pub async fn substitute(
+        &self,
+        line_id: i64,
+        substitute_sku: &domain::Sku,
+        quantity: Option<u32>,
+        note: &str,
+        mode: SubstitutionMode,
+    ) -> Result<SubstitutionRecord, StoreError> {
+        let apply_now = mode == SubstitutionMode::Apply;
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let (line, order) = line_and_order(&txn, line_id).await?;
+        let substitute = product::Entity::find()
+            .filter(product::Column::Sku.eq(substitute_sku.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| StoreError::UnknownSku(substitute_sku.to_string()))?;
+        if substitute.id == line.product_id {
+            return Err(StoreError::Invalid(format!("{} cannot substitute itself", line.sku)));
+        }
+        let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
+        let wanted = quantity.unwrap_or(account.backordered);
+        if wanted == 0 || wanted > account.backordered {
+            return Err(StoreError::Conflict(format!(
+                "line {} ({}) has {} waiting units to substitute, asked {wanted}",
+                line.line_no, line.sku, account.backordered
+            )));
+        }
+        let difference = (substitute.unit_price_micros - line.unit_price_micros)
+            .checked_mul(i64::from(wanted))
+            .ok_or_else(|| StoreError::Invalid("the price difference is too large".to_owned()))?;
+        let id = substitution::Entity::insert(substitution::ActiveModel {
+            order_id: Set(order.id),
+            order_line_id: Set(line.id),
+            substitute_product_id: Set(substitute.id),
+            substitute_sku: Set(substitute.sku.clone()),
+            quantity: Set(i64::from(wanted)),
+            status: Set(if apply_now { "APPLIED" } else { PROPOSED }.to_owned()),
+            price_difference_micros: Set(difference),
+            substitute_line_id: Set(None),
+            note: Set(note.to_owned()),
+            created_at_ms: Set(now),
+            responded_at_ms: Set(apply_now.then_some(now)),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+        if apply_now {
+            apply_substitution(&txn, id, now).await?;
+        } else {
+            event(
+                &txn,
+                order.id,
+                EventKind::SubstitutionProposed,
+                json!({ "substitution": id, "line": line.line_no, "sku": line.sku, "substituteSku": substitute.sku, "quantity": wanted, "priceDifference": money_from_micros(difference).to_string() }),
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.substitution_record(id).await
+    }
+
+    /// The shopper's answer to a proposal; a proposal is answered once.
+    pub async fn respond_to_substitution(&self, id: i64, accept: bool) -> Result<SubstitutionRecord, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
+        if row.status != PROPOSED {
+            return Err(StoreError::Conflict(format!(
+                "substitution {id} was already answered ({})",
+                row.status.to_lowercase()
+            )));
+        }
+        let answered = substitution::Entity::update_many()
+            .col_expr(substitution::Column::Status, Expr::value(if accept { "ACCEPTED" } else { "DECLINED" }))
+            .col_expr(substitution::Column::RespondedAtMs, Expr::value(now))
+            .filter(substitution::Column::Id.eq(id))
+            .filter(substitution::Column::Status.eq(PROPOSED))
+            .exec(&txn)
+            .await?;
+        if answered.rows_affected != 1 {
+            return Err(StoreError::StockMoved);
+        }
+        if accept {
+            apply_substitution(&txn, id, now).await?;
+        } else {
+            event(
+                &txn,
+                row.order_id,
+                EventKind::SubstitutionDeclined,
+                json!({ "substitution": id, "substituteSku": row.substitute_sku }),
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.substitution_record(id).await
+    }
+
+    pub async fn substitutions_of(&self, order_ids: &[i64]) -> Result<Vec<SubstitutionRecord>, StoreError> {
+        let rows = substitution::Entity::find()
+            .filter(substitution::Column::OrderId.is_in(order_ids.iter().copied()))
+            .order_by_asc(substitution::Column::Id)
+            .all(&self.db)
+            .await?;
+        let lines: HashMap<i64, String> = order_line::Entity::find()
+            .filter(order_line::Column::Id.is_in(rows.iter().map(|r| r.order_line_id)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|l| (l.id, l.sku))
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|r| SubstitutionRecord {
+                id: r.id,
+                order_id: r.order_id,
+                order_line_id: r.order_line_id,
+                original_sku: lines.get(&r.order_line_id).cloned().unwrap_or_default(),
+                substitute_sku: r.substitute_sku,
+                quantity: units(r.quantity),
+                status: r.status,
+                price_difference: money_from_micros(r.price_difference_micros),
+                substitute_line_id: r.substitute_line_id,
+                note: r.note,
+                created_at_ms: r.created_at_ms,
+                responded_at_ms: r.responded_at_ms,
+            })
+            .collect())
+    }
+
+    async fn substitution_record(&self, id: i64) -> Result<SubstitutionRecord, StoreError> {
+        let order_id = substitution::Entity::find_by_id(id)
+            .select_only()
+            .column(substitution::Column::OrderId)
+            .into_tuple::<i64>()
+            .one(&self.db)
+            .await?
+            .ok_or(StoreError::UnknownSubstitution(id))?;
+        let mut all = self.substitutions_of(&[order_id]).await?;
+        all.retain(|s| s.id == id);
+        all.pop().ok_or(StoreError::UnknownSubstitution(id))
+    }
+
+    /// A partner found `quantity` units of `sku` missing or damaged while
+    /// picking a package: they leave the warehouse's on-hand, and the order
+    /// gets them from elsewhere (joining one of its packages, or the fewest
+    /// new ones) or waits for them as a confirmed backorder.
+    pub async fn report_short_pick(
+        &self,
+        shipment_id: i64,
+        sku: &domain::Sku,
+        quantity: u32,
+        reason: &str,
+    ) -> Result<ShortPickOutcome, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let package = shipment::Entity::find_by_id(shipment_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        if !UNSHIPPED.contains(&package.status.as_str()) {
+            return Err(StoreError::Conflict(format!(
+                "shipment {shipment_id} is {} and can no longer be short-picked",
+                package.status.to_lowercase()
+            )));
+        }
+        let lines = shipment_line::Entity::find()
+            .filter(shipment_line::Column::ShipmentId.eq(shipment_id))
+            .filter(shipment_line::Column::Sku.eq(sku.as_str()))
+            .all(&txn)
+            .await?;
+        let held: i64 = lines.iter().map(|l| l.quantity).sum();
+        if lines.is_empty() {
+            return Err(StoreError::Invalid(format!("shipment {shipment_id} holds no {sku}")));
+        }
+        if i64::from(quantity) > held {
+            return Err(StoreError::Invalid(format!(
+                "shipment {shipment_id} holds only {held} units of {sku}, not {quantity}"
+            )));
+        }
+        let order = order::Entity::find_by_id(package.order_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::UnknownOrder(package.order_id))?;
+        let mut left = quantity;
+        let mut resourced: Vec<(String, u32)> = Vec::new();
+        let mut backordered = 0;
+        for sl in lines {
+            if left == 0 {
+                break;
+            }
+            let take = Ord::min(left, units(sl.quantity));
+            let taken = take_from_packages(&txn, vec![(package.clone(), sl.clone())], take, true, now).await?;
+            let line = LineRef { order_line_id: sl.order_line_id, product_id: sl.product_id, sku: &sl.sku };
+            let placed = place_units(&txn, &order, &line, taken, Some(package.warehouse_id), now).await?;
+            let placed_units: u32 = placed.iter().map(|p| p.1).sum();
+            if placed_units < taken {
+                open_backorder(&txn, &order, &line, taken - placed_units, "short pick", now).await?;
+                backordered += taken - placed_units;
+            }
+            resourced.extend(placed);
+            left -= taken;
+        }
+        let code = crate::db::entity::warehouse::Entity::find_by_id(package.warehouse_id)
+            .one(&txn)
+            .await?
+            .map(|w| w.code)
+            .unwrap_or_default();
+        let sources: Vec<serde_json::Value> =
+            resourced.iter().map(|(w, q)| json!({ "warehouse": w, "quantity": q })).collect();
+        event(
+            &txn,
+            order.id,
+            EventKind::ShortPickReported,
+            json!({ "shipment": shipment_id, "warehouse": code, "sku": sku.as_str(), "quantity": quantity, "reason": reason, "resourced": sources, "backordered": backordered }),
+            now,
+        )
+        .await?;
+        refresh_order(&txn, order.id, now).await?;
+        txn.commit().await?;
+        Ok(ShortPickOutcome { order_id: order.id, resourced, backordered, sku: sku.to_string() })
+    }
+}
+
+/// Applies an accepted substitution: the waiting units leave the original
+/// line (`substituted`), a new line of the substitute stands in for them
+/// (with the lineage), sourced like any backorder (joining an open package
+/// when that avoids a new one), the rest waiting in the queue; the price
+/// difference is on the substitution row and in the order's totals.
+async fn apply_substitution<C: ConnectionTrait>(db: &C, id: i64, now: i64) -> Result<(), StoreError> {
+    let row = substitution::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownSubstitution(id))?;
+    let (line, order) = line_and_order(db, row.order_line_id).await?;
+    let wanted = units(row.quantity);
+    let taken = take_waiting(db, &line, wanted, BackorderStatus::Substituted, now).await?;
+    if taken < wanted {
+        return Err(StoreError::Conflict(format!(
+            "line {} ({}) has only {taken} waiting units left to substitute, not {wanted}",
+            line.line_no, line.sku
+        )));
+    }
+    count_on_line(db, line.id, order_line::Column::Substituted, i64::from(wanted)).await?;
+    let substitute = product::Entity::find_by_id(row.substitute_product_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownSku(row.substitute_sku.clone()))?;
+    let line_no: Option<i32> = order_line::Entity::find()
+        .select_only()
+        .column_as(order_line::Column::LineNo.max(), "n")
+        .filter(order_line::Column::OrderId.eq(order.id))
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    let new_line = order_line::ActiveModel {
+        order_id: Set(order.id),
+        line_no: Set(line_no.unwrap_or(0) + 1),
+        product_id: Set(substitute.id),
+        sku: Set(substitute.sku.clone()),
+        quantity: Set(i64::from(wanted)),
+        unit_price_micros: Set(substitute.unit_price_micros),
+        cancelled: Set(0),
+        substituted: Set(0),
+        replaces_line_id: Set(Some(line.id)),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    substitution::Entity::update_many()
+        .col_expr(substitution::Column::SubstituteLineId, Expr::value(new_line.id))
+        .filter(substitution::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    let target = LineRef { order_line_id: new_line.id, product_id: substitute.id, sku: &substitute.sku };
+    let placed = place_units(db, &order, &target, wanted, None, now).await?;
+    let placed_units: u32 = placed.iter().map(|p| p.1).sum();
+    if placed_units < wanted {
+        open_backorder(db, &order, &target, wanted - placed_units, "substitute not in stock", now).await?;
+    }
+    let sources: Vec<serde_json::Value> =
+        placed.iter().map(|(w, q)| json!({ "warehouse": w, "quantity": q })).collect();
+    let difference = money_from_micros(row.price_difference_micros);
+    event(
+        db,
+        order.id,
+        EventKind::LineSubstituted,
+        json!({
+            "substitution": id, "line": line.line_no, "sku": line.sku, "substituteLine": new_line.line_no,
+            "substituteSku": substitute.sku, "quantity": wanted, "priceDifference": difference.to_string(),
+            "shipsFrom": sources, "backordered": wanted - placed_units,
+        }),
+        now,
+    )
+    .await?;
+    refresh_order(db, order.id, now).await?;
+    refresh_estimates(db, line.product_id, now).await?;
+    Ok(())
+}

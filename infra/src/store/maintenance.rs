@@ -1,0 +1,245 @@
+//! What time does to backorders: unconfirmed ones expire, old ones go
+//! overdue (and are cancelled if the policy says so), and slipped estimates
+//! earn the automatic delay credit.
+//!
+//! Any number of gateway replicas run this at once. Each pass locks the rows
+//! it works on (`FOR UPDATE SKIP LOCKED` on Postgres, so replicas split the
+//! work instead of queueing; SQLite has one writer at a time anyway), every
+//! update is guarded by the state it expects, and the delay credit has a
+//! unique key per backorder: a row is never processed twice.
+
+use std::collections::{BTreeSet, HashSet};
+
+use domain::Money;
+use domain::compensation::{Grant, credit};
+use domain::order::{BackorderStatus, EventKind};
+use domain::policy::FulfillmentPolicy;
+use rust_decimal::Decimal;
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
+use sea_orm::{
+    ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use super::backorders::{count_on_line, event, refresh_estimates, refresh_order};
+use super::{Store, StoreError, from_micros, now_ms, to_micros};
+use crate::db::entity::{backorder, compensation, order_line};
+
+const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+
+/// What one maintenance pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MaintenanceReport {
+    pub expired: u32,
+    pub overdue: u32,
+    pub cancelled_overdue: u32,
+    pub compensated: u32,
+}
+
+impl MaintenanceReport {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+impl Store {
+    /// One pass over at most `batch` backorders per check.
+    pub async fn run_maintenance(
+        &self,
+        policy: &FulfillmentPolicy,
+        batch: u64,
+    ) -> Result<MaintenanceReport, StoreError> {
+        let mut report = MaintenanceReport::default();
+        if let Some(window) = policy.unconfirmed_expiry_ms {
+            report.expired = self.expire_unconfirmed(window, batch).await?;
+        }
+        if policy.max_backorder_ms.is_some() {
+            (report.overdue, report.cancelled_overdue) = self.flag_overdue(policy, batch).await?;
+        }
+        if policy.delay_compensation.is_some() {
+            report.compensated = self.compensate_delays(policy, batch).await?;
+        }
+        Ok(report)
+    }
+
+    /// Candidates of a pass, locked for this transaction.
+    async fn claim(
+        &self,
+        txn: &DatabaseTransaction,
+        query: Select<backorder::Entity>,
+        batch: u64,
+    ) -> Result<Vec<backorder::Model>, StoreError> {
+        let mut query = query.order_by_asc(backorder::Column::Id).limit(batch);
+        if self.db.get_database_backend() == DatabaseBackend::Postgres {
+            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        Ok(query.all(txn).await?)
+    }
+
+    async fn expire_unconfirmed(&self, window: i64, batch: u64) -> Result<u32, StoreError> {
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let due = backorder::Entity::find()
+            .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
+            .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(window)));
+        let rows = self.claim(&txn, due, batch).await?;
+        let mut done = 0;
+        let mut touched = BTreeSet::new();
+        for row in rows {
+            let moved = backorder::Entity::update_many()
+                .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Expired.as_str()))
+                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+                .filter(backorder::Column::Id.eq(row.id))
+                .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
+                .filter(backorder::Column::Quantity.eq(row.quantity))
+                .exec(&txn)
+                .await?;
+            if moved.rows_affected != 1 {
+                continue;
+            }
+            count_on_line(&txn, row.order_line_id, order_line::Column::Cancelled, row.quantity).await?;
+            event(
+                &txn,
+                row.order_id,
+                EventKind::BackorderExpired,
+                json!({ "backorder": row.id, "sku": row.sku, "quantity": row.quantity, "reason": "not confirmed in time" }),
+                now,
+            )
+            .await?;
+            refresh_order(&txn, row.order_id, now).await?;
+            touched.insert(row.product_id);
+            done += 1;
+        }
+        for product_id in touched {
+            refresh_estimates(&txn, product_id, now).await?;
+        }
+        txn.commit().await?;
+        Ok(done)
+    }
+
+    async fn flag_overdue(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<(u32, u32), StoreError> {
+        let Some(limit) = policy.max_backorder_ms else { return Ok((0, 0)) };
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let due = backorder::Entity::find()
+            .filter(backorder::Column::Status.is_in(OPEN))
+            .filter(backorder::Column::OverdueAtMs.is_null())
+            .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(limit)));
+        let rows = self.claim(&txn, due, batch).await?;
+        let (mut flagged, mut cancelled) = (0, 0);
+        let mut touched = BTreeSet::new();
+        for row in rows {
+            let mut update = backorder::Entity::update_many()
+                .col_expr(backorder::Column::OverdueAtMs, Expr::value(now))
+                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+                .filter(backorder::Column::Id.eq(row.id))
+                .filter(backorder::Column::Status.eq(row.status.clone()))
+                .filter(backorder::Column::Quantity.eq(row.quantity))
+                .filter(backorder::Column::OverdueAtMs.is_null());
+            if policy.cancel_overdue {
+                update = update.col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Cancelled.as_str()));
+            }
+            if update.exec(&txn).await?.rows_affected != 1 {
+                continue;
+            }
+            flagged += 1;
+            let waited_days = (now - row.created_at_ms) / DAY_MS;
+            event(
+                &txn,
+                row.order_id,
+                EventKind::BackorderOverdue,
+                json!({ "backorder": row.id, "sku": row.sku, "quantity": row.quantity, "waitedDays": waited_days }),
+                now,
+            )
+            .await?;
+            if policy.cancel_overdue {
+                count_on_line(&txn, row.order_line_id, order_line::Column::Cancelled, row.quantity).await?;
+                event(
+                    &txn,
+                    row.order_id,
+                    EventKind::BackorderCancelled,
+                    json!({ "backorder": row.id, "sku": row.sku, "quantity": row.quantity, "reason": "overdue" }),
+                    now,
+                )
+                .await?;
+                refresh_order(&txn, row.order_id, now).await?;
+                touched.insert(row.product_id);
+                cancelled += 1;
+            }
+        }
+        for product_id in touched {
+            refresh_estimates(&txn, product_id, now).await?;
+        }
+        txn.commit().await?;
+        Ok((flagged, cancelled))
+    }
+
+    async fn compensate_delays(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<u32, StoreError> {
+        let Some(rule) = policy.delay_compensation else { return Ok(0) };
+        let now = now_ms();
+        let txn = self.db.begin().await?;
+        let threshold = i64::from(rule.threshold_days);
+        let slipped = backorder::Entity::find()
+            .filter(backorder::Column::Status.is_in(OPEN))
+            .filter(backorder::Column::PromisedAvailable.is_not_null())
+            .filter(
+                Expr::col(backorder::Column::EstimatedAvailable)
+                    .gt(Expr::col(backorder::Column::PromisedAvailable).add(threshold)),
+            );
+        let rows = self.claim(&txn, slipped, batch).await?;
+        let credited: HashSet<i64> = compensation::Entity::find()
+            .select_only()
+            .column(compensation::Column::BackorderId)
+            .filter(compensation::Column::BackorderId.is_in(rows.iter().map(|r| r.id)))
+            .into_tuple::<Option<i64>>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let mut done = 0;
+        for row in rows.into_iter().filter(|r| !credited.contains(&r.id)) {
+            let Some(promised) = row.promised_available else { continue };
+            let Some(line) = order_line::Entity::find_by_id(row.order_line_id).one(&txn).await? else { continue };
+            let value = Money::new(from_micros(line.unit_price_micros) * Decimal::from(row.quantity));
+            let slip = row.estimated_available - promised;
+            let Some(owed) = policy.delay_credit(slip, value) else { continue };
+            let totals = super::compensation::totals(&txn, row.order_id).await?;
+            // Never more than what is left of the order's total.
+            let Ok(amount) = credit(Grant::Amount(owed), totals.total + totals.compensation, totals.compensation)
+            else {
+                continue;
+            };
+            let reason = format!("automatic: {} delayed {slip} days", row.sku);
+            let inserted = compensation::Entity::insert(compensation::ActiveModel {
+                order_id: Set(row.order_id),
+                amount_micros: Set(to_micros(amount.amount())?),
+                reason: Set(reason.clone()),
+                kind: Set("AUTOMATIC".to_owned()),
+                backorder_id: Set(Some(row.id)),
+                created_at_ms: Set(now),
+                ..Default::default()
+            })
+            .on_conflict(OnConflict::column(compensation::Column::BackorderId).do_nothing().to_owned())
+            .exec_without_returning(&txn)
+            .await?;
+            if inserted != 1 {
+                continue;
+            }
+            event(
+                &txn,
+                row.order_id,
+                EventKind::OrderCompensated,
+                json!({ "amount": amount.to_string(), "reason": reason, "backorder": row.id, "automatic": true }),
+                now,
+            )
+            .await?;
+            done += 1;
+        }
+        txn.commit().await?;
+        Ok(done)
+    }
+}
