@@ -9,6 +9,7 @@ mod catalog;
 mod cli;
 mod concurrency;
 mod http;
+mod lifecycle;
 mod orders;
 mod schema;
 mod simulate;

@@ -188,7 +188,12 @@ pub(crate) async fn spawn_configured(lane: Lane, cache_settings: CacheSettings, 
 
 /// Another gateway instance on the same database and cache (a replica).
 pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
-    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, GatewaySettings::default()).await;
+    spawn_replica_with(of, GatewaySettings::default()).await
+}
+
+/// A replica with its own settings (a policy, a worker interval).
+pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -> TestApp {
+    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, gateway).await;
     TestApp {
         lane: of.lane,
         address,
@@ -294,7 +299,12 @@ impl TestApp {
 
 /// Three warehouses around New York, Chicago and Reno, and four products.
 pub(crate) async fn seeded(lane: Lane) -> TestApp {
-    let app = spawn_app(lane).await;
+    seeded_with(lane, GatewaySettings::default()).await
+}
+
+/// [`seeded`], on a gateway with these settings.
+pub(crate) async fn seeded_with(lane: Lane, gateway: GatewaySettings) -> TestApp {
+    let app = spawn_configured(lane, cache_for(lane), gateway).await;
     app.seed(
         &[("NYC", 40.7, -74.0, "5"), ("CHI", 41.9, -87.6, "4.5"), ("RNO", 39.5, -119.8, "6")],
         &[("TENT", "199.00"), ("STOVE", "49.50"), ("LAMP", "19.99"), ("RARE", "5.00")],

@@ -21,13 +21,13 @@ use sea_orm::{
 use serde_json::json;
 
 use super::backorders::{
-    LineRef, allocate_arrivals, count_on_line, event, open_backorder, place_units, refresh_estimates, refresh_order,
+    LineRef, OPEN, allocate_arrivals, count_on_line, event, open_backorder, place_units, refresh_estimates,
+    refresh_order,
 };
 use super::lifecycle::release;
 use super::{Store, StoreError, money_from_micros, now_ms};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
 
-const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
 const UNSHIPPED: [&str; 2] = ["PENDING", "RELEASED"];
 
 /// Where each unit of a line is.

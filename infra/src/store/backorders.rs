@@ -29,7 +29,8 @@ use crate::db::entity::{
     backorder, inbound_receipt, order, order_event, shipment, shipment_line, stock_level, warehouse,
 };
 
-const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+/// Backorders still waiting for units.
+pub(super) const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
 
 fn today(now_ms: i64) -> Day {
     Day::from_days_since_epoch(i32::try_from(now_ms.div_euclid(86_400_000)).unwrap_or(i32::MAX))

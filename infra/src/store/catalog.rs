@@ -98,10 +98,14 @@ impl Store {
         self.products_by_id(&ids).await
     }
 
+    /// Known products among `skus`, in the order asked.
     pub async fn products_by_sku(&self, skus: &[&str]) -> Result<Vec<ProductRecord>, StoreError> {
         let models =
             product::Entity::find().filter(product::Column::Sku.is_in(skus.iter().copied())).all(&self.db).await?;
-        self.with_substitutes(models).await
+        let mut records = self.with_substitutes(models).await?;
+        let position: HashMap<&str, usize> = skus.iter().enumerate().map(|(i, &sku)| (sku, i)).collect();
+        records.sort_by_key(|r| position.get(r.sku.as_str()).copied().unwrap_or(usize::MAX));
+        Ok(records)
     }
 
     pub async fn products_by_id(&self, ids: &[i64]) -> Result<Vec<ProductRecord>, StoreError> {

@@ -22,11 +22,9 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::backorders::{count_on_line, event, refresh_estimates, refresh_order};
+use super::backorders::{OPEN, count_on_line, event, refresh_estimates, refresh_order};
 use super::{Store, StoreError, from_micros, now_ms, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
-
-const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
 
 /// What one maintenance pass did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -270,9 +270,10 @@ impl Store {
                 .collect::<Result<_, StoreError>>()?;
             shipment_line::Entity::insert_many(rows).exec(&txn).await?;
         }
-        // A new backorder joins the end of its queue, so it moves nobody
-        // else's estimate; its own comes from the expected receipts when
-        // there are any, after everything already waiting.
+        // A new backorder usually joins the end of its queue, so it moves
+        // nobody else's estimate; its own comes from the expected receipts
+        // when there are any, after everything already waiting. One that
+        // jumps the queue (a higher priority) re-estimates the queue below.
         let mut etas: HashMap<&Sku, domain::calendar::Day> = HashMap::new();
         for draft in &new.draft.backorders {
             let pid = product_id(&draft.sku)?;
@@ -331,6 +332,12 @@ impl Store {
             })
             .collect();
         order_event::Entity::insert_many(events).exec(&txn).await?;
+        for draft in &new.draft.backorders {
+            let pid = product_id(&draft.sku)?;
+            if jumps_queue(&txn, pid, new.priority).await? {
+                super::backorders::refresh_estimates(&txn, pid, now).await?;
+            }
+        }
         if let Some((key, hash)) = &new.idempotency {
             let inserted = idempotency_key::ActiveModel {
                 key: Set(key.clone()),
@@ -503,6 +510,20 @@ impl Store {
         let rows = stock_level::Entity::find().all(&self.db).await?;
         Ok(rows.iter().map(|r| r.reserved).sum())
     }
+}
+
+/// Whether a backorder of an order with `priority` goes ahead of anyone
+/// already waiting for the product.
+async fn jumps_queue<C: ConnectionTrait>(db: &C, product_id: i64, priority: i32) -> Result<bool, StoreError> {
+    let lower =
+        order::Entity::find().select_only().column(order::Column::Id).filter(order::Column::Priority.lt(priority));
+    let behind = backorder::Entity::find()
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(super::backorders::OPEN))
+        .filter(backorder::Column::OrderId.in_subquery(lower.into_query()))
+        .one(db)
+        .await?;
+    Ok(behind.is_some())
 }
 
 /// Reserves `units` of a stock row if it still has them available: the one
