@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod http;
 mod lifecycle;
+mod lifecycle_properties;
 mod orders;
 mod schema;
 mod simulate;

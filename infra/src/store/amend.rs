@@ -506,8 +506,9 @@ impl Store {
 
     /// A partner found `quantity` units of `sku` missing or damaged while
     /// picking a package: they leave the warehouse's on-hand, and the order
-    /// gets them from elsewhere (joining one of its packages, or the fewest
-    /// new ones) or waits for them as a confirmed backorder.
+    /// gets them wherever they are still available (the same shelf if the
+    /// corrected count has more, joining one of the order's packages, or the
+    /// fewest new ones) or waits for them as a confirmed backorder.
     pub async fn report_short_pick(
         &self,
         shipment_id: i64,
@@ -555,7 +556,7 @@ impl Store {
             let take = Ord::min(left, units(sl.quantity));
             let taken = take_from_packages(&txn, vec![(package.clone(), sl.clone())], take, true, now).await?;
             let line = LineRef { order_line_id: sl.order_line_id, product_id: sl.product_id, sku: &sl.sku };
-            let placed = place_units(&txn, &order, &line, taken, Some(package.warehouse_id), now).await?;
+            let placed = place_units(&txn, &order, &line, taken, now).await?;
             let placed_units: u32 = placed.iter().map(|p| p.1).sum();
             if placed_units < taken {
                 open_backorder(&txn, &order, &line, taken - placed_units, "short pick", now).await?;
@@ -634,7 +635,7 @@ async fn apply_substitution<C: ConnectionTrait>(db: &C, id: i64, now: i64) -> Re
         .exec(db)
         .await?;
     let target = LineRef { order_line_id: new_line.id, product_id: substitute.id, sku: &substitute.sku };
-    let placed = place_units(db, &order, &target, wanted, None, now).await?;
+    let placed = place_units(db, &order, &target, wanted, now).await?;
     let placed_units: u32 = placed.iter().map(|p| p.1).sum();
     if placed_units < wanted {
         open_backorder(db, &order, &target, wanted - placed_units, "substitute not in stock", now).await?;

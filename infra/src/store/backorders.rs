@@ -157,7 +157,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
-        let (mut available, warehouses) = available_of(db, product_id, None).await?;
+        let (mut available, warehouses) = available_of(db, product_id).await?;
         let total: u32 = available.values().sum();
         if total == 0 {
             continue;
@@ -200,12 +200,11 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The available units of a product per active warehouse (leaving out
-/// `except`), with those warehouses' rows.
+/// The available units of a product per active warehouse, with those
+/// warehouses' rows.
 pub(super) async fn available_of<C: ConnectionTrait>(
     db: &C,
     product_id: i64,
-    except: Option<i64>,
 ) -> Result<(HashMap<i64, u32>, HashMap<i64, warehouse::Model>), StoreError> {
     let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
     let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
@@ -214,7 +213,6 @@ pub(super) async fn available_of<C: ConnectionTrait>(
         .all(db)
         .await?
         .into_iter()
-        .filter(|w| Some(w.id) != except)
         .map(|w| (w.id, w))
         .collect();
     let available = levels
@@ -347,18 +345,16 @@ async fn add_to_shipment<C: ConnectionTrait>(
 }
 
 /// Reserves up to `units` of a line's product for an order wherever they are
-/// available (leaving out warehouse `except`), joining the order's open
-/// packages where that avoids a new one. Returns (warehouse code, units) per
+/// available, joining the order's open packages where that avoids a new one. Returns (warehouse code, units) per
 /// source; what it could not place is `units` minus their sum.
 pub(super) async fn place_units<C: ConnectionTrait>(
     db: &C,
     order: &order::Model,
     line: &LineRef<'_>,
     units: u32,
-    except: Option<i64>,
     now: i64,
 ) -> Result<Vec<(String, u32)>, StoreError> {
-    let (available, warehouses) = available_of(db, line.product_id, except).await?;
+    let (available, warehouses) = available_of(db, line.product_id).await?;
     let units = units.min(available.values().sum());
     if units == 0 {
         return Ok(Vec::new());

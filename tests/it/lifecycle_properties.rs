@@ -1,0 +1,395 @@
+//! Random sequences of everything that can happen to orders after they are
+//! placed — placing, confirming, cancelling (backorders, lines, orders),
+//! restocking, substituting, short picks, shipping — against the real store,
+//! checking after every step that:
+//! - every unit of every line is in exactly one place (ordered = shipped +
+//!   allocated + backordered + cancelled + substituted);
+//! - no stock level goes negative, reserved never exceeds on-hand, and what
+//!   is reserved is exactly what open packages hold;
+//! - on-hand moves only by restocks, shipments and short picks;
+//! - no unit sits available while a confirmed backorder of its sku waits,
+//!   and a restock serves the queue in order (a prefix of it);
+//! - a step that fails changes nothing.
+
+use std::collections::{BTreeMap, HashMap};
+
+use api::fulfillment::{PlaceOrder, place_order};
+use api::state::{AppState, GatewaySettings};
+use domain::order::BackorderConsent;
+use domain::sourcing::{SourcingRequest, SplitPolicy};
+use domain::{GeoPoint, OrderLine, Quantity, Sku, WarehouseCode};
+use infra::store::{StoreError, SubstitutionMode};
+use proptest::prelude::*;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+
+use crate::support::{Lane, TestApp, lanes, spawn_app};
+
+const WAREHOUSES: [&str; 3] = ["NYC", "CHI", "RNO"];
+const SKUS: [&str; 3] = ["AX", "BX", "CX"];
+const INITIAL: [(&str, &str, i64); 6] =
+    [("NYC", "AX", 2), ("NYC", "BX", 1), ("CHI", "BX", 2), ("CHI", "CX", 1), ("RNO", "AX", 1), ("RNO", "CX", 2)];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Place { lines: Vec<(usize, u32)>, complete: bool, consent: bool, priority: i32 },
+    Confirm(usize),
+    CancelBackorder(usize),
+    CancelLine(usize, Option<u32>),
+    CancelOrder(usize),
+    Restock(usize, usize, u32),
+    Substitute(usize, usize, Option<u32>),
+    ShortPick(usize, u32),
+    Ship(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let pick = 0usize..64;
+    prop_oneof![
+        3 => (prop::collection::vec((0usize..3, 1u32..5), 1..4), any::<bool>(), any::<bool>(), 0i32..2)
+            .prop_map(|(lines, complete, consent, priority)| Op::Place { lines, complete, consent, priority }),
+        2 => pick.clone().prop_map(Op::Confirm),
+        1 => pick.clone().prop_map(Op::CancelBackorder),
+        1 => (pick.clone(), prop::option::of(1u32..4)).prop_map(|(l, q)| Op::CancelLine(l, q)),
+        1 => pick.clone().prop_map(Op::CancelOrder),
+        3 => (0usize..3, 0usize..3, 1u32..6).prop_map(|(w, s, q)| Op::Restock(w, s, q)),
+        1 => (pick.clone(), 0usize..3, prop::option::of(1u32..3)).prop_map(|(l, s, q)| Op::Substitute(l, s, q)),
+        1 => (pick.clone(), 1u32..3).prop_map(|(s, q)| Op::ShortPick(s, q)),
+        2 => pick.prop_map(Op::Ship),
+    ]
+}
+
+/// The `i`-th (wrapping) of the ids a query lists, if any.
+async fn pick(db: &DatabaseConnection, sql: &str, i: usize) -> Option<i64> {
+    let all = ids(db, sql).await;
+    (!all.is_empty()).then(|| all[i % all.len()])
+}
+
+async fn ids(db: &DatabaseConnection, sql: &str) -> Vec<i64> {
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned())).await.unwrap();
+    rows.iter().map(|r| r.try_get_by_index::<i64>(0).unwrap()).collect()
+}
+
+/// Everything the invariants look at, in one comparable value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct State {
+    /// (warehouse, product) → (on hand, reserved, safety stock).
+    levels: BTreeMap<(i64, i64), (i64, i64, i64)>,
+    /// (warehouse, product) → units in packages that have not left.
+    held: BTreeMap<(i64, i64), i64>,
+    /// line id → (ordered, shipped, allocated, backordered, cancelled, substituted).
+    lines: BTreeMap<i64, [u32; 6]>,
+    backorders: BTreeMap<i64, Backorder>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Backorder {
+    product: i64,
+    status: String,
+    quantity: i64,
+    priority: i32,
+    /// Confirmation time (creation while unconfirmed).
+    since: i64,
+}
+
+async fn state(app: &TestApp, db: &DatabaseConnection) -> State {
+    let backend = db.get_database_backend();
+    let query = |sql: &str| db.query_all_raw(Statement::from_string(backend, sql.to_owned()));
+    let mut levels = BTreeMap::new();
+    for r in query("SELECT warehouse_id, product_id, on_hand, reserved, safety_stock FROM stock_levels").await.unwrap()
+    {
+        let key = (r.try_get_by_index::<i64>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap());
+        let value = (
+            r.try_get_by_index::<i64>(2).unwrap(),
+            r.try_get_by_index::<i64>(3).unwrap(),
+            r.try_get_by_index::<i64>(4).unwrap(),
+        );
+        levels.insert(key, value);
+    }
+    let mut held = BTreeMap::new();
+    for r in query(
+        "SELECT s.warehouse_id, l.product_id, CAST(SUM(l.quantity) AS BIGINT) FROM shipment_lines l \
+         JOIN shipments s ON s.id = l.shipment_id WHERE s.status IN ('PENDING', 'RELEASED') \
+         GROUP BY s.warehouse_id, l.product_id",
+    )
+    .await
+    .unwrap()
+    {
+        let key = (r.try_get_by_index::<i64>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap());
+        held.insert(key, r.try_get_by_index::<i64>(2).unwrap());
+    }
+    let orders = ids(db, "SELECT id FROM orders").await;
+    let lines = app
+        .store
+        .line_accounts(&orders)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(id, a)| (id, [a.ordered, a.shipped, a.allocated, a.backordered, a.cancelled, a.substituted]))
+        .collect();
+    let mut backorders = BTreeMap::new();
+    for r in query(
+        "SELECT b.id, b.product_id, b.status, b.quantity, o.priority, COALESCE(b.confirmed_at_ms, b.created_at_ms) \
+         FROM backorders b JOIN orders o ON o.id = b.order_id",
+    )
+    .await
+    .unwrap()
+    {
+        backorders.insert(
+            r.try_get_by_index::<i64>(0).unwrap(),
+            Backorder {
+                product: r.try_get_by_index::<i64>(1).unwrap(),
+                status: r.try_get_by_index::<String>(2).unwrap(),
+                quantity: r.try_get_by_index::<i64>(3).unwrap(),
+                priority: r.try_get_by_index::<i32>(4).unwrap(),
+                since: r.try_get_by_index::<i64>(5).unwrap(),
+            },
+        );
+    }
+    State { levels, held, lines, backorders }
+}
+
+fn check(state: &State, on_hand: &HashMap<(i64, i64), i64>, step: &str) -> Result<(), TestCaseError> {
+    for (id, [ordered, rest @ ..]) in &state.lines {
+        let placed: u32 = rest.iter().sum();
+        prop_assert_eq!(*ordered, placed, "line {} is out of balance after {}: {:?}", id, step, state);
+    }
+    for (key, &(on_hand_now, reserved, safety)) in &state.levels {
+        prop_assert!(on_hand_now >= 0 && reserved >= 0 && safety >= 0, "negative level {:?} after {}", key, step);
+        prop_assert!(reserved <= on_hand_now, "{:?} reserves more than it holds after {}", key, step);
+        prop_assert_eq!(
+            reserved,
+            state.held.get(key).copied().unwrap_or(0),
+            "{:?} reserved ≠ open packages after {}",
+            key,
+            step
+        );
+        prop_assert_eq!(Some(&on_hand_now), on_hand.get(key), "{:?} on-hand moved by itself after {}", key, step);
+    }
+    for Backorder { product, .. } in state.backorders.values().filter(|b| b.status == "CONFIRMED") {
+        let available: i64 =
+            state.levels.iter().filter(|((_, p), _)| p == product).map(|(_, &(h, r, s))| (h - r - s).max(0)).sum();
+        prop_assert_eq!(available, 0, "product {} has units on sale while a backorder waits, after {}", product, step);
+    }
+    Ok(())
+}
+
+/// Units each waiting backorder of `product` got between two states, in
+/// queue order (priority, then confirmation, then id).
+fn served_in_queue_order(before: &State, after: &State, product: i64) -> Vec<(i64, i64)> {
+    let mut queue: Vec<(&i64, &Backorder)> =
+        before.backorders.iter().filter(|(_, b)| b.product == product && b.status == "CONFIRMED").collect();
+    queue.sort_by_key(|(id, b)| (std::cmp::Reverse(b.priority), b.since, **id));
+    queue
+        .into_iter()
+        .map(|(id, b)| {
+            let got = match after.backorders.get(id) {
+                Some(now) if now.status == "CONFIRMED" => b.quantity - now.quantity,
+                Some(now) if now.status == "ALLOCATED" => b.quantity,
+                _ => 0,
+            };
+            (b.quantity, got)
+        })
+        .collect()
+}
+
+fn acceptable(error: &StoreError) -> bool {
+    !matches!(error, StoreError::Database(_) | StoreError::StockMoved)
+}
+
+impl Op {
+    fn kind(&self) -> &'static str {
+        match self {
+            Op::Place { .. } => "place",
+            Op::Confirm(_) => "confirm",
+            Op::CancelBackorder(_) => "cancel backorder",
+            Op::CancelLine(..) => "cancel line",
+            Op::CancelOrder(_) => "cancel order",
+            Op::Restock(..) => "restock",
+            Op::Substitute(..) => "substitute",
+            Op::ShortPick(..) => "short pick",
+            Op::Ship(_) => "ship",
+        }
+    }
+}
+
+/// Steps that went through, per kind: a run where some kind never succeeds
+/// would check nothing about it.
+type Tally = std::sync::Mutex<BTreeMap<&'static str, usize>>;
+
+async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseError> {
+    let app = spawn_app(lane).await;
+    app.seed(
+        &[("NYC", 40.7, -74.0, "5"), ("CHI", 41.9, -87.6, "4.5"), ("RNO", 39.5, -119.8, "6")],
+        &[("AX", "10.00"), ("BX", "12.50"), ("CX", "7.00")],
+        &INITIAL,
+    )
+    .await;
+    let db = infra::db::connect(&app.database).await.unwrap();
+    let gateway = AppState::new(app.store.clone(), app.cache.clone(), GatewaySettings::default());
+    let warehouse_ids: HashMap<&str, i64> =
+        WAREHOUSES.iter().copied().zip(ids(&db, "SELECT id FROM warehouses ORDER BY id").await).collect();
+    let product_ids: HashMap<&str, i64> =
+        SKUS.iter().copied().zip(ids(&db, "SELECT id FROM products ORDER BY id").await).collect();
+    let mut on_hand: HashMap<(i64, i64), i64> =
+        INITIAL.iter().map(|&(w, s, n)| ((warehouse_ids[w], product_ids[s]), n)).collect();
+    check(&state(&app, &db).await, &on_hand, "seeding")?;
+
+    for (n, op) in ops.into_iter().enumerate() {
+        let before = state(&app, &db).await;
+        let step = format!("step {n}: {op:?}");
+        let outcome: Result<(), StoreError> = match &op {
+            Op::Place { lines, complete, consent, priority } => {
+                let lines: Vec<OrderLine> = lines
+                    .iter()
+                    .map(|&(s, q)| OrderLine::new(Sku::new(SKUS[s]).unwrap(), Quantity::new(i64::from(q)).unwrap()))
+                    .collect();
+                let policy = if *complete { SplitPolicy::ShipComplete } else { SplitPolicy::ShipAvailable };
+                let request = SourcingRequest::new(lines, GeoPoint::new(40.71, -74.0).unwrap(), policy, None).unwrap();
+                let count = request.lines().len();
+                let placed = place_order(
+                    &gateway,
+                    PlaceOrder {
+                        request,
+                        customer_reference: format!("prop-{n}"),
+                        unit_prices: vec![None; count],
+                        consent: if *consent { BackorderConsent::Given } else { BackorderConsent::NotGiven },
+                        plan_token: None,
+                        idempotency_key: format!("prop-{n}"),
+                        country_code: None,
+                        postal_code: None,
+                        priority: *priority,
+                    },
+                )
+                .await;
+                prop_assert!(placed.is_ok(), "{} failed: {:?}", step, placed.err());
+                Ok(())
+            }
+            Op::Confirm(i) => match pick(&db, "SELECT id FROM backorders ORDER BY id", *i).await {
+                Some(id) => app.store.confirm_backorder(id).await.map(drop),
+                None => Ok(()),
+            },
+            Op::CancelBackorder(i) => match pick(&db, "SELECT id FROM backorders ORDER BY id", *i).await {
+                Some(id) => app.store.cancel_backorder(id).await.map(drop),
+                None => Ok(()),
+            },
+            Op::CancelLine(i, q) => match pick(&db, "SELECT id FROM order_lines ORDER BY id", *i).await {
+                Some(id) => app.store.cancel_order_line(id, *q, "prop").await.map(drop),
+                None => Ok(()),
+            },
+            Op::CancelOrder(i) => match pick(&db, "SELECT id FROM orders ORDER BY id", *i).await {
+                Some(id) => app.store.cancel_order(id, "prop").await.map(drop),
+                None => Ok(()),
+            },
+            Op::Restock(w, s, q) => {
+                let code = WarehouseCode::new(WAREHOUSES[*w]).unwrap();
+                let result = app.store.adjust_stock(&code, &Sku::new(SKUS[*s]).unwrap(), i64::from(*q), "prop").await;
+                if result.is_ok() {
+                    *on_hand.entry((warehouse_ids[WAREHOUSES[*w]], product_ids[SKUS[*s]])).or_default() +=
+                        i64::from(*q);
+                }
+                result.map(drop)
+            }
+            Op::Substitute(i, s, q) => match pick(&db, "SELECT id FROM order_lines ORDER BY id", *i).await {
+                Some(id) => app
+                    .store
+                    .substitute(id, &Sku::new(SKUS[*s]).unwrap(), *q, "prop", SubstitutionMode::Apply)
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            },
+            Op::ShortPick(i, q) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {
+                Some(id) => {
+                    let records = app
+                        .store
+                        .shipments_of(&ids(&db, &format!("SELECT order_id FROM shipments WHERE id = {id}")).await)
+                        .await
+                        .unwrap();
+                    let shipment = records.into_iter().find(|s| s.id == id).unwrap();
+                    match shipment.lines.first() {
+                        Some(line) => {
+                            let result = app.store.report_short_pick(id, &line.sku, *q, "prop").await;
+                            if result.is_ok() {
+                                *on_hand.get_mut(&(shipment.warehouse_id, product_ids[line.sku.as_str()])).unwrap() -=
+                                    i64::from(*q);
+                            }
+                            result.map(drop)
+                        }
+                        None => Ok(()),
+                    }
+                }
+                None => Ok(()),
+            },
+            Op::Ship(i) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {
+                Some(id) => {
+                    let result = app.store.mark_shipped(id, "T").await;
+                    if let Ok(shipment) = &result {
+                        for line in &shipment.lines {
+                            *on_hand.get_mut(&(shipment.warehouse_id, product_ids[line.sku.as_str()])).unwrap() -=
+                                i64::from(line.quantity);
+                        }
+                    }
+                    result.map(drop)
+                }
+                None => Ok(()),
+            },
+        };
+        let after = state(&app, &db).await;
+        match outcome {
+            Ok(()) => {
+                check(&after, &on_hand, &step)?;
+                *tally.lock().unwrap().entry(op.kind()).or_default() += 1;
+            }
+            Err(e) => {
+                prop_assert!(acceptable(&e), "{} failed unexpectedly: {:?}", step, e);
+                prop_assert_eq!(&before, &after, "{} was refused ({}) but changed something", step, e);
+            }
+        }
+        if let Op::Restock(_, s, _) = op {
+            let served = served_in_queue_order(&before, &after, product_ids[SKUS[s]]);
+            // Once a backorder got less than it needed, nobody behind it got anything.
+            if let Some(short) = served.iter().position(|&(need, got)| got < need) {
+                prop_assert!(
+                    served[short + 1..].iter().all(|&(_, got)| got == 0),
+                    "{} skipped the queue: {:?}",
+                    step,
+                    served
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn random_lifecycles_keep_every_unit_accounted_for() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    for lane in lanes() {
+        let cases = std::env::var("LIFECYCLE_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(if lane == Lane::Sqlite { 24 } else { 8 });
+        let mut runner = TestRunner::new(Config { cases, failure_persistence: None, ..Config::default() });
+        let tally = Tally::default();
+        runner
+            .run(&prop::collection::vec(op(), 10..40), |ops| runtime.block_on(run(lane, ops, &tally)))
+            .unwrap_or_else(|e| panic!("{lane:?}: {e}"));
+        let tally = tally.into_inner().unwrap();
+        for kind in [
+            "place",
+            "confirm",
+            "cancel backorder",
+            "cancel line",
+            "cancel order",
+            "restock",
+            "substitute",
+            "short pick",
+            "ship",
+        ] {
+            assert!(
+                tally.get(kind).copied().unwrap_or(0) > 0,
+                "{lane:?}: no {kind} went through in {cases} runs: {tally:?}"
+            );
+        }
+    }
+}
