@@ -75,3 +75,25 @@ fn serve_refuses_a_malformed_redis_url_at_startup() {
     assert!(run.stderr.contains("error: configuring the stock cache: "), "{}", run.stderr);
     assert_eq!(run.stdout, "", "it never started listening");
 }
+
+#[test]
+fn serve_refuses_a_policy_that_makes_no_sense() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("data").display().to_string();
+    for (flags, message) in [
+        (
+            &["--delay-compensation-percent", "120"][..],
+            "the delay compensation percentage must be above 0 and at most 100, got 120",
+        ),
+        (&["--partial-shipment-charge=-1"][..], "the charge per extra package must not be negative, got -1.00"),
+        (&["--max-backorder-days", "0"][..], "the maximum backorder duration must be positive"),
+        (&["--confirmation-window-hours", "0"][..], "the confirmation window must be positive"),
+    ] {
+        let mut args = vec!["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(flags);
+        let run = shipmix(&args);
+        assert_eq!(run.code, 2, "{flags:?}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{flags:?}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "it never started listening");
+    }
+}

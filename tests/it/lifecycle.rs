@@ -364,6 +364,48 @@ async fn short_picks_move_to_another_warehouse_or_wait() {
     }
 }
 
+#[tokio::test]
+async fn a_short_pick_holds_a_ship_complete_order_until_the_units_arrive() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        app.ok(
+            r#"mutation { setStockLevels(input: [{warehouseCode: "RNO", sku: "STOVE", onHand: 0}, {warehouseCode: "CHI", sku: "STOVE", onHand: 1}]) { userErrors { message } } }"#,
+            json!({}),
+        )
+        .await;
+        let input = json!({ "lines": [{ "sku": "TENT", "quantity": 1 }, { "sku": "STOVE", "quantity": 1 }],
+                            "destination": { "latitude": 40.71, "longitude": -74.0 }, "customerReference": "one-box",
+                            "idempotencyKey": "one-box", "policy": "SHIP_COMPLETE", "backorderConsent": false });
+        let id = app.ok(PLACE, json!({ "i": input })).await["placeOrder"]["order"]["id"].clone();
+        let placed = order(&app, &id).await;
+        assert_eq!(placed["shipments"][0]["status"], "RELEASED");
+        let package = placed["shipments"][0]["id"].clone();
+
+        let picked = app
+            .ok(
+                SHORT_PICK,
+                json!({ "i": { "shipmentId": package, "sku": "STOVE", "quantity": 1, "reason": "dented" } }),
+            )
+            .await;
+        assert_eq!(picked["reportShortPick"]["backordered"], 1);
+        let held = order(&app, &id).await;
+        assert_eq!(held["status"], "BACKORDERED");
+        assert_eq!(held["shipments"][0]["status"], "PENDING", "one delivery was asked for: the tent waits");
+        assert_eq!(held["shipments"][0]["lines"], json!([{ "sku": "TENT", "quantity": 1 }]));
+
+        app.ok(
+            r#"mutation { receiveStock(input: {warehouseCode: "CHI", sku: "STOVE", quantity: 2}) { userErrors { message } } }"#,
+            json!({}),
+        )
+        .await;
+        let released = order(&app, &id).await;
+        assert_eq!(released["status"], "AWAITING_SHIPMENT");
+        assert_eq!(released["shipments"].as_array().unwrap().len(), 1, "the stove joins the tent's box: {released}");
+        assert_eq!(released["shipments"][0]["status"], "RELEASED");
+        assert_balanced(&released);
+    }
+}
+
 fn worker(policy: FulfillmentPolicy) -> api::state::GatewaySettings {
     api::state::GatewaySettings {
         policy: policy.validate().expect("a valid policy"),

@@ -9,6 +9,7 @@
 //! - on-hand moves only by restocks, shipments and short picks;
 //! - no unit sits available while a confirmed backorder of its sku waits,
 //!   and a restock serves the queue in order (a prefix of it);
+//! - a `SHIP_COMPLETE` order releases nothing while any of its units wait;
 //! - a step that fails changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
@@ -80,6 +81,8 @@ struct State {
     /// line id → (ordered, shipped, allocated, backordered, cancelled, substituted).
     lines: BTreeMap<i64, [u32; 6]>,
     backorders: BTreeMap<i64, Backorder>,
+    /// `SHIP_COMPLETE` orders with a released package while units still wait.
+    released_early: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +149,14 @@ async fn state(app: &TestApp, db: &DatabaseConnection) -> State {
             },
         );
     }
-    State { levels, held, lines, backorders }
+    let released_early = ids(
+        db,
+        "SELECT DISTINCT s.order_id FROM shipments s JOIN orders o ON o.id = s.order_id \
+         WHERE o.policy = 'SHIP_COMPLETE' AND s.status = 'RELEASED' AND EXISTS (SELECT 1 FROM backorders b \
+         WHERE b.order_id = o.id AND b.status IN ('AWAITING_CONFIRMATION', 'CONFIRMED'))",
+    )
+    .await;
+    State { levels, held, lines, backorders, released_early }
 }
 
 fn check(state: &State, on_hand: &HashMap<(i64, i64), i64>, step: &str) -> Result<(), TestCaseError> {
@@ -154,6 +164,12 @@ fn check(state: &State, on_hand: &HashMap<(i64, i64), i64>, step: &str) -> Resul
         let placed: u32 = rest.iter().sum();
         prop_assert_eq!(*ordered, placed, "line {} is out of balance after {}: {:?}", id, step, state);
     }
+    prop_assert!(
+        state.released_early.is_empty(),
+        "orders {:?} ship before they are complete, after {}",
+        state.released_early,
+        step
+    );
     for (key, &(on_hand_now, reserved, safety)) in &state.levels {
         prop_assert!(on_hand_now >= 0 && reserved >= 0 && safety >= 0, "negative level {:?} after {}", key, step);
         prop_assert!(reserved <= on_hand_now, "{:?} reserves more than it holds after {}", key, step);

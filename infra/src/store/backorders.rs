@@ -410,7 +410,29 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
         json!({ "sku": line.sku, "quantity": units, "status": confirmed.as_str(), "estimatedAvailableDay": eta.days_since_epoch(), "reason": reason }),
         now,
     )
-    .await
+    .await?;
+    if order.policy == "SHIP_COMPLETE" {
+        // The shopper asked for one delivery: what was released waits again.
+        let released = shipment::Entity::find()
+            .filter(shipment::Column::OrderId.eq(order.id))
+            .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
+            .all(db)
+            .await?;
+        for s in released {
+            let held = shipment::Entity::update_many()
+                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Pending.as_str()))
+                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+                .filter(shipment::Column::Id.eq(s.id))
+                .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
+                .exec(db)
+                .await?;
+            if held.rows_affected != 1 {
+                return Err(StoreError::StockMoved);
+            }
+            event(db, order.id, EventKind::ShipmentHeld, json!({ "shipment": s.id, "reason": reason }), now).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Adds `units` to one of a line's accounting columns (`cancelled`,
