@@ -209,15 +209,6 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
     fingerprint(&parts)
 }
 
-/// A random pause before re-planning, growing with the attempt: placements
-/// that collided on the same rows spread out instead of colliding again.
-fn backoff(attempt: u32) -> Duration {
-    use std::hash::{BuildHasher, RandomState};
-    let ceiling_ms = 2u64.saturating_mul(u64::from(attempt) + 1).min(50);
-    let random = RandomState::new().hash_one(attempt);
-    Duration::from_micros(random % (ceiling_ms * 1_000 + 1))
-}
-
 /// Places an order: plan, then reserve in one transaction; re-plan when
 /// stock moved (a bounded number of times), or answer `Stale` when the
 /// caller pinned a plan with a token.
@@ -289,7 +280,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
                         fresh: Box::new(fresh),
                     });
                 }
-                tokio::time::sleep(backoff(attempt)).await;
+                tokio::time::sleep(crate::contention::backoff(attempt)).await;
             }
             Err(e) => return Err(e.into()),
         }

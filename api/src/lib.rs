@@ -3,6 +3,7 @@
 //! sourcing decision of its own.
 
 pub mod cli;
+pub mod contention;
 pub mod demo;
 pub mod error;
 pub mod fulfillment;

@@ -14,7 +14,9 @@ mod stock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
-use sea_orm::{DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use thiserror::Error;
 
 pub use amend::{LineAccount, ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
@@ -39,7 +41,9 @@ pub enum StoreError {
     UnknownSku(String),
     #[error("unknown warehouse {0}")]
     UnknownWarehouse(String),
-    #[error("stock moved while the order was being reserved")]
+    /// A concurrent writer changed what this write relied on (or the
+    /// database chose it as a deadlock victim): nothing was written; retry.
+    #[error("a concurrent change got in the way; nothing was written")]
     StockMoved,
     #[error("idempotency key {0:?} was already used with a different request")]
     IdempotencyConflict(String),
@@ -64,7 +68,25 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
     #[error("database error")]
-    Database(#[from] DbErr),
+    Database(DbErr),
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if is_lost_race(&err) { StoreError::StockMoved } else { StoreError::Database(err) }
+    }
+}
+
+/// Postgres aborted the transaction as a deadlock victim or a serialization
+/// failure, or SQLite stayed busy past its timeout: another writer won, and
+/// the same write may succeed if run again.
+fn is_lost_race(err: &DbErr) -> bool {
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err else {
+        return false;
+    };
+    let code = e.as_database_error().and_then(|d| d.code());
+    matches!(code.as_deref(), Some("40P01" | "40001" | "5" | "517"))
 }
 
 impl StoreError {
@@ -83,6 +105,18 @@ pub struct Store {
 impl Store {
     pub fn new(db: DatabaseConnection) -> Self {
         Self { db }
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// once (`BEGIN IMMEDIATE`): a transaction that reads first and writes
+    /// later could not upgrade once another writer committed, and would fail
+    /// instead of waiting its turn.
+    pub(crate) async fn write(&self) -> Result<DatabaseTransaction, StoreError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
     }
 
     /// Answers when the database does.

@@ -115,3 +115,148 @@ async fn concurrent_orders_on_two_replicas_never_oversell() {
         }
     }
 }
+
+/// A small deterministic generator, so each client's script is fixed.
+fn next(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+    *seed >> 33
+}
+
+const STEPS: usize = 12;
+const LIFECYCLE_CLIENTS: usize = 24;
+
+/// One client's script: place orders, then change them and the stock while
+/// everyone else does the same. Returns the user error codes it met.
+async fn lifecycle_client(http: reqwest::Client, url: String, client: usize) -> Vec<String> {
+    let mut seed = client as u64 + 1;
+    let mut codes = Vec::new();
+    let mut orders: Vec<String> = Vec::new();
+    let call = |query: &'static str, variables: Value| {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            let body = json!({ "query": query, "variables": variables });
+            let response: Value = http.post(url).json(&body).send().await.unwrap().json().await.unwrap();
+            assert!(response.get("errors").is_none(), "{query}: {response}");
+            response["data"].as_object().unwrap().values().next().unwrap().clone()
+        }
+    };
+    for step in 0..STEPS {
+        let sku = HOT[next(&mut seed) as usize % 3];
+        let mut payload = Value::Null;
+        match if orders.is_empty() { 0 } else { next(&mut seed) % 6 } {
+            0 => {
+                let lines = json!([{ "sku": sku, "quantity": 1 + next(&mut seed) % 3 }, { "sku": HOT[(client + step) % 3], "quantity": 1 }]);
+                payload = call(
+                    "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } order { id } } }",
+                    json!({ "i": { "lines": lines, "destination": { "latitude": 39.0, "longitude": -95.0 },
+                                   "customerReference": format!("c{client}"), "idempotencyKey": format!("c{client}-{step}"),
+                                   "backorderConsent": next(&mut seed).is_multiple_of(2), "priority": (next(&mut seed) % 2) as i32 } }),
+                )
+                .await;
+                if let Some(id) = payload["order"]["id"].as_str() {
+                    orders.push(id.to_owned());
+                }
+            }
+            1 => {
+                let warehouse = ["W1", "W2", "W3"][next(&mut seed) as usize % 3];
+                payload = call(
+                    "mutation($w: String!, $s: String!, $q: Int!) { receiveStock(input: {warehouseCode: $w, sku: $s, quantity: $q}) { userErrors { code } } }",
+                    json!({ "w": warehouse, "s": sku, "q": 1 + next(&mut seed) % 3 }),
+                )
+                .await;
+            }
+            kind => {
+                let id = &orders[next(&mut seed) as usize % orders.len()];
+                let order = call(
+                    "query($id: ID!) { order(id: $id) { lines { id } shipments { id status lines { sku } } backorders { id status } } }",
+                    json!({ "id": id }),
+                )
+                .await;
+                let pick = |list: &Value, n: u64| {
+                    list.as_array().filter(|a| !a.is_empty()).map(|a| a[n as usize % a.len()].clone())
+                };
+                let n = next(&mut seed);
+                match kind {
+                    2 => {
+                        if let Some(line) = pick(&order["lines"], n) {
+                            payload = call(
+                            "mutation($l: ID!) { cancelOrderLine(input: {lineId: $l, quantity: 1}) { userErrors { code } } }",
+                            json!({ "l": line["id"] }),
+                        )
+                        .await;
+                        }
+                    }
+                    3 => {
+                        if let Some(shipment) = pick(&order["shipments"], n).filter(|s| s["lines"][0].is_object()) {
+                            payload = call(
+                            "mutation($s: ID!, $k: String!) { reportShortPick(input: {shipmentId: $s, sku: $k, quantity: 1, reason: \"load\"}) { userErrors { code } } }",
+                            json!({ "s": shipment["id"], "k": shipment["lines"][0]["sku"] }),
+                        )
+                        .await;
+                        }
+                    }
+                    4 => {
+                        if let Some(shipment) = pick(&order["shipments"], n) {
+                            payload = call(
+                            "mutation($s: ID!) { markShipmentShipped(id: $s, trackingNumber: \"LOAD\") { userErrors { code } } }",
+                            json!({ "s": shipment["id"] }),
+                        )
+                        .await;
+                        }
+                    }
+                    _ => {
+                        if let Some(backorder) = pick(&order["backorders"], n) {
+                            payload = call(
+                                "mutation($b: ID!) { confirmBackorder(id: $b) { userErrors { code } } }",
+                                json!({ "b": backorder["id"] }),
+                            )
+                            .await;
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(errors) = payload["userErrors"].as_array() {
+            codes.extend(errors.iter().map(|e| e["code"].as_str().unwrap().to_owned()));
+        }
+    }
+    codes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_lifecycle_changes_on_two_replicas_keep_every_unit_accounted_for() {
+    for lane in lanes() {
+        let first = spawn_app(lane).await;
+        let products: Vec<(&str, &str)> = HOT[..3].iter().map(|s| (*s, "10.00")).collect();
+        let stock: Vec<(&str, &str, i64)> =
+            ["W1", "W2", "W3"].iter().flat_map(|w| HOT[..3].iter().map(move |s| (*w, *s, 3))).collect();
+        first
+            .seed(&[("W1", 40.7, -74.0, "5"), ("W2", 41.9, -87.6, "5"), ("W3", 34.0, -118.2, "5")], &products, &stock)
+            .await;
+        let second = spawn_replica(&first).await;
+        let tasks: Vec<_> = (0..LIFECYCLE_CLIENTS)
+            .map(|client| {
+                let url = if client % 2 == 0 { first.graphql_url() } else { second.graphql_url() };
+                tokio::spawn(lifecycle_client(first.client.clone(), url, client))
+            })
+            .collect();
+        let mut codes: HashMap<String, usize> = HashMap::new();
+        for task in tasks {
+            for code in task.await.unwrap() {
+                *codes.entry(code).or_default() += 1;
+            }
+        }
+        // Refusals are typed and expected (a shipped package, nothing left
+        // to cancel); nothing internal.
+        for code in codes.keys() {
+            assert!(
+                ["INVALID_TRANSITION", "INVALID_INPUT", "ALREADY_SHIPPED", "CONTENTION"].contains(&code.as_str()),
+                "[{lane:?}] {codes:?}"
+            );
+        }
+        let db = infra::db::connect(&first.database).await.unwrap();
+        let state = crate::lifecycle_properties::state(&first, &db).await;
+        crate::lifecycle_properties::check(&state, None, "the load").unwrap_or_else(|e| panic!("[{lane:?}] {e}"));
+        assert!(state.lines.len() > LIFECYCLE_CLIENTS, "[{lane:?}] the clients placed orders");
+    }
+}

@@ -1,6 +1,7 @@
 //! Changing an order after placement (cancelling lines, substitutions,
 //! short picks) and the deployment's fulfillment policy.
 
+use crate::contention::retrying;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use domain::policy::PartialShipmentCharge;
 use domain::sourcing::{SourcingRequest, SplitPolicy};
@@ -325,7 +326,7 @@ impl AmendMutation {
             let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
             let note = text(input.note.as_deref(), "note", "substituted by an agent")?;
             let mode = if apply_now { SubstitutionMode::Apply } else { SubstitutionMode::Propose };
-            let record = state.store.substitute(line, &sku, quantity, &note, mode).await?;
+            let record = retrying(|| state.store.substitute(line, &sku, quantity, &note, mode)).await?;
             if apply_now {
                 state.cache.invalidate(&[sku]).await;
             }
@@ -351,7 +352,7 @@ impl AmendMutation {
             let line = numeric_id(&input.line_id, "an order line")?;
             let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
             let reason = text(input.reason.as_deref(), "reason", "cancelled by request")?;
-            let (order_id, skus) = state.store.cancel_order_line(line, quantity, &reason).await?;
+            let (order_id, skus) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
             let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
             state.cache.invalidate(&skus).await;
             Ok(order_id)
@@ -392,7 +393,7 @@ impl AmendMutation {
         let state = app(ctx)?;
         let result = async {
             let id = numeric_id(&id, "a substitution")?;
-            let record = state.store.respond_to_substitution(id, accept).await?;
+            let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
             if accept && let Ok(sku) = domain::Sku::new(record.substitute_sku.clone()) {
                 state.cache.invalidate(&[sku]).await;
             }
@@ -416,7 +417,7 @@ impl AmendMutation {
             let sku = super::inputs::sku(&input.sku, &["sku"])?;
             let quantity = positive(input.quantity, "quantity")?;
             let reason = text(Some(&input.reason), "reason", "")?;
-            let outcome = state.store.report_short_pick(shipment, &sku, quantity, &reason).await?;
+            let outcome = retrying(|| state.store.report_short_pick(shipment, &sku, quantity, &reason)).await?;
             state.cache.invalidate(&[sku]).await;
             Ok(outcome)
         }

@@ -1,5 +1,6 @@
 //! Products: `product`, `products` and `upsertProducts`.
 
+use crate::contention::retrying;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
 use infra::store::{ProductInput as StoreProductInput, ProductRecord};
@@ -163,7 +164,13 @@ impl CatalogMutation {
         input: Vec<ProductInput>,
     ) -> async_graphql::Result<UpsertProductsPayload> {
         let state = app(ctx)?;
-        let result = async { Ok(state.store.upsert_products(parse(input)?).await?) }.await;
+        let result = async {
+            Ok({
+                let products = parse(input)?;
+                retrying(|| state.store.upsert_products(products.clone())).await?
+            })
+        }
+        .await;
         let (records, user_errors) = into_payload(result)?;
         Ok(UpsertProductsPayload { records: records.unwrap_or_default(), user_errors })
     }

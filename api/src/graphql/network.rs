@@ -1,5 +1,6 @@
 //! Warehouses: the `warehouses` and `warehouse` queries and `upsertWarehouse`.
 
+use crate::contention::retrying;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 use domain::{GeoPoint, ShippingRate};
@@ -157,7 +158,7 @@ impl NetworkMutation {
         let state = app(ctx)?;
         let result = async {
             let parsed = input.parse()?;
-            let saved = state.store.upsert_warehouse(parsed).await?;
+            let saved = retrying(|| state.store.upsert_warehouse(parsed.clone())).await?;
             // Location, tariff or activity may have changed every sku's view.
             state.cache.invalidate_all().await;
             state.warehouses.invalidate().await;

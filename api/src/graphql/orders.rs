@@ -1,6 +1,7 @@
 //! Orders: `order`, `orders`, and the order's lines, shipments, backorders
 //! and events.
 
+use crate::contention::retrying;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, SimpleObject};
 use domain::order::OrderStatus as DomainStatus;
@@ -456,12 +457,12 @@ impl BackorderMutation {
     async fn change(
         ctx: &Context<'_>,
         id: ID,
-        change: impl AsyncFnOnce(&infra::store::Store, i64) -> Result<BackorderRecord, infra::store::StoreError>,
+        change: impl AsyncFn(&infra::store::Store, i64) -> Result<BackorderRecord, infra::store::StoreError>,
     ) -> async_graphql::Result<BackorderPayload> {
         let state = app(ctx)?;
         let result = async {
             let id = numeric_id(&id, "a backorder")?;
-            let record = change(&state.store, id).await?;
+            let record = retrying(|| change(&state.store, id)).await?;
             // Allocation may have reserved stock of this sku.
             state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
             Ok(record)
@@ -545,7 +546,7 @@ impl LifecycleMutation {
                         .at(&["trackingNumber"]),
                 ));
             }
-            let record = state.store.mark_shipped(id, tracking).await?;
+            let record = retrying(|| state.store.mark_shipped(id, tracking)).await?;
             let skus: Vec<domain::Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
             state.cache.invalidate(&skus).await;
             Ok(record)
@@ -570,7 +571,10 @@ impl LifecycleMutation {
         let state = app(ctx)?;
         let result = async {
             let id = numeric_id(&id, "an order")?;
-            let skus = state.store.cancel_order(id, reason.as_deref().unwrap_or("cancelled by request")).await?;
+            let skus = {
+                let reason = reason.as_deref().unwrap_or("cancelled by request");
+                retrying(|| state.store.cancel_order(id, reason)).await?
+            };
             let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
             state.cache.invalidate(&skus).await;
             Ok(id)
@@ -644,7 +648,7 @@ impl CompensationMutation {
             if reason.is_empty() || reason.len() > 500 {
                 return Err(ApiError::user(ErrorCode::InvalidInput, "reason must be 1 to 500 characters"));
             }
-            state.store.issue_compensation(id, grant, reason).await?;
+            retrying(|| state.store.issue_compensation(id, grant, reason)).await?;
             Ok(id)
         }
         .await;

@@ -16,13 +16,13 @@ use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 use serde_json::json;
 
 use super::backorders::{
-    LineRef, OPEN, allocate_arrivals, count_on_line, event, open_backorder, place_units, refresh_estimates,
-    refresh_order,
+    LineRef, OPEN, allocate_arrivals, claim_open_shipment, count_on_line, event, open_backorder, place_units,
+    refresh_estimates, refresh_order,
 };
 use super::lifecycle::release;
 use super::{Store, StoreError, money_from_micros, now_ms};
@@ -191,6 +191,7 @@ async fn take_from_packages<C: ConnectionTrait>(
             break;
         }
         let take = Ord::min(left, sl.quantity);
+        claim_open_shipment(db, s.id, now).await?;
         let guarded = shipment_line::Entity::update_many()
             .col_expr(shipment_line::Column::Quantity, Expr::col(shipment_line::Column::Quantity).sub(take))
             .filter(shipment_line::Column::Id.eq(sl.id))
@@ -308,7 +309,7 @@ impl Store {
         reason: &str,
     ) -> Result<(i64, Vec<String>), StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let (line, _) = line_and_order(&txn, line_id).await?;
         let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
         let cancellable = account.backordered + account.allocated;
@@ -368,7 +369,7 @@ impl Store {
     ) -> Result<SubstitutionRecord, StoreError> {
         let apply_now = mode == SubstitutionMode::Apply;
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let (line, order) = line_and_order(&txn, line_id).await?;
         let substitute = product::Entity::find()
             .filter(product::Column::Sku.eq(substitute_sku.as_str()))
@@ -425,7 +426,7 @@ impl Store {
     /// The shopper's answer to a proposal; a proposal is answered once.
     pub async fn respond_to_substitution(&self, id: i64, accept: bool) -> Result<SubstitutionRecord, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
         if row.status != PROPOSED {
             return Err(StoreError::Conflict(format!(
@@ -517,7 +518,7 @@ impl Store {
         reason: &str,
     ) -> Result<ShortPickOutcome, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let package = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)
             .await?

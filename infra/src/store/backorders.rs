@@ -20,7 +20,7 @@ use domain::{GeoPoint, Network, OrderLine, Quantity, Sku, WarehouseCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-    Set, TransactionTrait,
+    Set,
 };
 use serde_json::json;
 
@@ -75,12 +75,16 @@ pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now
             .all(db)
             .await?;
         for s in held {
-            shipment::Entity::update_many()
+            let released = shipment::Entity::update_many()
                 .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Released.as_str()))
                 .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
                 .filter(shipment::Column::Id.eq(s.id))
+                .filter(shipment::Column::Status.eq(ShipmentStatus::Pending.as_str()))
                 .exec(db)
                 .await?;
+            if released.rows_affected != 1 {
+                return Err(StoreError::StockMoved);
+            }
             let code = warehouse::Entity::find_by_id(s.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
             event(
                 db,
@@ -301,7 +305,10 @@ async fn add_to_shipment<C: ConnectionTrait>(
         .one(db)
         .await?;
     let shipment_id = match existing {
-        Some(s) => s.id,
+        Some(s) => {
+            claim_open_shipment(db, s.id, now).await?;
+            s.id
+        }
         None => {
             let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
             let origin = super::network::record(warehouse.clone(), None).to_domain();
@@ -453,6 +460,27 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
     Ok(())
 }
 
+/// Locks a package that must still be open (pending or released) before its
+/// lines change: a package shipped or cancelled meanwhile makes this write
+/// lose the race, instead of adding units to, or taking them from, a package
+/// that is gone.
+pub(super) async fn claim_open_shipment<C: ConnectionTrait>(
+    db: &C,
+    shipment_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    let claimed = shipment::Entity::update_many()
+        .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+        .filter(shipment::Column::Id.eq(shipment_id))
+        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
+        .exec(db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
 /// Marks `units` of a confirmed backorder allocated: the whole row, or a
 /// split-off allocated row with the rest still waiting.
 async fn take_from_backorder<C: ConnectionTrait>(
@@ -513,7 +541,7 @@ fn record(m: backorder::Model) -> BackorderRecord {
 impl Store {
     async fn change_backorder(&self, id: i64, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let row = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
         let from = status_of(&row);
         let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
@@ -780,7 +808,7 @@ impl Store {
         if expected_on < today(now) {
             return Err(StoreError::Invalid("expectedOn must not be in the past".to_owned()));
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let (w, p) = warehouse_and_product(&txn, warehouse, sku).await?;
         let id = inbound_receipt::Entity::insert(inbound_receipt::ActiveModel {
             warehouse_id: Set(w.id),

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use domain::{Money, Sku};
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Store, StoreError, money_from_micros, now_ms, to_micros};
 use crate::db::entity::{product, product_substitute};
@@ -45,7 +45,7 @@ impl Store {
                 return Err(StoreError::Invalid(format!("{} cannot substitute itself", input.sku)));
             }
         }
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let mentioned: Vec<&str> = inputs.iter().flat_map(|p| p.substitutes.iter().map(Sku::as_str)).collect();
         let known: Vec<String> = product::Entity::find()
             .filter(product::Column::Sku.is_in(mentioned.iter().copied()))

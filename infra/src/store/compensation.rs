@@ -3,7 +3,7 @@
 use domain::Money;
 use domain::compensation::{Grant, credit};
 use domain::order::EventKind;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::backorders::event;
@@ -78,7 +78,7 @@ impl Store {
         reason: &str,
     ) -> Result<CompensationRecord, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let current = totals(&txn, order_id).await?;
         let amount = credit(grant, current.total + current.compensation, current.compensation)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use domain::{Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::backorders::{allocate_arrivals, count_on_line, event, refresh_estimates, refresh_order};
@@ -49,7 +49,7 @@ impl Store {
     /// A released package left the warehouse with this tracking number.
     pub async fn mark_shipped(&self, shipment_id: i64, tracking_number: &str) -> Result<ShipmentRecord, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let found = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)
             .await?
@@ -101,7 +101,7 @@ impl Store {
     /// waiting backorders. Returns the skus whose stock changed.
     pub async fn cancel_order(&self, order_id: i64, reason: &str) -> Result<Vec<String>, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;
         let open_shipments = shipment::Entity::find()
             .filter(shipment::Column::OrderId.eq(order_id))
@@ -195,7 +195,7 @@ impl Store {
         reason: &str,
     ) -> Result<i64, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let (w, p) = super::backorders::warehouse_and_product(&txn, warehouse, sku).await?;
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
         let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));

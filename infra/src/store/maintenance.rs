@@ -18,7 +18,6 @@ use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -79,7 +78,7 @@ impl Store {
 
     async fn expire_unconfirmed(&self, window: i64, batch: u64) -> Result<u32, StoreError> {
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let due = backorder::Entity::find()
             .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
             .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(window)));
@@ -121,7 +120,7 @@ impl Store {
     async fn flag_overdue(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<(u32, u32), StoreError> {
         let Some(limit) = policy.max_backorder_ms else { return Ok((0, 0)) };
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let due = backorder::Entity::find()
             .filter(backorder::Column::Status.is_in(OPEN))
             .filter(backorder::Column::OverdueAtMs.is_null())
@@ -178,7 +177,7 @@ impl Store {
     async fn compensate_delays(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<u32, StoreError> {
         let Some(rule) = policy.delay_compensation else { return Ok(0) };
         let now = now_ms();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let threshold = i64::from(rule.threshold_days);
         let slipped = backorder::Entity::find()
             .filter(backorder::Column::Status.is_in(OPEN))

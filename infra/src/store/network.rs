@@ -2,9 +2,7 @@
 
 use domain::{GeoPoint, ShippingRate, Warehouse, WarehouseCode};
 use rust_decimal::Decimal;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Store, StoreError, from_micros, now_ms, to_micros};
 use crate::db::entity::{partner, warehouse};
@@ -68,7 +66,7 @@ impl Store {
     pub async fn upsert_warehouse(&self, input: WarehouseInput) -> Result<WarehouseRecord, StoreError> {
         let base = to_micros(input.rate.base().amount())?;
         let per_km = to_micros(input.rate.per_km())?;
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let partner_id = match &input.partner_code {
             None => None,
             Some(code) => {

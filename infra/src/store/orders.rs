@@ -16,7 +16,6 @@ use domain::{GeoPoint, Money, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
-    TransactionTrait,
 };
 use serde_json::json;
 
@@ -190,7 +189,7 @@ impl Store {
         // Invariant: a fixed lock order, so concurrent placements cannot deadlock.
         reservations.sort_unstable();
 
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let now = now_ms();
         for &(w, p, quantity) in &reservations {
             if let Err(e) = reserve(&txn, w, p, quantity, now).await {

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use domain::inventory::StockLevel;
 use domain::{Network, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set, TransactionTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::{ProductRecord, Store, StoreError, WarehouseRecord, now_ms};
 use crate::db::entity::{product, stock_level, warehouse};
@@ -110,7 +110,7 @@ impl Store {
     pub async fn set_stock_levels(&self, inputs: &[StockInput]) -> Result<Vec<FeedOutcome>, StoreError> {
         let codes: Vec<String> = inputs.iter().map(|i| i.warehouse.to_string()).collect();
         let skus: Vec<&str> = inputs.iter().map(|i| i.sku.as_str()).collect();
-        let txn = self.db.begin().await?;
+        let txn = self.write().await?;
         let warehouses: HashMap<String, i64> = warehouse::Entity::find()
             .filter(warehouse::Column::Code.is_in(codes.iter().map(String::as_str)))
             .all(&txn)

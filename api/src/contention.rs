@@ -1,0 +1,43 @@
+//! Retrying writes that lost a race.
+//!
+//! Every store write checks, inside its transaction, that the rows it read
+//! still hold what it saw; when a concurrent writer got there first (or the
+//! database picked it as a deadlock victim) the whole transaction rolls back
+//! and the store answers `StockMoved`. Nothing was written, so running it
+//! again is safe.
+
+use std::time::Duration;
+
+use infra::store::StoreError;
+
+/// How many times a write runs before the caller gets `CONTENTION`.
+pub const WRITE_ATTEMPTS: u32 = 8;
+
+/// A random pause before trying again, growing with the attempt: writers
+/// that collided on the same rows spread out instead of colliding again.
+pub fn backoff(attempt: u32) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let ceiling_ms = 2u64.saturating_mul(u64::from(attempt) + 1).min(50);
+    let random = RandomState::new().hash_one(attempt);
+    Duration::from_micros(random % (ceiling_ms * 1_000 + 1))
+}
+
+/// Runs `write` until it is not pre-empted by a concurrent writer, at most
+/// [`WRITE_ATTEMPTS`] times.
+pub async fn retrying<T, F, W>(mut write: W) -> Result<T, StoreError>
+where
+    W: FnMut() -> F,
+    F: Future<Output = Result<T, StoreError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match write().await {
+            Err(StoreError::StockMoved) if attempt + 1 < WRITE_ATTEMPTS => {
+                tracing::debug!(attempt, "write pre-empted by a concurrent writer; retrying");
+                tokio::time::sleep(backoff(attempt)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
