@@ -403,6 +403,7 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
         status: Set(confirmed.as_str().to_owned()),
         estimated_available: Set(eta.days_since_epoch()),
         promised_available: Set(Some(eta.days_since_epoch())),
+        priority: Set(order.priority),
         confirmed_at_ms: Set(Some(now)),
         created_at_ms: Set(now),
         updated_at_ms: Set(now),
@@ -519,6 +520,7 @@ async fn take_from_backorder<C: ConnectionTrait>(
                 estimated_available: Set(today(now).days_since_epoch()),
                 confirmed_at_ms: Set(row.confirmed_at_ms),
                 promised_available: Set(row.promised_available),
+                priority: Set(row.priority),
                 created_at_ms: Set(row.created_at_ms),
                 updated_at_ms: Set(now),
                 ..Default::default()

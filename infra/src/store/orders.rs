@@ -300,6 +300,7 @@ impl Store {
                 status: Set(draft.status.as_str().to_owned()),
                 estimated_available: Set(estimated_available.days_since_epoch()),
                 promised_available: Set(Some(estimated_available.days_since_epoch())),
+                priority: Set(new.priority),
                 confirmed_at_ms: Set((new.consent == BackorderConsent::Given).then_some(now)),
                 created_at_ms: Set(now),
                 updated_at_ms: Set(now),
@@ -514,12 +515,14 @@ impl Store {
 /// Whether a backorder of an order with `priority` goes ahead of anyone
 /// already waiting for the product.
 async fn jumps_queue<C: ConnectionTrait>(db: &C, product_id: i64, priority: i32) -> Result<bool, StoreError> {
-    let lower =
-        order::Entity::find().select_only().column(order::Column::Id).filter(order::Column::Priority.lt(priority));
     let behind = backorder::Entity::find()
+        .select_only()
+        .column(backorder::Column::Id)
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(super::backorders::OPEN))
-        .filter(backorder::Column::OrderId.in_subquery(lower.into_query()))
+        .filter(backorder::Column::Priority.lt(priority))
+        .limit(1)
+        .into_tuple::<i64>()
         .one(db)
         .await?;
     Ok(behind.is_some())

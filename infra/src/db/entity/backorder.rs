@@ -21,6 +21,8 @@ pub struct Model {
     pub promised_available: Option<i32>,
     /// When it was first reported overdue.
     pub overdue_at_ms: Option<i64>,
+    /// The order's queue priority (higher is served first).
+    pub priority: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
