@@ -127,7 +127,8 @@ pub(crate) async fn state(app: &TestApp, db: &DatabaseConnection) -> State {
         .line_accounts(&orders)
         .await
         .unwrap()
-        .into_iter()
+        .into_values()
+        .flatten()
         .map(|(id, a)| (id, [a.ordered, a.shipped, a.allocated, a.backordered, a.cancelled, a.substituted]))
         .collect();
     let mut backorders = BTreeMap::new();

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
 use infra::store::{
-    BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError, WarehouseRecord,
+    BackorderRecord, EventRecord, LineAccount, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError,
+    WarehouseRecord,
 };
 
 /// The loaders of one request.
@@ -17,6 +18,7 @@ pub struct Loaders {
     pub(crate) shipments: DataLoader<Shipments>,
     pub(crate) backorders: DataLoader<Backorders>,
     pub(crate) events: DataLoader<Events>,
+    pub(crate) line_accounts: DataLoader<LineAccounts>,
 }
 
 impl Loaders {
@@ -30,6 +32,7 @@ impl Loaders {
             shipments: DataLoader::new(Shipments(store.clone()), spawn),
             backorders: DataLoader::new(Backorders(store.clone()), spawn),
             events: DataLoader::new(Events(store.clone()), spawn),
+            line_accounts: DataLoader::new(LineAccounts(store.clone()), spawn),
         }
     }
 }
@@ -43,6 +46,7 @@ pub(crate) struct OrderLines(Store);
 pub(crate) struct Shipments(Store);
 pub(crate) struct Backorders(Store);
 pub(crate) struct Events(Store);
+pub(crate) struct LineAccounts(Store);
 
 impl Loader<i64> for WarehousesById {
     type Value = WarehouseRecord;
@@ -79,6 +83,16 @@ fn by_order<T>(rows: Vec<T>, order_of: impl Fn(&T) -> i64) -> HashMap<i64, Vec<T
         out.entry(order_of(&row)).or_default().push(row);
     }
     out
+}
+
+impl Loader<i64> for LineAccounts {
+    /// By line id, for one order.
+    type Value = HashMap<i64, LineAccount>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
+        Ok(self.0.line_accounts(keys).await?)
+    }
 }
 
 impl Loader<i64> for OrderLines {

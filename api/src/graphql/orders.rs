@@ -105,7 +105,7 @@ impl Order {
     /// replace, which keep what was ordered.
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
         let lines = loaders(ctx)?.lines.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
-        let mut accounts = app(ctx)?.store.line_accounts(&[self.0.id]).await.map_err(internal)?;
+        let mut accounts = loaders(ctx)?.line_accounts.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         let numbers: std::collections::HashMap<i64, u32> = lines.iter().map(|l| (l.id, l.line_no)).collect();
         let replaced_by: std::collections::HashMap<i64, Vec<u32>> = lines
             .iter()

@@ -177,7 +177,7 @@ async fn take_waiting<C: ConnectionTrait>(
 /// Takes `wanted` units out of a line's packages that have not left, newest
 /// first, releasing their reservations (`shipped == false`) or writing them
 /// off the warehouse's on-hand (`shipped == true`: they are gone). A package
-/// left empty is cancelled. Returns the products whose stock changed.
+/// left empty is cancelled. Returns the units taken.
 async fn take_from_packages<C: ConnectionTrait>(
     db: &C,
     rows: Vec<(shipment::Model, shipment_line::Model)>,
@@ -293,9 +293,27 @@ pub enum SubstitutionMode {
 const PROPOSED: &str = "PROPOSED";
 
 impl Store {
-    /// Every line's accounting for the given orders, by line id.
-    pub async fn line_accounts(&self, order_ids: &[i64]) -> Result<HashMap<i64, LineAccount>, StoreError> {
-        accounts(&self.db, order_ids).await
+    /// Every line's accounting for the given orders: by order, then by line id.
+    pub async fn line_accounts(
+        &self,
+        order_ids: &[i64],
+    ) -> Result<HashMap<i64, HashMap<i64, LineAccount>>, StoreError> {
+        let accounts = accounts(&self.db, order_ids).await?;
+        let orders: Vec<(i64, i64)> = order_line::Entity::find()
+            .select_only()
+            .column(order_line::Column::Id)
+            .column(order_line::Column::OrderId)
+            .filter(order_line::Column::OrderId.is_in(order_ids.iter().copied()))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mut out: HashMap<i64, HashMap<i64, LineAccount>> = HashMap::new();
+        for (line, order) in orders {
+            if let Some(account) = accounts.get(&line) {
+                out.entry(order).or_default().insert(line, *account);
+            }
+        }
+        Ok(out)
     }
 
     /// Cancels `quantity` units of a line (all that has not shipped when
