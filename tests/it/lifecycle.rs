@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use domain::Money;
 use domain::policy::{DelayCompensation, FulfillmentPolicy, PartialShipmentCharge};
+use infra::store::MaintenanceReport;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, lanes, seeded, seeded_with, spawn_replica_with};
@@ -475,9 +476,11 @@ async fn an_overdue_backorder_is_flagged_and_a_slipped_one_compensated_once_acro
 #[tokio::test]
 async fn unconfirmed_backorders_expire_and_overdue_ones_are_cancelled_when_the_policy_says_so() {
     for lane in lanes() {
+        // Both limits pass at once: an unconfirmed backorder expires (and is
+        // not also reported overdue), a confirmed one is overdue and cancelled.
         let policy = FulfillmentPolicy {
-            unconfirmed_expiry_ms: Some(300),
-            max_backorder_ms: Some(900),
+            unconfirmed_expiry_ms: Some(400),
+            max_backorder_ms: Some(400),
             cancel_overdue: true,
             ..Default::default()
         };
@@ -488,6 +491,7 @@ async fn unconfirmed_backorders_expire_and_overdue_ones_are_cancelled_when_the_p
         let expired = eventually(&app, &unconfirmed, |o| o["backorders"][0]["status"] == "EXPIRED").await;
         assert_eq!(expired["status"], "CANCELLED");
         assert_eq!(count(&expired, "BACKORDER_EXPIRED"), 1);
+        assert_eq!(count(&expired, "BACKORDER_OVERDUE"), 0);
         assert_eq!(line(&expired, "RARE")["cancelled"], 2);
         assert_balanced(&expired);
         let late = app
@@ -512,6 +516,28 @@ async fn unconfirmed_backorders_expire_and_overdue_ones_are_cancelled_when_the_p
         assert_eq!(reason, Some(json!("overdue")));
         assert_eq!(line(&cancelled, "RARE")["cancelled"], 3);
         assert_balanced(&cancelled);
+    }
+}
+
+#[tokio::test]
+async fn a_pass_expires_unconfirmed_backorders_rather_than_reporting_them_overdue() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let first = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "late-a", false).await;
+        let second = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "late-b", false).await;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let policy =
+            FulfillmentPolicy { unconfirmed_expiry_ms: Some(1), max_backorder_ms: Some(1), ..Default::default() };
+        // One row per check and pass: the second backorder is past both
+        // limits while the first expires, and must wait for its own expiry.
+        let expired_one = MaintenanceReport { expired: 1, ..Default::default() };
+        assert_eq!(app.store.run_maintenance(&policy, 1).await.unwrap(), expired_one);
+        assert_eq!(app.store.run_maintenance(&policy, 1).await.unwrap(), expired_one);
+        assert!(app.store.run_maintenance(&policy, 1).await.unwrap().is_empty());
+        for id in [&first, &second] {
+            let done = order(&app, id).await;
+            assert_eq!((count(&done, "BACKORDER_EXPIRED"), count(&done, "BACKORDER_OVERDUE")), (1, 0), "{done}");
+        }
     }
 }
 

@@ -17,7 +17,8 @@ use domain::policy::FulfillmentPolicy;
 use rust_decimal::Decimal;
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+    ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    Select, Set,
 };
 use serde_json::json;
 
@@ -121,10 +122,19 @@ impl Store {
         let Some(limit) = policy.max_backorder_ms else { return Ok((0, 0)) };
         let now = now_ms();
         let txn = self.write().await?;
-        let due = backorder::Entity::find()
+        let mut due = backorder::Entity::find()
             .filter(backorder::Column::Status.is_in(OPEN))
             .filter(backorder::Column::OverdueAtMs.is_null())
             .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(limit)));
+        if let Some(window) = policy.unconfirmed_expiry_ms {
+            // An unconfirmed backorder past its window expires; it is not
+            // also reported overdue on the way out.
+            due = due.filter(
+                Condition::any()
+                    .add(backorder::Column::Status.ne(BackorderStatus::AwaitingConfirmation.as_str()))
+                    .add(backorder::Column::CreatedAtMs.gt(now.saturating_sub(window))),
+            );
+        }
         let rows = self.claim(&txn, due, batch).await?;
         let (mut flagged, mut cancelled) = (0, 0);
         let mut touched = BTreeSet::new();
