@@ -101,6 +101,28 @@ async fn a_backordered_line_is_confirmed_restocked_and_allocated() {
         for l in levels["availability"][0]["locations"].as_array().unwrap() {
             assert!(l["reserved"].as_i64() <= l["onHand"].as_i64(), "{l}");
         }
+
+        // Every package leaves: the order is shipped, and the lamps are off
+        // the shelves.
+        for (n, (id, status)) in shipment_ids(&app, &placed["id"]).await.into_iter().enumerate() {
+            assert_eq!(status, "RELEASED");
+            let shipped = app
+                .ok(
+                    "mutation($id: ID!, $t: String!) { markShipmentShipped(id: $id, trackingNumber: $t) { userErrors { code } } }",
+                    json!({ "id": id, "t": format!("1Z{n}") }),
+                )
+                .await;
+            assert_eq!(shipped["markShipmentShipped"]["userErrors"], json!([]));
+        }
+        let shipped = order(&app, &placed["id"]).await;
+        assert_eq!(shipped["status"], "SHIPPED");
+        let levels = app.ok(r#"{ availability(skus: ["LAMP"]) { locations { onHand reserved } } }"#, json!({})).await;
+        let (on_hand, reserved): (i64, i64) = levels["availability"][0]["locations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .fold((0, 0), |(h, r), l| (h + l["onHand"].as_i64().unwrap(), r + l["reserved"].as_i64().unwrap()));
+        assert_eq!((on_hand, reserved), (0, 0), "11 + 3 + 1 lamps stocked, 15 shipped");
     }
 }
 
