@@ -5,8 +5,6 @@
 //! Pure like the rest of `domain`: the caller passes the plan, the consent,
 //! today, and the per-warehouse and per-sku facts the estimates need.
 
-use std::fmt;
-
 use crate::calendar::{Day, transit_days};
 use crate::catalog::{Quantity, Sku};
 use crate::money::Money;
@@ -32,13 +30,15 @@ macro_rules! named_enum {
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
             }
         }
     };
 }
+
+pub(crate) use named_enum;
 
 named_enum!(
     /// Where a package is: `PENDING → RELEASED → SHIPPED`, or `CANCELLED`.

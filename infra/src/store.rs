@@ -19,7 +19,7 @@ use sea_orm::{
 };
 use thiserror::Error;
 
-pub use amend::{LineAccount, ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
+pub use amend::{ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
 pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::{CompensationRecord, OrderTotals};

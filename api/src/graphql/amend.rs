@@ -3,6 +3,7 @@
 
 use crate::contention::retrying;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
+use domain::amend::SubstitutionStatus as DomainStatus;
 use domain::policy::PartialShipmentCharge;
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{OrderLine as DomainLine, Quantity};
@@ -189,11 +190,11 @@ impl Substitution {
     }
 
     async fn status(&self) -> SubstitutionStatus {
-        match self.0.status.as_str() {
-            "PROPOSED" => SubstitutionStatus::Proposed,
-            "ACCEPTED" => SubstitutionStatus::Accepted,
-            "DECLINED" => SubstitutionStatus::Declined,
-            _ => SubstitutionStatus::Applied,
+        match self.0.status {
+            DomainStatus::Proposed => SubstitutionStatus::Proposed,
+            DomainStatus::Accepted => SubstitutionStatus::Accepted,
+            DomainStatus::Declined => SubstitutionStatus::Declined,
+            DomainStatus::Applied => SubstitutionStatus::Applied,
         }
     }
 

@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
+use domain::amend::LineAccount;
 use infra::store::{
-    BackorderRecord, EventRecord, LineAccount, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError,
-    WarehouseRecord,
+    BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError, WarehouseRecord,
 };
 
 /// The loaders of one request.

@@ -180,7 +180,7 @@ impl Order {
 /// backordered + cancelled + substituted.
 pub(crate) struct OrderLine {
     record: OrderLineRecord,
-    account: infra::store::LineAccount,
+    account: domain::amend::LineAccount,
     replaces: Option<u32>,
     replaced_by: Vec<u32>,
 }

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 
 use domain::Money;
+use domain::amend::{AmendError, LineAccount, SubstitutionStatus};
 use domain::backorder::{BackorderAction, transition};
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -29,30 +30,6 @@ use super::{Store, StoreError, money_from_micros, now_ms};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
 
 const UNSHIPPED: [&str; 2] = ["PENDING", "RELEASED"];
-
-/// Where each unit of a line is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LineAccount {
-    pub ordered: u32,
-    pub shipped: u32,
-    /// In packages that have not left yet.
-    pub allocated: u32,
-    /// Waiting as backorders (confirmed or not).
-    pub backordered: u32,
-    pub cancelled: u32,
-    pub substituted: u32,
-}
-
-impl LineAccount {
-    /// Every unit ordered is in exactly one place.
-    pub fn balances(&self) -> bool {
-        u64::from(self.ordered)
-            == [self.shipped, self.allocated, self.backordered, self.cancelled, self.substituted]
-                .iter()
-                .map(|&u| u64::from(u))
-                .sum::<u64>()
-    }
-}
 
 fn units(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
@@ -260,8 +237,7 @@ pub struct SubstitutionRecord {
     pub original_sku: String,
     pub substitute_sku: String,
     pub quantity: u32,
-    /// `PROPOSED`, `ACCEPTED`, `DECLINED` or `APPLIED`.
-    pub status: String,
+    pub status: SubstitutionStatus,
     /// Positive: the shopper is charged; negative: a refund credit.
     pub price_difference: Money,
     pub substitute_line_id: Option<i64>,
@@ -289,8 +265,13 @@ pub enum SubstitutionMode {
     Apply,
 }
 
-/// A proposal's status, in storage.
-const PROPOSED: &str = "PROPOSED";
+/// Why a cancellation or substitution is refused, as the store says it.
+fn refused(e: AmendError) -> StoreError {
+    match e {
+        AmendError::AlreadyShipped { .. } => StoreError::AlreadyShipped(e.to_string()),
+        _ => StoreError::Conflict(e.to_string()),
+    }
+}
 
 impl Store {
     /// Every line's accounting for the given orders: by order, then by line id.
@@ -330,27 +311,7 @@ impl Store {
         let txn = self.write().await?;
         let (line, _) = line_and_order(&txn, line_id).await?;
         let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
-        let cancellable = account.backordered + account.allocated;
-        let wanted = quantity.unwrap_or(cancellable);
-        if wanted > cancellable || wanted == 0 {
-            let state = format!(
-                "line {} ({}) has {} of {} units left to cancel ({} shipped, {} cancelled, {} substituted)",
-                line.line_no,
-                line.sku,
-                cancellable,
-                account.ordered,
-                account.shipped,
-                account.cancelled,
-                account.substituted
-            );
-            return Err(if account.shipped > 0 && wanted > cancellable {
-                StoreError::AlreadyShipped(format!(
-                    "cannot cancel {wanted} units: {state}; shipped units cannot be cancelled"
-                ))
-            } else {
-                StoreError::Conflict(format!("cannot cancel {wanted} units: {state}"))
-            });
-        }
+        let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let from_waiting = take_waiting(&txn, &line, wanted, BackorderStatus::Cancelled, now).await?;
         let packages = unshipped_of(&txn, line.id, None).await?;
         let from_packages = take_from_packages(&txn, packages, wanted - from_waiting, false, now).await?;
@@ -398,13 +359,7 @@ impl Store {
             return Err(StoreError::Invalid(format!("{} cannot substitute itself", line.sku)));
         }
         let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
-        let wanted = quantity.unwrap_or(account.backordered);
-        if wanted == 0 || wanted > account.backordered {
-            return Err(StoreError::Conflict(format!(
-                "line {} ({}) has {} waiting units to substitute, asked {wanted}",
-                line.line_no, line.sku, account.backordered
-            )));
-        }
+        let wanted = account.to_substitute(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let difference = (substitute.unit_price_micros - line.unit_price_micros)
             .checked_mul(i64::from(wanted))
             .ok_or_else(|| StoreError::Invalid("the price difference is too large".to_owned()))?;
@@ -414,7 +369,7 @@ impl Store {
             substitute_product_id: Set(substitute.id),
             substitute_sku: Set(substitute.sku.clone()),
             quantity: Set(i64::from(wanted)),
-            status: Set(if apply_now { "APPLIED" } else { PROPOSED }.to_owned()),
+            status: Set(if apply_now { SubstitutionStatus::Applied } else { SubstitutionStatus::Proposed }.to_string()),
             price_difference_micros: Set(difference),
             substitute_line_id: Set(None),
             note: Set(note.to_owned()),
@@ -446,17 +401,13 @@ impl Store {
         let now = now_ms();
         let txn = self.write().await?;
         let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
-        if row.status != PROPOSED {
-            return Err(StoreError::Conflict(format!(
-                "substitution {id} was already answered ({})",
-                row.status.to_lowercase()
-            )));
-        }
+        let from = SubstitutionStatus::parse(&row.status).unwrap_or(SubstitutionStatus::Declined);
+        let to = from.respond(accept).map_err(|e| StoreError::Conflict(format!("substitution {id} was {e}")))?;
         let answered = substitution::Entity::update_many()
-            .col_expr(substitution::Column::Status, Expr::value(if accept { "ACCEPTED" } else { "DECLINED" }))
+            .col_expr(substitution::Column::Status, Expr::value(to.as_str()))
             .col_expr(substitution::Column::RespondedAtMs, Expr::value(now))
             .filter(substitution::Column::Id.eq(id))
-            .filter(substitution::Column::Status.eq(PROPOSED))
+            .filter(substitution::Column::Status.eq(from.as_str()))
             .exec(&txn)
             .await?;
         if answered.rows_affected != 1 {
@@ -500,7 +451,7 @@ impl Store {
                 original_sku: lines.get(&r.order_line_id).cloned().unwrap_or_default(),
                 substitute_sku: r.substitute_sku,
                 quantity: units(r.quantity),
-                status: r.status,
+                status: SubstitutionStatus::parse(&r.status).unwrap_or(SubstitutionStatus::Declined),
                 price_difference: money_from_micros(r.price_difference_micros),
                 substitute_line_id: r.substitute_line_id,
                 note: r.note,
