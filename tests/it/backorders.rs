@@ -513,6 +513,28 @@ async fn a_higher_priority_order_jumps_the_backorder_queue() {
         let input = json!({ "lines": [{ "sku": "RARE", "quantity": 2 }], "destination": { "latitude": 40.71, "longitude": -74.0 },
                             "customerReference": "vip", "idempotencyKey": "vip", "backorderConsent": true, "priority": 5 });
         let vip = app.ok(PLACE, json!({ "i": input })).await["placeOrder"]["order"].clone();
+        let late = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "late", "SHIP_AVAILABLE", true).await;
+        let unconfirmed =
+            place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "maybe", "SHIP_AVAILABLE", false).await;
+        let queue = app
+            .ok(r#"{ backorders(sku: "RARE") { orderId queuePosition status promisedAvailableDate estimatedAvailableDate confirmedAt } }"#, json!({}))
+            .await;
+        let positions: Vec<(&Value, &Value)> =
+            queue["backorders"].as_array().unwrap().iter().map(|b| (&b["orderId"], &b["queuePosition"])).collect();
+        assert_eq!(
+            positions,
+            [
+                (&vip["id"], &json!(1)),
+                (&early["id"], &json!(2)),
+                (&late["id"], &json!(3)),
+                (&unconfirmed["id"], &Value::Null)
+            ],
+            "the queue lists the priority order first; an unconfirmed backorder is in no queue"
+        );
+        for b in queue["backorders"].as_array().unwrap() {
+            assert_eq!(b["promisedAvailableDate"], b["estimatedAvailableDate"], "nothing slipped yet");
+            assert_eq!(b["confirmedAt"].is_null(), b["status"] == "AWAITING_CONFIRMATION");
+        }
         restock(&app, "NYC", "RARE", 2).await;
         assert_eq!(order(&app, &vip["id"]).await["backorders"][0]["status"], "ALLOCATED");
         assert_eq!(order(&app, &early["id"]).await["backorders"][0]["status"], "CONFIRMED");

@@ -19,6 +19,7 @@ pub struct Loaders {
     pub(crate) backorders: DataLoader<Backorders>,
     pub(crate) events: DataLoader<Events>,
     pub(crate) line_accounts: DataLoader<LineAccounts>,
+    pub(crate) queue_positions: DataLoader<QueuePositions>,
 }
 
 impl Loaders {
@@ -33,6 +34,7 @@ impl Loaders {
             backorders: DataLoader::new(Backorders(store.clone()), spawn),
             events: DataLoader::new(Events(store.clone()), spawn),
             line_accounts: DataLoader::new(LineAccounts(store.clone()), spawn),
+            queue_positions: DataLoader::new(QueuePositions(store.clone()), spawn),
         }
     }
 }
@@ -47,6 +49,7 @@ pub(crate) struct Shipments(Store);
 pub(crate) struct Backorders(Store);
 pub(crate) struct Events(Store);
 pub(crate) struct LineAccounts(Store);
+pub(crate) struct QueuePositions(Store);
 
 impl Loader<i64> for WarehousesById {
     type Value = WarehouseRecord;
@@ -92,6 +95,15 @@ impl Loader<i64> for LineAccounts {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Self::Value>, LoadError> {
         Ok(self.0.line_accounts(keys).await?)
+    }
+}
+
+impl Loader<i64> for QueuePositions {
+    type Value = u32;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, u32>, LoadError> {
+        Ok(self.0.queue_positions(keys).await?)
     }
 }
 

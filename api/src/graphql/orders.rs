@@ -361,6 +361,39 @@ impl Backorder {
     async fn estimated_available_date(&self) -> Date {
         domain::calendar::Day::from_days_since_epoch(self.0.estimated_available).into()
     }
+
+    /// The estimate first promised: what a delay (and the automatic delay
+    /// credit) is measured against.
+    async fn promised_available_date(&self) -> Date {
+        domain::calendar::Day::from_days_since_epoch(self.0.promised_available.unwrap_or(self.0.estimated_available))
+            .into()
+    }
+
+    /// Place in its sku's queue while confirmed (1 is served next: higher
+    /// order priority first, then the oldest confirmation).
+    async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<u32>> {
+        if self.0.status != domain::order::BackorderStatus::Confirmed.as_str() {
+            return Ok(None);
+        }
+        loaders(ctx)?.queue_positions.load_one(self.0.id).await.map_err(internal)
+    }
+
+    async fn order_id(&self) -> ID {
+        ID(self.0.order_id.to_string())
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
+    async fn confirmed_at(&self) -> Option<DateTime> {
+        self.0.confirmed_at_ms.map(DateTime)
+    }
+
+    /// When the backorder outlived the deployment's maximum backorder duration.
+    async fn overdue_since(&self) -> Option<DateTime> {
+        self.0.overdue_at_ms.map(DateTime)
+    }
 }
 
 /// Something that happened to an order.

@@ -592,8 +592,58 @@ impl Store {
         self.change_backorder(id, BackorderAction::Cancel).await
     }
 
-    /// The first `limit` backorders in confirmation order (unconfirmed ones
-    /// last), optionally of one sku or status.
+    /// Where confirmed backorders stand in their sku's queue (1 is served
+    /// next); backorders not in a queue are left out.
+    pub async fn queue_positions(&self, ids: &[i64]) -> Result<HashMap<i64, u32>, StoreError> {
+        let confirmed = BackorderStatus::Confirmed.as_str();
+        let products: std::collections::BTreeSet<i64> = backorder::Entity::find()
+            .select_only()
+            .column(backorder::Column::ProductId)
+            .filter(backorder::Column::Id.is_in(ids.iter().copied()))
+            .filter(backorder::Column::Status.eq(confirmed))
+            .into_tuple::<i64>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        let mut positions = HashMap::new();
+        for product_id in products {
+            let rows: Vec<(i64, i32, Option<i64>, i64, i64)> = backorder::Entity::find()
+                .select_only()
+                .columns([
+                    backorder::Column::Id,
+                    backorder::Column::Priority,
+                    backorder::Column::ConfirmedAtMs,
+                    backorder::Column::CreatedAtMs,
+                    backorder::Column::Quantity,
+                ])
+                .filter(backorder::Column::ProductId.eq(product_id))
+                .filter(backorder::Column::Status.eq(confirmed))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            let waiting = rows
+                .into_iter()
+                .map(|(id, priority, confirmed_at, created_at, quantity)| Waiting {
+                    id,
+                    priority,
+                    confirmed_at_ms: confirmed_at.unwrap_or(created_at),
+                    quantity: u32::try_from(quantity).unwrap_or(0),
+                })
+                .collect();
+            for (place, w) in domain::backorder::queue(waiting).into_iter().enumerate() {
+                if wanted.contains(&w.id) {
+                    positions.insert(w.id, u32::try_from(place + 1).unwrap_or(u32::MAX));
+                }
+            }
+        }
+        Ok(positions)
+    }
+
+    /// The first `limit` backorders in queue order (higher priority, then
+    /// older confirmation; unconfirmed ones last, on every database),
+    /// optionally of one sku or status.
     pub async fn backorders_page(
         &self,
         sku: Option<&Sku>,
@@ -601,6 +651,8 @@ impl Store {
         limit: u64,
     ) -> Result<Vec<BackorderRecord>, StoreError> {
         let mut query = backorder::Entity::find()
+            .order_by_asc(sea_orm::sea_query::ExprTrait::is_null(Expr::col(backorder::Column::ConfirmedAtMs)))
+            .order_by_desc(backorder::Column::Priority)
             .order_by_asc(backorder::Column::ConfirmedAtMs)
             .order_by_asc(backorder::Column::Id)
             .limit(limit);

@@ -115,6 +115,11 @@ pub struct BackorderRecord {
     pub quantity: u32,
     pub status: String,
     pub estimated_available: i32,
+    /// The estimate first promised; delays are measured against it.
+    pub promised_available: Option<i32>,
+    pub confirmed_at_ms: Option<i64>,
+    /// When the backorder was first reported overdue.
+    pub overdue_at_ms: Option<i64>,
     pub created_at_ms: i64,
 }
 
@@ -563,6 +568,9 @@ pub(super) fn backorder_record(m: backorder::Model) -> BackorderRecord {
         quantity: u32::try_from(m.quantity).unwrap_or(0),
         status: m.status,
         estimated_available: m.estimated_available,
+        promised_available: m.promised_available,
+        confirmed_at_ms: m.confirmed_at_ms,
+        overdue_at_ms: m.overdue_at_ms,
         created_at_ms: m.created_at_ms,
     }
 }
