@@ -1,6 +1,7 @@
 //! Random sequences of everything that can happen to orders after they are
 //! placed — placing, confirming, cancelling (backorders, lines, orders),
-//! restocking, substituting, short picks, shipping — against the real store,
+//! restocking, substituting (directly, or proposed and answered), short
+//! picks, shipping, worker passes — against the real store,
 //! checking after every step that:
 //! - every unit of every line is in exactly one place (ordered = shipped +
 //!   allocated + backordered + cancelled + substituted);
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 use api::fulfillment::{PlaceOrder, place_order};
 use api::state::{AppState, GatewaySettings};
 use domain::order::BackorderConsent;
+use domain::policy::{DelayCompensation, FulfillmentPolicy};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, OrderLine, Quantity, Sku, WarehouseCode};
 use infra::store::{StoreError, SubstitutionMode};
@@ -33,13 +35,23 @@ const INITIAL: [(&str, &str, i64); 6] =
 
 #[derive(Debug, Clone)]
 enum Op {
-    Place { lines: Vec<(usize, u32)>, complete: bool, consent: bool, priority: i32 },
+    Place {
+        lines: Vec<(usize, u32)>,
+        complete: bool,
+        consent: bool,
+        priority: i32,
+    },
     Confirm(usize),
     CancelBackorder(usize),
     CancelLine(usize, Option<u32>),
     CancelOrder(usize),
     Restock(usize, usize, u32),
     Substitute(usize, usize, Option<u32>),
+    Propose(usize, usize, Option<u32>),
+    Respond(usize, bool),
+    /// A worker pass with every limit already passed: unconfirmed backorders
+    /// expire, the rest go overdue and are cancelled, slipped ones credited.
+    Maintain,
     ShortPick(usize, u32),
     Ship(usize),
 }
@@ -55,6 +67,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => pick.clone().prop_map(Op::CancelOrder),
         3 => (0usize..3, 0usize..3, 1u32..6).prop_map(|(w, s, q)| Op::Restock(w, s, q)),
         1 => (pick.clone(), 0usize..3, prop::option::of(1u32..3)).prop_map(|(l, s, q)| Op::Substitute(l, s, q)),
+        1 => (pick.clone(), 0usize..3, prop::option::of(1u32..3)).prop_map(|(l, s, q)| Op::Propose(l, s, q)),
+        1 => (pick.clone(), any::<bool>()).prop_map(|(p, a)| Op::Respond(p, a)),
+        1 => Just(Op::Maintain),
         1 => (pick.clone(), 1u32..3).prop_map(|(s, q)| Op::ShortPick(s, q)),
         2 => pick.prop_map(Op::Ship),
     ]
@@ -232,6 +247,10 @@ impl Op {
             Op::CancelOrder(_) => "cancel order",
             Op::Restock(..) => "restock",
             Op::Substitute(..) => "substitute",
+            Op::Propose(..) => "propose",
+            Op::Respond(_, true) => "accept",
+            Op::Respond(_, false) => "decline",
+            Op::Maintain => "maintain",
             Op::ShortPick(..) => "short pick",
             Op::Ship(_) => "ship",
         }
@@ -323,6 +342,29 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                     .map(drop),
                 None => Ok(()),
             },
+            Op::Propose(i, s, q) => match pick(&db, "SELECT id FROM order_lines ORDER BY id", *i).await {
+                Some(id) => app
+                    .store
+                    .substitute(id, &Sku::new(SKUS[*s]).unwrap(), *q, "prop", SubstitutionMode::Propose)
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            },
+            Op::Respond(i, accept) => match pick(&db, "SELECT id FROM substitutions ORDER BY id", *i).await {
+                Some(id) => app.store.respond_to_substitution(id, *accept).await.map(drop),
+                None => Ok(()),
+            },
+            Op::Maintain => {
+                let policy = FulfillmentPolicy {
+                    unconfirmed_expiry_ms: Some(1),
+                    max_backorder_ms: Some(1),
+                    cancel_overdue: true,
+                    delay_compensation: Some(DelayCompensation { threshold_days: 0, percent: "10".parse().unwrap() }),
+                    ..Default::default()
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                app.store.run_maintenance(&policy, 1_000).await.map(drop)
+            }
             Op::ShortPick(i, q) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {
                 Some(id) => {
                     let records = app
@@ -401,6 +443,10 @@ fn random_lifecycles_keep_every_unit_accounted_for() {
             .unwrap_or_else(|e| panic!("{lane:?}: {e}"));
         let tally = tally.into_inner().unwrap();
         for kind in [
+            "propose",
+            "accept",
+            "decline",
+            "maintain",
             "place",
             "confirm",
             "cancel backorder",
