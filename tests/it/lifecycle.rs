@@ -415,12 +415,13 @@ fn worker(policy: FulfillmentPolicy) -> api::state::GatewaySettings {
     }
 }
 
-/// Polls an order until `done` holds (the worker runs on its own clock).
+/// Polls an order until `done` holds (the worker runs on its own clock),
+/// then reads it once more: one read of an order is several queries, and the
+/// one that saw the worker's change may have followed one that did not.
 async fn eventually(app: &TestApp, id: &Value, done: impl Fn(&Value) -> bool) -> Value {
     for _ in 0..200 {
-        let current = order(app, id).await;
-        if done(&current) {
-            return current;
+        if done(&order(app, id).await) {
+            return order(app, id).await;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
