@@ -23,21 +23,11 @@ pub struct LineAccount {
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AmendError {
     #[error("cannot cancel {asked} units: {account}; shipped units cannot be cancelled")]
-    AlreadyShipped { asked: u32, account: Described },
+    AlreadyShipped { asked: u32, account: String },
     #[error("cannot cancel {asked} units: {account}")]
-    NothingToCancel { asked: u32, account: Described },
+    NothingToCancel { asked: u32, account: String },
     #[error("{account}; {asked} cannot be substituted, only waiting units can")]
-    NothingToSubstitute { asked: u32, account: Described },
-}
-
-/// A line's accounting in words, for error messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Described(String);
-
-impl std::fmt::Display for Described {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+    NothingToSubstitute { asked: u32, account: String },
 }
 
 impl LineAccount {
@@ -55,15 +45,16 @@ impl LineAccount {
         self.backordered + self.allocated
     }
 
-    fn describe(&self, line: &str) -> Described {
-        Described(format!(
+    /// The accounting in words, for error messages.
+    fn describe(&self, line: &str) -> String {
+        format!(
             "line {line} has {} of {} units left to cancel ({} shipped, {} cancelled, {} substituted)",
             self.cancellable(),
             self.ordered,
             self.shipped,
             self.cancelled,
             self.substituted
-        ))
+        )
     }
 
     /// How many units a cancellation of `asked` (all that is left when
@@ -84,7 +75,7 @@ impl LineAccount {
     pub fn to_substitute(&self, asked: Option<u32>, line: &str) -> Result<u32, AmendError> {
         let asked = asked.unwrap_or(self.backordered);
         if asked == 0 || asked > self.backordered {
-            let account = Described(format!("line {line} has {} waiting units", self.backordered));
+            let account = format!("line {line} has {} waiting units", self.backordered);
             return Err(AmendError::NothingToSubstitute { asked, account });
         }
         Ok(asked)
@@ -114,11 +105,6 @@ impl SubstitutionStatus {
             SubstitutionStatus::Proposed => Ok(SubstitutionStatus::Declined),
             answered => Err(AlreadyAnswered(answered)),
         }
-    }
-
-    /// Whether the substitute line stands in for the original.
-    pub fn in_effect(self) -> bool {
-        matches!(self, SubstitutionStatus::Accepted | SubstitutionStatus::Applied)
     }
 }
 
@@ -167,8 +153,6 @@ mod tests {
             }
         }
         assert_eq!(S::Accepted.respond(false).unwrap_err().to_string(), "already answered (accepted)");
-        assert!(S::Accepted.in_effect() && S::Applied.in_effect());
-        assert!(!S::Proposed.in_effect() && !S::Declined.in_effect());
         for s in S::ALL {
             assert_eq!(S::parse(s.as_str()), Some(*s));
         }

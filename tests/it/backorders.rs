@@ -106,12 +106,7 @@ async fn a_backordered_line_is_confirmed_restocked_and_allocated() {
         // the shelves.
         for (n, (id, status)) in shipment_ids(&app, &placed["id"]).await.into_iter().enumerate() {
             assert_eq!(status, "RELEASED");
-            let shipped = app
-                .ok(
-                    "mutation($id: ID!, $t: String!) { markShipmentShipped(id: $id, trackingNumber: $t) { userErrors { code } } }",
-                    json!({ "id": id, "t": format!("1Z{n}") }),
-                )
-                .await;
+            let shipped = app.ok(SHIP, json!({ "id": id, "t": format!("1Z{n}") })).await;
             assert_eq!(shipped["markShipmentShipped"]["userErrors"], json!([]));
         }
         let shipped = order(&app, &placed["id"]).await;

@@ -41,6 +41,16 @@ fn line<'a>(order: &'a Value, sku: &str) -> &'a Value {
     order["lines"].as_array().unwrap().iter().find(|l| l["sku"] == sku).unwrap_or_else(|| panic!("no {sku} in {order}"))
 }
 
+async fn ship(app: &TestApp, shipment: &Value) {
+    let shipped = app
+        .ok(
+            "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"1Z1\") { userErrors { code } } }",
+            json!({ "id": shipment }),
+        )
+        .await;
+    assert_eq!(shipped["markShipmentShipped"]["userErrors"], json!([]));
+}
+
 fn count(order: &Value, kind: &str) -> usize {
     order["events"].as_array().unwrap().iter().filter(|e| e["kind"] == kind).count()
 }
@@ -105,14 +115,8 @@ async fn cancelling_part_of_a_line_takes_waiting_units_first_and_frees_stock_for
         assert_eq!(levels(&app, "LAMP").await["totalAvailable"], 0);
 
         // Shipped units cannot be cancelled; nothing left is a conflict.
-        let nyc = after["shipments"][0]["id"].clone();
-        let shipped = app
-            .ok(
-                "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"1Z1\") { userErrors { code } } }",
-                json!({ "id": nyc }),
-            )
-            .await;
-        assert_eq!(shipped["markShipmentShipped"]["userErrors"], json!([]));
+        ship(&app, &after["shipments"][0]["id"]).await;
+        let before = order(&app, &first).await;
         let lamp_id = line(&after, "LAMP")["id"].clone();
         let line_id = lamp_id.as_str().unwrap();
         for (input, code, message) in [
@@ -136,7 +140,8 @@ async fn cancelling_part_of_a_line_takes_waiting_units_first_and_frees_stock_for
             assert_eq!((errors[0]["code"].as_str(), errors[0]["message"].as_str()), (Some(code), Some(message)));
         }
         let unchanged = order(&app, &first).await;
-        assert_eq!(unchanged["lines"], order(&app, &first).await["lines"]);
+        assert_eq!(unchanged["lines"], before["lines"], "refused calls change nothing");
+        assert_eq!(unchanged["events"], before["events"]);
         assert_eq!(line(&unchanged, "LAMP")["shipped"], 9);
         assert_eq!(line(&unchanged, "LAMP")["cancelled"], 4);
     }
@@ -282,6 +287,33 @@ async fn a_backorder_is_substituted_by_proposal_or_directly_and_keeps_its_lineag
     }
 }
 
+#[tokio::test]
+async fn a_proposal_whose_units_arrived_meanwhile_cannot_be_accepted() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let id = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "arrived", true).await;
+        let rare = line(&order(&app, &id).await, "RARE")["id"].clone();
+        let proposed = app.ok(PROPOSE, json!({ "i": { "lineId": rare, "substituteSku": "LAMP" } })).await;
+        let proposal = proposed["proposeSubstitution"]["substitution"]["id"].clone();
+        app.ok(
+            r#"mutation { receiveStock(input: {warehouseCode: "NYC", sku: "RARE", quantity: 1}) { userErrors { message } } }"#,
+            json!({}),
+        )
+        .await;
+        let before = order(&app, &id).await;
+        assert_eq!(line(&before, "RARE")["allocated"], 1, "the rare lamp itself arrived");
+        let accepted = app.ok(RESPOND, json!({ "id": proposal, "a": true })).await;
+        assert_eq!(
+            accepted["respondToSubstitution"]["userErrors"][0],
+            json!({ "code": "INVALID_TRANSITION",
+                    "message": "line 1 (RARE) has only 0 waiting units left to substitute, not 1" })
+        );
+        let after = order(&app, &id).await;
+        assert_eq!(after, before, "nothing changed, the proposal is still open");
+        assert_eq!(after["substitutions"][0]["status"], "PROPOSED");
+    }
+}
+
 const SHORT_PICK: &str = "mutation($i: ReportShortPickInput!) { reportShortPick(input: $i) { resourced { warehouseCode quantity } backordered userErrors { code message } } }";
 
 #[tokio::test]
@@ -351,17 +383,23 @@ async fn short_picks_move_to_another_warehouse_or_wait() {
             let answer = app.ok(SHORT_PICK, json!({ "i": input })).await;
             assert_eq!(answer["reportShortPick"]["userErrors"][0]["code"], code, "{input} → {answer}");
         }
-        app.ok(
-            "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"T\") { userErrors { code } } }",
-            json!({ "id": package }),
-        )
-        .await;
+        let stoves_now = levels(&app, "STOVE").await;
+        assert_eq!(order(&app, &stoves).await["lines"], waiting["lines"], "refused short picks change nothing");
+        ship(&app, &package).await;
+        let shipped = order(&app, &stoves).await;
         let late = app
             .ok(SHORT_PICK, json!({ "i": { "shipmentId": package, "sku": "STOVE", "quantity": 1, "reason": "x" } }))
             .await;
         assert_eq!(late["reportShortPick"]["userErrors"][0]["code"], "INVALID_TRANSITION");
-        assert_eq!(order(&app, &stoves).await["lines"], order(&app, &stoves).await["lines"]);
-        assert_eq!(line(&order(&app, &stoves).await, "STOVE")["shipped"], 1);
+        assert_eq!(order(&app, &stoves).await, shipped, "a refused short pick changes nothing");
+        assert_eq!(line(&shipped, "STOVE")["shipped"], 1);
+        let chi_before = &stoves_now["locations"][0];
+        let chi_after = &levels(&app, "STOVE").await["locations"][0];
+        assert_eq!(
+            chi_after["onHand"].as_i64().unwrap(),
+            chi_before["onHand"].as_i64().unwrap() - 1,
+            "only shipping took the stove"
+        );
     }
 }
 

@@ -9,12 +9,12 @@ use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{OrderLine as DomainLine, Quantity};
 use infra::store::{SubstitutionMode, SubstitutionRecord};
 
+use super::app;
 use super::catalog::Product;
 use super::fulfillment::FulfillmentPlan;
 use super::inputs::DestinationInput;
-use super::orders::{Order, numeric_id, order_after};
+use super::orders::{Order, numeric_id, order_after, with_order};
 use super::scalars::{DateTime, DecimalValue, Money};
-use super::{app, internal};
 use crate::error::{ApiError, ErrorCode, UserError};
 
 /// How a deployment charges for packages beyond the first.
@@ -307,11 +307,7 @@ impl AmendMutation {
         result: Result<SubstitutionRecord, ApiError>,
     ) -> async_graphql::Result<SubstitutionPayload> {
         let state = app(ctx)?;
-        let (record, user_errors) = crate::error::into_payload(result)?;
-        let order = match &record {
-            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
-            None => None,
-        };
+        let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(SubstitutionPayload { substitution: record.map(Substitution), order, user_errors })
     }
 
@@ -423,11 +419,10 @@ impl AmendMutation {
             Ok(outcome)
         }
         .await;
-        let (outcome, user_errors) = crate::error::into_payload(result)?;
+        let (outcome, order, user_errors) = with_order(state, result, |o| o.order_id).await?;
         let Some(outcome) = outcome else {
             return Ok(ShortPickPayload { resourced: Vec::new(), backordered: 0, order: None, user_errors });
         };
-        let order = state.store.orders_by_id(&[outcome.order_id]).await.map_err(internal)?.pop().map(Order);
         Ok(ShortPickPayload {
             resourced: outcome
                 .resourced

@@ -501,11 +501,7 @@ impl BackorderMutation {
             Ok(record)
         }
         .await;
-        let (record, user_errors) = crate::error::into_payload(result)?;
-        let order = match &record {
-            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
-            None => None,
-        };
+        let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(BackorderPayload { backorder: record.map(Backorder), order, user_errors })
     }
 }
@@ -537,16 +533,27 @@ pub(crate) struct CancelOrderPayload {
     pub user_errors: Vec<crate::error::UserError>,
 }
 
+/// A mutation's outcome as (what it returned, the order after it, user
+/// errors).
+pub(super) async fn with_order<T>(
+    state: &crate::state::AppState,
+    result: Result<T, ApiError>,
+    order_of: impl Fn(&T) -> i64,
+) -> async_graphql::Result<(Option<T>, Option<Order>, Vec<crate::error::UserError>)> {
+    let (value, user_errors) = crate::error::into_payload(result)?;
+    let order = match &value {
+        Some(v) => state.store.orders_by_id(&[order_of(v)]).await.map_err(internal)?.pop().map(Order),
+        None => None,
+    };
+    Ok((value, order, user_errors))
+}
+
 /// A mutation's outcome as (the order after it, user errors).
 pub(super) async fn order_after(
     state: &crate::state::AppState,
     result: Result<i64, ApiError>,
 ) -> async_graphql::Result<(Option<Order>, Vec<crate::error::UserError>)> {
-    let (id, user_errors) = crate::error::into_payload(result)?;
-    let order = match id {
-        Some(id) => state.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order),
-        None => None,
-    };
+    let (_, order, user_errors) = with_order(state, result, |&id| id).await?;
     Ok((order, user_errors))
 }
 
@@ -585,11 +592,7 @@ impl LifecycleMutation {
             Ok(record)
         }
         .await;
-        let (record, user_errors) = crate::error::into_payload(result)?;
-        let order = match &record {
-            Some(r) => state.store.orders_by_id(&[r.order_id]).await.map_err(internal)?.pop().map(Order),
-            None => None,
-        };
+        let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(ShipmentPayload { shipment: record.map(Shipment), order, user_errors })
     }
 

@@ -22,14 +22,12 @@ use sea_orm::{
 use serde_json::json;
 
 use super::backorders::{
-    LineRef, OPEN, allocate_arrivals, claim_open_shipment, count_on_line, event, open_backorder, place_units,
-    refresh_estimates, refresh_order,
+    LineRef, OPEN, UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, open_backorder, place_units,
+    refresh_estimates, refresh_order, split_backorder,
 };
 use super::lifecycle::release;
 use super::{Store, StoreError, money_from_micros, now_ms};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
-
-const UNSHIPPED: [&str; 2] = ["PENDING", "RELEASED"];
 
 fn units(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
@@ -118,33 +116,10 @@ async fn take_waiting<C: ConnectionTrait>(
         let from = BackorderStatus::parse(&row.status).unwrap_or(BackorderStatus::Cancelled);
         transition(from, action).map_err(StoreError::InvalidTransition)?;
         let take = Ord::min(left, row.quantity);
-        let guard = backorder::Entity::update_many()
-            .filter(backorder::Column::Id.eq(row.id))
-            .filter(backorder::Column::Status.eq(row.status.clone()))
-            .filter(backorder::Column::Quantity.eq(row.quantity))
-            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now));
-        let updated = if take == row.quantity {
-            guard.col_expr(backorder::Column::Status, Expr::value(to.as_str())).exec(db).await?
-        } else {
-            let result = guard.col_expr(backorder::Column::Quantity, Expr::value(row.quantity - take)).exec(db).await?;
-            backorder::ActiveModel {
-                id: sea_orm::NotSet,
-                quantity: Set(take),
-                status: Set(to.as_str().to_owned()),
-                updated_at_ms: Set(now),
-                ..backorder::ActiveModel::from(row.clone())
-            }
-            .insert(db)
-            .await?;
-            result
-        };
-        if updated.rows_affected != 1 {
-            return Err(StoreError::StockMoved);
-        }
-        let kind = if to == BackorderStatus::Substituted { None } else { Some(EventKind::BackorderCancelled) };
-        if let Some(kind) = kind {
-            event(db, line.order_id, kind, json!({ "backorder": row.id, "sku": row.sku, "quantity": take }), now)
-                .await?;
+        split_backorder(db, &row, take, to, now).await?;
+        if to == BackorderStatus::Cancelled {
+            let payload = json!({ "backorder": row.id, "sku": row.sku, "quantity": take });
+            event(db, line.order_id, EventKind::BackorderCancelled, payload, now).await?;
         }
         left -= take;
     }
@@ -168,7 +143,7 @@ async fn take_from_packages<C: ConnectionTrait>(
             break;
         }
         let take = Ord::min(left, sl.quantity);
-        claim_open_shipment(db, s.id, now).await?;
+        move_shipment(db, s.id, &UNSHIPPED, None, now).await?;
         let guarded = shipment_line::Entity::update_many()
             .col_expr(shipment_line::Column::Quantity, Expr::col(shipment_line::Column::Quantity).sub(take))
             .filter(shipment_line::Column::Id.eq(sl.id))
@@ -185,16 +160,7 @@ async fn take_from_packages<C: ConnectionTrait>(
         let remaining =
             shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).count(db).await?;
         if remaining == 0 {
-            let guarded = shipment::Entity::update_many()
-                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Cancelled.as_str()))
-                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
-                .filter(shipment::Column::Id.eq(s.id))
-                .filter(shipment::Column::Status.is_in(UNSHIPPED))
-                .exec(db)
-                .await?;
-            if guarded.rows_affected != 1 {
-                return Err(StoreError::StockMoved);
-            }
+            move_shipment(db, s.id, &UNSHIPPED, Some(ShipmentStatus::Cancelled), now).await?;
             event(db, s.order_id, EventKind::ShipmentCancelled, json!({ "shipment": s.id, "reason": "empty" }), now)
                 .await?;
         }
@@ -217,7 +183,7 @@ async fn unshipped_of<C: ConnectionTrait>(
         .await?;
     let mut query = shipment::Entity::find()
         .filter(shipment::Column::Id.is_in(lines.iter().map(|l| l.shipment_id)))
-        .filter(shipment::Column::Status.is_in(UNSHIPPED));
+        .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)));
     if let Some(id) = only {
         query = query.filter(shipment::Column::Id.eq(id));
     }
@@ -253,7 +219,6 @@ pub struct ShortPickOutcome {
     /// (warehouse code, units) the missing units now come from.
     pub resourced: Vec<(String, u32)>,
     pub backordered: u32,
-    pub sku: String,
 }
 
 /// How a substitution is made.
@@ -326,10 +291,14 @@ impl Store {
         )
         .await?;
         refresh_order(&txn, line.order_id, now).await?;
-        if from_packages > 0 {
-            allocate_arrivals(&txn, &[line.product_id], now).await?;
+        let moved = if from_packages > 0 {
+            allocate_arrivals(&txn, &[line.product_id], now).await?
+        } else {
+            Default::default()
+        };
+        if !moved.contains(&line.product_id) {
+            refresh_estimates(&txn, line.product_id, now).await?;
         }
-        refresh_estimates(&txn, line.product_id, now).await?;
         txn.commit().await?;
         let skus = if from_packages > 0 { vec![line.sku] } else { Vec::new() };
         Ok((line.order_id, skus))
@@ -492,7 +461,7 @@ impl Store {
             .one(&txn)
             .await?
             .ok_or(StoreError::UnknownShipment(shipment_id))?;
-        if !UNSHIPPED.contains(&package.status.as_str()) {
+        if !UNSHIPPED.iter().any(|s| s.as_str() == package.status) {
             return Err(StoreError::Conflict(format!(
                 "shipment {shipment_id} is {} and can no longer be short-picked",
                 package.status.to_lowercase()
@@ -552,7 +521,7 @@ impl Store {
         .await?;
         refresh_order(&txn, order.id, now).await?;
         txn.commit().await?;
-        Ok(ShortPickOutcome { order_id: order.id, resourced, backordered, sku: sku.to_string() })
+        Ok(ShortPickOutcome { order_id: order.id, resourced, backordered })
     }
 }
 

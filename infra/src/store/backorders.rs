@@ -31,6 +31,73 @@ use crate::db::entity::{
 
 /// Backorders still waiting for units.
 pub(super) const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+/// Packages that have not left their warehouse.
+pub(super) const UNSHIPPED: [ShipmentStatus; 2] = [ShipmentStatus::Pending, ShipmentStatus::Released];
+
+/// Moves a package from one of the `from` states to `to` (or, with `to`
+/// `None`, only locks it): guarded, so a package that moved meanwhile makes
+/// this write lose the race instead of changing a package that is gone.
+pub(super) async fn move_shipment<C: ConnectionTrait>(
+    db: &C,
+    shipment_id: i64,
+    from: &[ShipmentStatus],
+    to: Option<ShipmentStatus>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut update = shipment::Entity::update_many()
+        .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+        .filter(shipment::Column::Id.eq(shipment_id))
+        .filter(shipment::Column::Status.is_in(from.iter().map(|s| s.as_str())));
+    if let Some(to) = to {
+        update = update.col_expr(shipment::Column::Status, Expr::value(to.as_str()));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+/// Marks `units` of a waiting backorder `to` (allocated, cancelled,
+/// substituted): the whole row, or a split-off row with the rest still
+/// waiting. Guarded by the status and quantity read.
+pub(super) async fn split_backorder<C: ConnectionTrait>(
+    db: &C,
+    row: &backorder::Model,
+    units: i64,
+    to: BackorderStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    let guard = backorder::Entity::update_many()
+        .filter(backorder::Column::Id.eq(row.id))
+        .filter(backorder::Column::Status.eq(row.status.clone()))
+        .filter(backorder::Column::Quantity.eq(row.quantity))
+        .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now));
+    let updated = if units == row.quantity {
+        guard.col_expr(backorder::Column::Status, Expr::value(to.as_str())).exec(db).await?
+    } else {
+        let result = guard.col_expr(backorder::Column::Quantity, Expr::value(row.quantity - units)).exec(db).await?;
+        if result.rows_affected == 1 {
+            // Allocated units are available now.
+            let estimated =
+                if to == BackorderStatus::Allocated { today(now).days_since_epoch() } else { row.estimated_available };
+            backorder::ActiveModel {
+                id: sea_orm::NotSet,
+                quantity: Set(units),
+                status: Set(to.as_str().to_owned()),
+                estimated_available: Set(estimated),
+                updated_at_ms: Set(now),
+                ..backorder::ActiveModel::from(row.clone())
+            }
+            .insert(db)
+            .await?;
+        }
+        result
+    };
+    if updated.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
 
 fn today(now_ms: i64) -> Day {
     Day::from_days_since_epoch(i32::try_from(now_ms.div_euclid(86_400_000)).unwrap_or(i32::MAX))
@@ -75,16 +142,7 @@ pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now
             .all(db)
             .await?;
         for s in held {
-            let released = shipment::Entity::update_many()
-                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Released.as_str()))
-                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
-                .filter(shipment::Column::Id.eq(s.id))
-                .filter(shipment::Column::Status.eq(ShipmentStatus::Pending.as_str()))
-                .exec(db)
-                .await?;
-            if released.rows_affected != 1 {
-                return Err(StoreError::StockMoved);
-            }
+            move_shipment(db, s.id, &[ShipmentStatus::Pending], Some(ShipmentStatus::Released), now).await?;
             let code = warehouse::Entity::find_by_id(s.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
             event(
                 db,
@@ -127,11 +185,13 @@ pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now
 }
 
 /// Moves arriving units of `products` to their confirmed backorders.
+/// Returns the products whose queue moved (and whose estimates were
+/// refreshed with it).
 pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     db: &C,
     products: &[i64],
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<std::collections::BTreeSet<i64>, StoreError> {
     // One query finds the few products anyone waits for, so a feed of
     // thousands of levels does not cost a query per level.
     let waited_for: std::collections::BTreeSet<i64> = backorder::Entity::find()
@@ -144,6 +204,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
         .await?
         .into_iter()
         .collect();
+    let mut moved = std::collections::BTreeSet::new();
     for product_id in waited_for {
         let waiting_rows = backorder::Entity::find()
             .filter(backorder::Column::ProductId.eq(product_id))
@@ -151,6 +212,11 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .all(db)
             .await?;
         if waiting_rows.is_empty() {
+            continue;
+        }
+        let (mut available, warehouses) = available_of(db, product_id).await?;
+        let total: u32 = available.values().sum();
+        if total == 0 {
             continue;
         }
         let order_ids: Vec<i64> = waiting_rows.iter().map(|b| b.order_id).collect();
@@ -161,20 +227,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .into_iter()
             .map(|o| (o.id, o))
             .collect();
-        let (mut available, warehouses) = available_of(db, product_id).await?;
-        let total: u32 = available.values().sum();
-        if total == 0 {
-            continue;
-        }
-        let queue: Vec<Waiting> = waiting_rows
-            .iter()
-            .map(|b| Waiting {
-                id: b.id,
-                priority: orders.get(&b.order_id).map_or(0, |o| o.priority),
-                confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
-                quantity: u32::try_from(b.quantity).unwrap_or(0),
-            })
-            .collect();
+        let queue: Vec<Waiting> = waiting_rows.iter().map(waiting).collect();
         for (backorder_id, units) in allocate(queue, total) {
             let row = waiting_rows.iter().find(|b| b.id == backorder_id).expect("allocated from the queue");
             let order = &orders[&row.order_id];
@@ -186,7 +239,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
                 *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
                 add_to_shipment(db, order, &line, &warehouses[&warehouse_id], take, now).await?;
             }
-            take_from_backorder(db, row, units, now).await?;
+            split_backorder(db, row, i64::from(units), BackorderStatus::Allocated, now).await?;
             let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
             event(
                 db,
@@ -200,8 +253,19 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
         }
         // The queue moved: later backorders may now wait for other receipts.
         refresh_estimates(db, product_id, now).await?;
+        moved.insert(product_id);
     }
-    Ok(())
+    Ok(moved)
+}
+
+/// A waiting backorder as the queue sees it.
+fn waiting(b: &backorder::Model) -> Waiting {
+    Waiting {
+        id: b.id,
+        priority: b.priority,
+        confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
+        quantity: u32::try_from(b.quantity).unwrap_or(0),
+    }
 }
 
 /// The available units of a product per active warehouse, with those
@@ -257,7 +321,7 @@ async fn choose_sources<C: ConnectionTrait>(
 ) -> Result<Vec<(i64, u32)>, StoreError> {
     let open = shipment::Entity::find()
         .filter(shipment::Column::OrderId.eq(order.id))
-        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
+        .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
         .order_by_asc(shipment::Column::Id)
         .all(db)
         .await?;
@@ -301,12 +365,13 @@ async fn add_to_shipment<C: ConnectionTrait>(
     let existing = shipment::Entity::find()
         .filter(shipment::Column::OrderId.eq(order.id))
         .filter(shipment::Column::WarehouseId.eq(warehouse.id))
-        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
+        .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
         .one(db)
         .await?;
     let shipment_id = match existing {
         Some(s) => {
-            claim_open_shipment(db, s.id, now).await?;
+            // Still open when the units join it.
+            move_shipment(db, s.id, &UNSHIPPED, None, now).await?;
             s.id
         }
         None => {
@@ -427,16 +492,7 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
             .all(db)
             .await?;
         for s in released {
-            let held = shipment::Entity::update_many()
-                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Pending.as_str()))
-                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
-                .filter(shipment::Column::Id.eq(s.id))
-                .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
-                .exec(db)
-                .await?;
-            if held.rows_affected != 1 {
-                return Err(StoreError::StockMoved);
-            }
+            move_shipment(db, s.id, &[ShipmentStatus::Released], Some(ShipmentStatus::Pending), now).await?;
             event(db, order.id, EventKind::ShipmentHeld, json!({ "shipment": s.id, "reason": reason }), now).await?;
         }
     }
@@ -458,81 +514,6 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
         .filter(order_line::Column::Id.eq(line_id))
         .exec(db)
         .await?;
-    Ok(())
-}
-
-/// Locks a package that must still be open (pending or released) before its
-/// lines change: a package shipped or cancelled meanwhile makes this write
-/// lose the race, instead of adding units to, or taking them from, a package
-/// that is gone.
-pub(super) async fn claim_open_shipment<C: ConnectionTrait>(
-    db: &C,
-    shipment_id: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    let claimed = shipment::Entity::update_many()
-        .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
-        .filter(shipment::Column::Id.eq(shipment_id))
-        .filter(shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]))
-        .exec(db)
-        .await?;
-    if claimed.rows_affected != 1 {
-        return Err(StoreError::StockMoved);
-    }
-    Ok(())
-}
-
-/// Marks `units` of a confirmed backorder allocated: the whole row, or a
-/// split-off allocated row with the rest still waiting.
-async fn take_from_backorder<C: ConnectionTrait>(
-    db: &C,
-    row: &backorder::Model,
-    units: u32,
-    now: i64,
-) -> Result<(), StoreError> {
-    let units = i64::from(units);
-    let confirmed = BackorderStatus::Confirmed.as_str();
-    let guard = |q| {
-        backorder::Entity::update_many()
-            .filter(backorder::Column::Id.eq(row.id))
-            .filter(backorder::Column::Status.eq(confirmed))
-            .filter(backorder::Column::Quantity.eq(q))
-            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
-    };
-    let updated = if units == row.quantity {
-        guard(row.quantity)
-            .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Allocated.as_str()))
-            .exec(db)
-            .await?
-    } else {
-        let result = guard(row.quantity)
-            .col_expr(backorder::Column::Quantity, Expr::value(row.quantity - units))
-            .exec(db)
-            .await?;
-        if result.rows_affected == 1 {
-            backorder::ActiveModel {
-                order_id: Set(row.order_id),
-                order_line_id: Set(row.order_line_id),
-                product_id: Set(row.product_id),
-                sku: Set(row.sku.clone()),
-                quantity: Set(units),
-                status: Set(BackorderStatus::Allocated.as_str().to_owned()),
-                estimated_available: Set(today(now).days_since_epoch()),
-                confirmed_at_ms: Set(row.confirmed_at_ms),
-                promised_available: Set(row.promised_available),
-                priority: Set(row.priority),
-                created_at_ms: Set(row.created_at_ms),
-                updated_at_ms: Set(now),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-        }
-        result
-    };
-    if updated.rows_affected != 1 {
-        return Err(StoreError::StockMoved);
-    }
     Ok(())
 }
 
@@ -569,12 +550,16 @@ impl Store {
         };
         event(&txn, row.order_id, kind, json!({ "backorder": id, "sku": row.sku, "quantity": row.quantity }), now)
             .await?;
-        if to == BackorderStatus::Confirmed {
-            // Stock that is already there goes to the queue at once.
-            allocate_arrivals(&txn, &[row.product_id], now).await?;
-        }
+        // Stock that is already there goes to a confirmed backorder at once.
+        let moved = if to == BackorderStatus::Confirmed {
+            allocate_arrivals(&txn, &[row.product_id], now).await?
+        } else {
+            Default::default()
+        };
         refresh_order(&txn, row.order_id, now).await?;
-        refresh_estimates(&txn, row.product_id, now).await?;
+        if !moved.contains(&row.product_id) {
+            refresh_estimates(&txn, row.product_id, now).await?;
+        }
         txn.commit().await?;
         let fresh = backorder::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownBackorder(id))?;
         Ok(record(fresh))
@@ -609,28 +594,13 @@ impl Store {
         let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
         let mut positions = HashMap::new();
         for product_id in products {
-            let rows: Vec<(i64, i32, Option<i64>, i64, i64)> = backorder::Entity::find()
-                .select_only()
-                .columns([
-                    backorder::Column::Id,
-                    backorder::Column::Priority,
-                    backorder::Column::ConfirmedAtMs,
-                    backorder::Column::CreatedAtMs,
-                    backorder::Column::Quantity,
-                ])
+            let waiting = backorder::Entity::find()
                 .filter(backorder::Column::ProductId.eq(product_id))
                 .filter(backorder::Column::Status.eq(confirmed))
-                .into_tuple()
                 .all(&self.db)
-                .await?;
-            let waiting = rows
-                .into_iter()
-                .map(|(id, priority, confirmed_at, created_at, quantity)| Waiting {
-                    id,
-                    priority,
-                    confirmed_at_ms: confirmed_at.unwrap_or(created_at),
-                    quantity: u32::try_from(quantity).unwrap_or(0),
-                })
+                .await?
+                .iter()
+                .map(waiting)
                 .collect();
             for (place, w) in domain::backorder::queue(waiting).into_iter().enumerate() {
                 if wanted.contains(&w.id) {
@@ -696,23 +666,13 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i6
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    let waiting = |rows: &[&backorder::Model]| -> Vec<Waiting> {
-        rows.iter()
-            .map(|b| Waiting {
-                id: b.id,
-                priority: orders.get(&b.order_id).map_or(0, |o| o.priority),
-                confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
-                quantity: u32::try_from(b.quantity).unwrap_or(0),
-            })
-            .collect()
-    };
     // The queue first; unconfirmed backorders as if they joined it now, oldest first.
     let confirmed: Vec<&backorder::Model> =
         open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
     let awaiting: Vec<&backorder::Model> =
         open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
-    let mut ordered = queue(waiting(&confirmed));
-    let mut later = waiting(&awaiting);
+    let mut ordered = queue(confirmed.into_iter().map(waiting).collect());
+    let mut later: Vec<Waiting> = awaiting.into_iter().map(waiting).collect();
     later.sort_by_key(|w| (w.confirmed_at_ms, w.id));
     ordered.extend(later);
     let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();

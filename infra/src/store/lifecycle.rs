@@ -13,7 +13,10 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
-use super::backorders::{allocate_arrivals, count_on_line, event, refresh_estimates, refresh_order};
+use super::backorders::{
+    UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, refresh_estimates, refresh_order,
+    split_backorder,
+};
 use super::{ShipmentRecord, Store, StoreError, now_ms};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
@@ -105,9 +108,7 @@ impl Store {
         order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;
         let open_shipments = shipment::Entity::find()
             .filter(shipment::Column::OrderId.eq(order_id))
-            .filter(
-                shipment::Column::Status.is_in([ShipmentStatus::Pending.as_str(), ShipmentStatus::Released.as_str()]),
-            )
+            .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
             .all(&txn)
             .await?;
         let open_backorders = backorder::Entity::find()
@@ -124,16 +125,7 @@ impl Store {
         let mut products = HashSet::new();
         let mut skus = HashSet::new();
         for s in &open_shipments {
-            let guarded = shipment::Entity::update_many()
-                .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Cancelled.as_str()))
-                .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
-                .filter(shipment::Column::Id.eq(s.id))
-                .filter(shipment::Column::Status.eq(s.status.clone()))
-                .exec(&txn)
-                .await?;
-            if guarded.rows_affected != 1 {
-                return Err(StoreError::StockMoved);
-            }
+            move_shipment(&txn, s.id, &UNSHIPPED, Some(ShipmentStatus::Cancelled), now).await?;
             for line in
                 shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).all(&txn).await?
             {
@@ -146,17 +138,7 @@ impl Store {
                 .await?;
         }
         for b in &open_backorders {
-            let guarded = backorder::Entity::update_many()
-                .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Cancelled.as_str()))
-                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
-                .filter(backorder::Column::Id.eq(b.id))
-                .filter(backorder::Column::Status.eq(b.status.clone()))
-                .filter(backorder::Column::Quantity.eq(b.quantity))
-                .exec(&txn)
-                .await?;
-            if guarded.rows_affected != 1 {
-                return Err(StoreError::StockMoved);
-            }
+            split_backorder(&txn, b, b.quantity, BackorderStatus::Cancelled, now).await?;
             count_on_line(&txn, b.order_line_id, order_line::Column::Cancelled, b.quantity).await?;
             products.insert(b.product_id);
             event(
@@ -172,9 +154,9 @@ impl Store {
         refresh_order(&txn, order_id, now).await?;
         // Released units serve the queue before anyone else.
         let released: Vec<i64> = products.into_iter().collect();
-        allocate_arrivals(&txn, &released, now).await?;
+        let moved = allocate_arrivals(&txn, &released, now).await?;
         // Backorders behind the cancelled ones move up.
-        for &product_id in &released {
+        for product_id in released.into_iter().filter(|p| !moved.contains(p)) {
             refresh_estimates(&txn, product_id, now).await?;
         }
         txn.commit().await?;
