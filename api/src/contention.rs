@@ -41,3 +41,43 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_lost_race_is_run_again_until_it_goes_through() {
+        let calls = Cell::new(0);
+        let result = retrying(|| {
+            calls.set(calls.get() + 1);
+            let n = calls.get();
+            async move { if n < 3 { Err(StoreError::StockMoved) } else { Ok(n) } }
+        })
+        .await;
+        assert_eq!(result.unwrap(), 3);
+    }
+
+    #[tokio::test]
+    async fn it_gives_up_after_the_last_attempt_and_never_retries_other_errors() {
+        let calls = Cell::new(0);
+        let result: Result<(), _> = retrying(|| {
+            calls.set(calls.get() + 1);
+            async { Err(StoreError::StockMoved) }
+        })
+        .await;
+        assert!(matches!(result, Err(StoreError::StockMoved)));
+        assert_eq!(calls.get(), WRITE_ATTEMPTS);
+
+        calls.set(0);
+        let result: Result<(), _> = retrying(|| {
+            calls.set(calls.get() + 1);
+            async { Err(StoreError::UnknownOrder(7)) }
+        })
+        .await;
+        assert!(matches!(result, Err(StoreError::UnknownOrder(7))));
+        assert_eq!(calls.get(), 1);
+    }
+}
