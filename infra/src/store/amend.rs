@@ -33,11 +33,14 @@ fn units(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(0)
 }
 
-/// Accounts for every line of the given orders.
-async fn accounts<C: ConnectionTrait>(db: &C, order_ids: &[i64]) -> Result<HashMap<i64, LineAccount>, StoreError> {
+/// Accounts for every line of the given orders: line id → (order id, account).
+async fn accounts<C: ConnectionTrait>(
+    db: &C,
+    order_ids: &[i64],
+) -> Result<HashMap<i64, (i64, LineAccount)>, StoreError> {
     let lines =
         order_line::Entity::find().filter(order_line::Column::OrderId.is_in(order_ids.iter().copied())).all(db).await?;
-    let mut out: HashMap<i64, LineAccount> = lines
+    let mut out: HashMap<i64, (i64, LineAccount)> = lines
         .iter()
         .map(|l| {
             let account = LineAccount {
@@ -46,7 +49,7 @@ async fn accounts<C: ConnectionTrait>(db: &C, order_ids: &[i64]) -> Result<HashM
                 substituted: units(l.substituted),
                 ..Default::default()
             };
-            (l.id, account)
+            (l.id, (l.order_id, account))
         })
         .collect();
     let shipments: HashMap<i64, String> = shipment::Entity::find()
@@ -61,7 +64,7 @@ async fn accounts<C: ConnectionTrait>(db: &C, order_ids: &[i64]) -> Result<HashM
         .all(db)
         .await?;
     for sl in shipment_lines {
-        let Some(account) = out.get_mut(&sl.order_line_id) else { continue };
+        let Some((_, account)) = out.get_mut(&sl.order_line_id) else { continue };
         match shipments[&sl.shipment_id].as_str() {
             "SHIPPED" => account.shipped += units(sl.quantity),
             "PENDING" | "RELEASED" => account.allocated += units(sl.quantity),
@@ -74,11 +77,15 @@ async fn accounts<C: ConnectionTrait>(db: &C, order_ids: &[i64]) -> Result<HashM
         .all(db)
         .await?;
     for b in waiting {
-        if let Some(account) = out.get_mut(&b.order_line_id) {
+        if let Some((_, account)) = out.get_mut(&b.order_line_id) {
             account.backordered += units(b.quantity);
         }
     }
     Ok(out)
+}
+
+async fn account_of<C: ConnectionTrait>(db: &C, line: &order_line::Model) -> Result<LineAccount, StoreError> {
+    Ok(accounts(db, &[line.order_id]).await?.remove(&line.id).map(|(_, account)| account).unwrap_or_default())
 }
 
 async fn line_and_order<C: ConnectionTrait>(
@@ -244,20 +251,9 @@ impl Store {
         &self,
         order_ids: &[i64],
     ) -> Result<HashMap<i64, HashMap<i64, LineAccount>>, StoreError> {
-        let accounts = accounts(&self.db, order_ids).await?;
-        let orders: Vec<(i64, i64)> = order_line::Entity::find()
-            .select_only()
-            .column(order_line::Column::Id)
-            .column(order_line::Column::OrderId)
-            .filter(order_line::Column::OrderId.is_in(order_ids.iter().copied()))
-            .into_tuple()
-            .all(&self.db)
-            .await?;
         let mut out: HashMap<i64, HashMap<i64, LineAccount>> = HashMap::new();
-        for (line, order) in orders {
-            if let Some(account) = accounts.get(&line) {
-                out.entry(order).or_default().insert(line, *account);
-            }
+        for (line, (order, account)) in accounts(&self.db, order_ids).await? {
+            out.entry(order).or_default().insert(line, account);
         }
         Ok(out)
     }
@@ -275,7 +271,7 @@ impl Store {
         let now = now_ms();
         let txn = self.write().await?;
         let (line, _) = line_and_order(&txn, line_id).await?;
-        let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
+        let account = account_of(&txn, &line).await?;
         let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let from_waiting = take_waiting(&txn, &line, wanted, BackorderStatus::Cancelled, now).await?;
         let packages = unshipped_of(&txn, line.id, None).await?;
@@ -327,7 +323,7 @@ impl Store {
         if substitute.id == line.product_id {
             return Err(StoreError::Invalid(format!("{} cannot substitute itself", line.sku)));
         }
-        let account = accounts(&txn, &[line.order_id]).await?.remove(&line.id).unwrap_or_default();
+        let account = account_of(&txn, &line).await?;
         let wanted = account.to_substitute(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let difference = (substitute.unit_price_micros - line.unit_price_micros)
             .checked_mul(i64::from(wanted))
