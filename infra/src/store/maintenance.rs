@@ -8,7 +8,7 @@
 //! update is guarded by the state it expects, and the delay credit has a
 //! unique key per backorder: a row is never processed twice.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use domain::Money;
 use domain::compensation::{Grant, credit};
@@ -207,11 +207,21 @@ impl Store {
             .into_iter()
             .flatten()
             .collect();
+        let prices: HashMap<i64, i64> = order_line::Entity::find()
+            .select_only()
+            .column(order_line::Column::Id)
+            .column(order_line::Column::UnitPriceMicros)
+            .filter(order_line::Column::Id.is_in(rows.iter().map(|r| r.order_line_id)))
+            .into_tuple()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
         let mut done = 0;
         for row in rows.into_iter().filter(|r| !credited.contains(&r.id)) {
             let Some(promised) = row.promised_available else { continue };
-            let Some(line) = order_line::Entity::find_by_id(row.order_line_id).one(&txn).await? else { continue };
-            let value = Money::new(from_micros(line.unit_price_micros) * Decimal::from(row.quantity));
+            let Some(&price) = prices.get(&row.order_line_id) else { continue };
+            let value = Money::new(from_micros(price) * Decimal::from(row.quantity));
             let slip = row.estimated_available - promised;
             let Some(owed) = policy.delay_credit(slip, value) else { continue };
             let totals = super::compensation::totals(&txn, row.order_id).await?;
