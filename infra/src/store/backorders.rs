@@ -185,6 +185,29 @@ pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now
 }
 
 /// Moves arriving units of `products` to their confirmed backorders.
+/// Serializes, per product, the writers that make its units available with
+/// the writers that make its backorders wait in the queue: each takes the
+/// product rows first (in id order). Without it, on Postgres a confirmation
+/// and a restock committing side by side could each miss the other (the
+/// restock sees no confirmed backorder, the confirmation no stock) and leave
+/// units on sale while a backorder waits. SQLite writers are serial already.
+pub(super) async fn lock_products<C: ConnectionTrait>(db: &C, product_ids: &[i64]) -> Result<(), StoreError> {
+    use sea_orm::sea_query::LockType;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres || product_ids.is_empty() {
+        return Ok(());
+    }
+    crate::db::entity::product::Entity::find()
+        .select_only()
+        .column(crate::db::entity::product::Column::Id)
+        .filter(crate::db::entity::product::Column::Id.is_in(product_ids.iter().copied()))
+        .order_by_asc(crate::db::entity::product::Column::Id)
+        .lock(LockType::Update)
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    Ok(())
+}
+
 /// Returns the products whose queue moved (and whose estimates were
 /// refreshed with it).
 pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
@@ -192,6 +215,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     products: &[i64],
     now: i64,
 ) -> Result<std::collections::BTreeSet<i64>, StoreError> {
+    lock_products(db, products).await?;
     // One query finds the few products anyone waits for, so a feed of
     // thousands of levels does not cost a query per level.
     let waited_for: std::collections::BTreeSet<i64> = backorder::Entity::find()
@@ -426,6 +450,8 @@ pub(super) async fn place_units<C: ConnectionTrait>(
     units: u32,
     now: i64,
 ) -> Result<Vec<(String, u32)>, StoreError> {
+    // What is not placed here waits as a confirmed backorder.
+    lock_products(db, &[line.product_id]).await?;
     let (available, warehouses) = available_of(db, line.product_id).await?;
     let units = units.min(available.values().sum());
     if units == 0 {
@@ -526,6 +552,9 @@ impl Store {
         let now = now_ms();
         let txn = self.write().await?;
         let row = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
+        if action == BackorderAction::Confirm {
+            lock_products(&txn, &[row.product_id]).await?;
+        }
         let from = status_of(&row);
         let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
         let mut update = backorder::Entity::update_many()

@@ -196,6 +196,15 @@ impl Store {
 
         let txn = self.write().await?;
         let now = now_ms();
+        // Backorders are only right if their products' stock is still what
+        // the plan saw: units that arrived since would otherwise stay on sale
+        // while these wait.
+        let backordered: Vec<i64> =
+            new.draft.backorders.iter().map(|b| product_id(&b.sku)).collect::<Result<_, _>>()?;
+        if !backordered.is_empty() && !stock_unchanged(&txn, &backordered, snapshot).await? {
+            txn.rollback().await?;
+            return Err(StoreError::StockMoved);
+        }
         for &(w, p, quantity) in &reservations {
             if let Err(e) = reserve(&txn, w, p, quantity, now).await {
                 txn.rollback().await?;
@@ -515,6 +524,34 @@ impl Store {
         let rows = stock_level::Entity::find().all(&self.db).await?;
         Ok(rows.iter().map(|r| r.reserved).sum())
     }
+}
+
+/// Locks `products` and tells whether their stock rows at the warehouses the
+/// plan used (the active ones) are the ones, at the versions, that
+/// `snapshot` read.
+async fn stock_unchanged<C: ConnectionTrait>(
+    db: &C,
+    products: &[i64],
+    snapshot: &SourcingSnapshot,
+) -> Result<bool, StoreError> {
+    super::backorders::lock_products(db, products).await?;
+    let mut now: Vec<(i64, i64, i64)> = stock_level::Entity::find()
+        .select_only()
+        .columns([stock_level::Column::WarehouseId, stock_level::Column::ProductId, stock_level::Column::Version])
+        .filter(stock_level::Column::ProductId.is_in(products.iter().copied()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    now.retain(|&(w, ..)| snapshot.warehouses.iter().any(|active| active.id == w));
+    let mut read: Vec<(i64, i64, i64)> = snapshot
+        .versions
+        .iter()
+        .filter(|v| products.contains(&v.product_id))
+        .map(|v| (v.warehouse_id, v.product_id, v.version))
+        .collect();
+    now.sort_unstable();
+    read.sort_unstable();
+    Ok(now == read)
 }
 
 /// Whether a backorder of an order with `priority` goes ahead of anyone
