@@ -95,7 +95,8 @@ enum Command {
         /// Seconds a cached availability entry may serve reads.
         #[arg(long, value_name = "SECS", env = "SHIPMIX_CACHE_TTL", default_value_t = 30)]
         cache_ttl: u64,
-        /// Load the demo network (idempotent).
+        /// Load the demo network into an empty database (a database that
+        /// holds a network is left as it is).
         #[arg(long)]
         demo: bool,
         /// Do not apply pending migrations on start.

@@ -1,7 +1,8 @@
 //! The demo network `serve --demo` loads: a few partners, twenty warehouses
 //! in real metro areas, a few hundred products in families of substitutes,
-//! and stock from the seeded generator. Loading is idempotent (upserts), so
-//! restarting with `--demo` on the same data directory changes nothing.
+//! and stock from the seeded generator. It goes only into an empty database:
+//! restarting with `--demo` on a data directory that holds a network (demo
+//! or not, with orders, reservations and feeds since) changes nothing.
 
 use domain::synth::{NetworkSpec, generate_network};
 use domain::{Money, Sku};
@@ -41,8 +42,14 @@ fn product(rank: usize, sku: &Sku) -> ProductInput {
     }
 }
 
-/// Loads the demo network into `store`.
-pub async fn load(store: &Store) -> Result<(), StoreError> {
+/// Loads the demo network into `store` if it holds no network yet; tells
+/// whether it did. Two replicas starting at once on an empty database may
+/// both load it: the loads are upserts of the same values, so the result is
+/// one demo network.
+pub async fn load(store: &Store) -> Result<bool, StoreError> {
+    if !store.is_empty().await? {
+        return Ok(false);
+    }
     let synthetic = generate_network(NetworkSpec { warehouses: WAREHOUSES, skus: PRODUCTS, seed: SEED });
     for (i, (warehouse, name)) in synthetic.network.warehouses().iter().zip(&synthetic.names).enumerate() {
         store
@@ -76,5 +83,5 @@ pub async fn load(store: &Store) -> Result<(), StoreError> {
         })
         .collect();
     store.set_stock_levels(&levels).await?;
-    Ok(())
+    Ok(true)
 }

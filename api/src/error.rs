@@ -131,6 +131,7 @@ impl From<StoreError> for ApiError {
             StoreError::InvalidTransition(e) => ApiError::user(ErrorCode::InvalidTransition, e.to_string()),
             StoreError::StockMoved => ApiError::user(ErrorCode::Contention, "stock moved; retry"),
             StoreError::Database(e) => ApiError::Internal(anyhow::Error::new(e)),
+            e @ StoreError::Invariant(_) => ApiError::Internal(anyhow::Error::new(e)),
         }
     }
 }

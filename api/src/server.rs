@@ -46,7 +46,11 @@ impl Application {
         }
         let store = Store::new(connection);
         if settings.demo {
-            crate::demo::load(&store).await.context("loading the demo network")?;
+            if crate::demo::load(&store).await.context("loading the demo network")? {
+                tracing::info!("demo network loaded");
+            } else {
+                tracing::info!("the database already holds a network; the demo network is not loaded again");
+            }
         }
         let cache = StockCache::new(&settings.cache).context("configuring the stock cache")?;
         let state = AppState::new(store, cache, settings.gateway.clone());

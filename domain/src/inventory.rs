@@ -51,6 +51,37 @@ impl StockLevel {
     }
 }
 
+/// Units reserved at a level for one order's package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: i64,
+    /// The order's queue priority (higher is served first).
+    pub priority: i32,
+    pub placed_at_ms: i64,
+    pub units: u32,
+}
+
+/// A warehouse counted `counted` units where `reserved` are promised: the
+/// reservations that lose their units, and how many each. The
+/// lowest-priority, newest reservations give theirs up first, so the
+/// shoppers who have waited longest keep what they were promised.
+pub fn shortfall(reserved: u32, counted: u32, mut held: Vec<Reservation>) -> Vec<(i64, u32)> {
+    let mut missing = reserved.saturating_sub(counted);
+    held.sort_by_key(|r| (r.priority, std::cmp::Reverse(r.placed_at_ms), std::cmp::Reverse(r.id)));
+    let mut out = Vec::new();
+    for r in held {
+        if missing == 0 {
+            break;
+        }
+        let take = r.units.min(missing);
+        if take > 0 {
+            out.push((r.id, take));
+            missing -= take;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +93,17 @@ mod tests {
         assert_eq!(StockLevel::new(2, 5, 0).unwrap().available(), 0);
         assert_eq!(StockLevel::new(-1, 0, 0), Err(InvalidStockLevel::OnHand(-1)));
         assert_eq!(StockLevel::new(1, 0, -3), Err(InvalidStockLevel::SafetyStock(-3)));
+    }
+
+    #[test]
+    fn a_short_count_takes_units_from_the_lowest_priority_newest_reservations() {
+        let r = |id, priority, placed_at_ms, units| Reservation { id, priority, placed_at_ms, units };
+        let held = vec![r(1, 0, 100, 3), r(2, 0, 200, 2), r(3, 5, 300, 4), r(4, 0, 150, 1)];
+        // 10 reserved, 6 counted: 4 missing, taken from order 2, then 4, then 1.
+        assert_eq!(shortfall(10, 6, held.clone()), vec![(2, 2), (4, 1), (1, 1)]);
+        assert_eq!(shortfall(10, 10, held.clone()), vec![]);
+        assert_eq!(shortfall(10, 12, held.clone()), vec![]);
+        // Nothing left on the shelf: everyone loses, the priority order last.
+        assert_eq!(shortfall(10, 0, held), vec![(2, 2), (4, 1), (1, 3), (3, 4)]);
     }
 }

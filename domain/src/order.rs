@@ -225,6 +225,54 @@ pub fn draft_order(plan: &FulfillmentPlan, consent: BackorderConsent, today: Day
     OrderDraft { status, shipments, backorders, events }
 }
 
+/// What an order's committed rows hold, as its settlement reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OrderProgress {
+    pub complete_only: bool,
+    /// Backorders still waiting (awaiting confirmation or confirmed).
+    pub waiting: u32,
+    /// Packages held until the order is complete.
+    pub pending: u32,
+    /// Packages the warehouse may ship.
+    pub released: u32,
+    pub shipped: u32,
+}
+
+/// What an order's rows say it is, and what its packages must do to agree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settlement {
+    pub status: OrderStatus,
+    /// A `SHIP_COMPLETE` order with nothing left to wait for: its held
+    /// packages go.
+    pub release_held: bool,
+    /// A `SHIP_COMPLETE` order that has to wait again (a short pick, a
+    /// substitute out of stock): its released packages are held.
+    pub hold_released: bool,
+}
+
+impl OrderProgress {
+    /// The one rule for an order's status and its `SHIP_COMPLETE` hold,
+    /// applied after every change to its packages or backorders.
+    pub fn settle(self) -> Settlement {
+        let nothing_waits = self.waiting == 0;
+        let release_held = self.complete_only && nothing_waits && self.pending > 0;
+        let hold_released = self.complete_only && !nothing_waits && self.released > 0;
+        let live = self.pending + self.released + self.shipped;
+        let status = if self.shipped > 0 && self.shipped == live && nothing_waits {
+            OrderStatus::Shipped
+        } else if self.shipped > 0 {
+            OrderStatus::PartiallyShipped
+        } else if !nothing_waits {
+            OrderStatus::Backordered
+        } else if live == 0 {
+            OrderStatus::Cancelled
+        } else {
+            OrderStatus::AwaitingShipment
+        };
+        Settlement { status, release_held, hold_released }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rust_decimal::Decimal;
@@ -314,6 +362,36 @@ mod tests {
         assert!(held.events.iter().any(|e| e.kind() == EventKind::ShipmentHeld));
         let whole = draft_order(&plan(SplitPolicy::ShipComplete, &[("B", 1)]), BackorderConsent::Given, TODAY, &Lead);
         assert_eq!(whole.shipments[0].status, ShipmentStatus::Released);
+    }
+
+    fn progress(complete_only: bool, waiting: u32, pending: u32, released: u32, shipped: u32) -> OrderProgress {
+        OrderProgress { complete_only, waiting, pending, released, shipped }
+    }
+
+    #[test]
+    fn an_order_is_what_its_packages_and_backorders_say() {
+        let status = |p: OrderProgress| p.settle().status;
+        assert_eq!(status(progress(false, 0, 0, 2, 0)), OrderStatus::AwaitingShipment);
+        assert_eq!(status(progress(false, 1, 0, 2, 0)), OrderStatus::Backordered);
+        assert_eq!(status(progress(false, 1, 0, 0, 1)), OrderStatus::PartiallyShipped);
+        assert_eq!(status(progress(false, 0, 0, 1, 1)), OrderStatus::PartiallyShipped);
+        assert_eq!(status(progress(false, 0, 0, 0, 2)), OrderStatus::Shipped);
+        assert_eq!(status(progress(false, 0, 0, 0, 0)), OrderStatus::Cancelled);
+        assert_eq!(status(progress(false, 2, 0, 0, 0)), OrderStatus::Backordered);
+    }
+
+    #[test]
+    fn ship_complete_releases_once_nothing_waits_and_holds_again_when_something_does() {
+        let done = progress(true, 0, 2, 0, 0).settle();
+        assert!(done.release_held && !done.hold_released);
+        assert_eq!(done.status, OrderStatus::AwaitingShipment);
+        let again = progress(true, 1, 0, 2, 0).settle();
+        assert!(again.hold_released && !again.release_held);
+        let waiting = progress(true, 1, 2, 0, 0).settle();
+        assert!(!waiting.release_held && !waiting.hold_released);
+        // An order that may ship what it has never holds anything.
+        let available = progress(false, 1, 0, 2, 0).settle();
+        assert!(!available.release_held && !available.hold_released);
     }
 
     #[test]

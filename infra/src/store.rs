@@ -6,6 +6,7 @@ mod backorders;
 mod catalog;
 mod compensation;
 mod lifecycle;
+mod locks;
 mod maintenance;
 mod network;
 mod orders;
@@ -67,6 +68,11 @@ pub enum StoreError {
     InvalidTransition(domain::backorder::InvalidTransition),
     #[error("{0}")]
     Invalid(String),
+    /// Stored rows disagree with a rule the store keeps (a line whose units
+    /// do not add up, a lock taken against the lock order): a bug or a
+    /// hand-edited database, never the caller's fault. Nothing was written.
+    #[error("broken invariant: {0}")]
+    Invariant(String),
     #[error("database error")]
     Database(DbErr),
 }
@@ -78,15 +84,16 @@ impl From<DbErr> for StoreError {
 }
 
 /// Postgres aborted the transaction as a deadlock victim or a serialization
-/// failure, or SQLite stayed busy past its timeout: another writer won, and
-/// the same write may succeed if run again.
+/// failure, or refused a lock taken without waiting (`NOWAIT`), or SQLite
+/// stayed busy past its timeout: another writer won, and the same write may
+/// succeed if run again.
 fn is_lost_race(err: &DbErr) -> bool {
     use sea_orm::RuntimeErr;
     let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = err else {
         return false;
     };
     let code = e.as_database_error().and_then(|d| d.code());
-    matches!(code.as_deref(), Some("40P01" | "40001" | "5" | "517"))
+    matches!(code.as_deref(), Some("40P01" | "40001" | "55P03" | "5" | "517"))
 }
 
 impl StoreError {

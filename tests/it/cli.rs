@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{Lane, Scratch, example, shipmix, spawn_app};
+use crate::support::{Lane, Scratch, TestApp, example, lanes, shipmix, spawn_app};
 
 #[test]
 fn migrate_creates_the_embedded_database_and_is_repeatable() {
@@ -47,11 +47,10 @@ fn import_loads_a_network_file_and_rejects_a_bad_one_untouched() {
 }
 
 #[tokio::test]
-async fn the_demo_network_loads_idempotently_and_quotes() {
+async fn the_demo_network_loads_once_and_quotes() {
     let app = spawn_app(Lane::Sqlite).await;
-    for _ in 0..2 {
-        api::demo::load(&app.store).await.unwrap();
-    }
+    assert!(api::demo::load(&app.store).await.unwrap(), "an empty database gets the demo network");
+    assert!(!api::demo::load(&app.store).await.unwrap(), "a database with a network is left alone");
     let data = app.ok("{ warehouses(first: 100) { edges { node { code partnerCode } } } products(first: 100) { pageInfo { hasNextPage } } }", json!({})).await;
     assert_eq!(data["warehouses"]["edges"].as_array().unwrap().len(), api::demo::WAREHOUSES);
     assert_eq!(data["products"]["pageInfo"]["hasNextPage"], true);
@@ -64,6 +63,81 @@ async fn the_demo_network_loads_idempotently_and_quotes() {
         )
         .await;
     assert_eq!(quote["quoteFulfillment"], json!({ "shipmentCount": 1, "optimal": true }));
+}
+
+/// Starts `serve --demo` (without serving) on the test app's database.
+async fn start_with_demo(app: &TestApp) {
+    let settings = api::server::ServeSettings {
+        listen: "127.0.0.1:0".to_owned(),
+        database: app.database.clone(),
+        cache: infra::cache::CacheSettings::default(),
+        migrate: true,
+        demo: true,
+        max_body_bytes: api::server::DEFAULT_MAX_BODY_BYTES,
+        workers: 1,
+        gateway: api::state::GatewaySettings::default(),
+    };
+    drop(api::server::Application::build(&settings).await.expect("serve --demo starts"));
+}
+
+/// Everything a restart could disturb: every level, every order with its
+/// packages and backorders.
+async fn everything(app: &TestApp) -> serde_json::Value {
+    let skus: Vec<String> = (0..api::demo::PRODUCTS).map(|r| domain::synth::sku_code(r).to_string()).collect();
+    let stock = app
+        .ok(
+            "query($s: [String!]!) { availability(skus: $s) { sku locations { warehouse { code } onHand reserved safetyStock feedSequence } } }",
+            json!({ "s": skus }),
+        )
+        .await;
+    let orders = app
+        .ok(
+            "{ orders(first: 50) { edges { node { id status shipments { status warehouse { code } lines { sku quantity } } backorders { sku quantity status } } } } }",
+            json!({}),
+        )
+        .await;
+    json!({ "stock": stock, "orders": orders })
+}
+
+#[tokio::test]
+async fn restarting_with_demo_on_a_database_in_use_changes_nothing() {
+    for lane in lanes() {
+        let app = spawn_app(lane).await;
+        start_with_demo(&app).await;
+        // A feed moves a level off its seed, and an order reserves and
+        // backorders units of it.
+        let sku = domain::synth::sku_code(1).to_string();
+        let located = app
+            .ok(
+                "query($s: [String!]!) { availability(skus: $s) { locations { warehouse { code } } } }",
+                json!({ "s": [sku] }),
+            )
+            .await;
+        let code = located["availability"][0]["locations"][0]["warehouse"]["code"].as_str().unwrap().to_owned();
+        let feed = app
+            .ok(
+                "mutation($l: [StockLevelInput!]!) { setStockLevels(input: $l) { userErrors { message } } }",
+                json!({ "l": [{ "warehouseCode": code, "sku": sku, "onHand": 3, "sequence": 7 }] }),
+            )
+            .await;
+        assert_eq!(feed["setStockLevels"]["userErrors"], json!([]), "[{lane:?}]");
+        let placed = app
+            .ok(
+                "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { message } order { status } } }",
+                json!({ "i": {
+                    "lines": [{ "sku": sku, "quantity": 100_000 }],
+                    "destination": { "latitude": 40.7, "longitude": -74.0 },
+                    "customerReference": "restart", "idempotencyKey": "restart-1", "backorderConsent": true,
+                } }),
+            )
+            .await;
+        assert_eq!(placed["placeOrder"]["userErrors"], json!([]), "[{lane:?}]");
+        assert_eq!(placed["placeOrder"]["order"]["status"], "BACKORDERED", "[{lane:?}]");
+        let before = everything(&app).await;
+
+        start_with_demo(&app).await;
+        assert_eq!(everything(&app).await, before, "[{lane:?}] a restart with --demo changed the data");
+    }
 }
 
 #[test]

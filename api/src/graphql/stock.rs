@@ -1,6 +1,6 @@
 //! Stock: the `availability` query and `setStockLevels` feeds.
 
-use crate::contention::retrying;
+use crate::contention::{ARRIVAL_DEADLINE, retrying, retrying_arrival};
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
 use infra::store::{FeedOutcome, LocationStock, SkuStock, StockInput, WarehouseRecord};
 
@@ -172,7 +172,7 @@ impl StockMutation {
         let state = app(ctx)?;
         let result = async {
             let parsed = parse(&input)?;
-            let outcomes = retrying(|| state.store.set_stock_levels(&parsed)).await;
+            let outcomes = retrying_arrival(ARRIVAL_DEADLINE, || state.store.set_stock_levels(&parsed)).await;
             // Invalidate even on failure: a partial commit is impossible, but
             // an entry cached meanwhile might predate the write.
             let skus: Vec<domain::Sku> = parsed.iter().map(|p| p.sku.clone()).collect();
@@ -235,7 +235,13 @@ async fn change_stock(
     let result = async {
         let code = super::inputs::warehouse_code(warehouse, &["input", "warehouseCode"])?;
         let sku = super::inputs::sku(sku, &["input", "sku"])?;
-        retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+        // What arrives is the warehouse's truth and is retried until it
+        // applies; a removal is the caller's decision and may be refused.
+        if delta > 0 {
+            retrying_arrival(ARRIVAL_DEADLINE, || state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+        } else {
+            retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+        }
         state.cache.invalidate(std::slice::from_ref(&sku)).await;
         Ok(state.store.stock_of(&[sku]).await?)
     }
@@ -336,7 +342,8 @@ impl ReceiptMutation {
                 .signed_duration_since(crate::state::to_date(domain::calendar::Day::from_days_since_epoch(0)))
                 .num_days();
             let day = domain::calendar::Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX));
-            Ok(retrying(|| state.store.record_inbound_receipt(&code, &sku, quantity, day)).await?)
+            Ok(retrying_arrival(ARRIVAL_DEADLINE, || state.store.record_inbound_receipt(&code, &sku, quantity, day))
+                .await?)
         }
         .await;
         let (receipt, user_errors) = into_payload(result)?;

@@ -5,6 +5,7 @@
 mod m20261126_000001_initial;
 mod m20261126_000002_compensations;
 mod m20261126_000003_lifecycle;
+mod m20261201_000004_one_open_package;
 
 use sea_orm_migration::prelude::*;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_initial::Migration),
             Box::new(m20261126_000002_compensations::Migration),
             Box::new(m20261126_000003_lifecycle::Migration),
+            Box::new(m20261201_000004_one_open_package::Migration),
         ]
     }
 }

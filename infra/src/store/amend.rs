@@ -23,9 +23,10 @@ use serde_json::json;
 
 use super::backorders::{
     LineRef, OPEN, UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, open_backorder, place_units,
-    refresh_estimates, refresh_order, split_backorder,
+    refresh_estimates, settle_order, split_backorder,
 };
 use super::lifecycle::release;
+use super::locks::Locks;
 use super::{Store, StoreError, money_from_micros, now_ms};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
 
@@ -84,8 +85,28 @@ async fn accounts<C: ConnectionTrait>(
     Ok(out)
 }
 
+/// A line's account, read under its order's lock: one that does not add up
+/// is a broken invariant, and nothing is changed on it.
 async fn account_of<C: ConnectionTrait>(db: &C, line: &order_line::Model) -> Result<LineAccount, StoreError> {
-    Ok(accounts(db, &[line.order_id]).await?.remove(&line.id).map(|(_, account)| account).unwrap_or_default())
+    let account =
+        accounts(db, &[line.order_id]).await?.remove(&line.id).map(|(_, account)| account).unwrap_or_default();
+    if !account.balances() {
+        return Err(StoreError::Invariant(format!("line {} does not balance: {account:?}", line.id)));
+    }
+    Ok(account)
+}
+
+/// Locks `products` and then the line's order, and reads the line and the
+/// order again as they are under the locks.
+async fn lock_line<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    products: &[i64],
+    line: &order_line::Model,
+) -> Result<(order_line::Model, order::Model), StoreError> {
+    locks.products(db, products).await?;
+    locks.orders(db, &[line.order_id]).await?;
+    line_and_order(db, line.id).await
 }
 
 async fn line_and_order<C: ConnectionTrait>(
@@ -120,7 +141,7 @@ async fn take_waiting<C: ConnectionTrait>(
         if left == 0 {
             break;
         }
-        let from = BackorderStatus::parse(&row.status).unwrap_or(BackorderStatus::Cancelled);
+        let from = super::backorders::backorder_status(&row.status)?;
         transition(from, action).map_err(StoreError::InvalidTransition)?;
         let take = Ord::min(left, row.quantity);
         split_backorder(db, &row, take, to, now).await?;
@@ -139,6 +160,7 @@ async fn take_waiting<C: ConnectionTrait>(
 /// left empty is cancelled. Returns the units taken.
 async fn take_from_packages<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     rows: Vec<(shipment::Model, shipment_line::Model)>,
     wanted: u32,
     written_off: bool,
@@ -163,7 +185,7 @@ async fn take_from_packages<C: ConnectionTrait>(
         if take == sl.quantity {
             shipment_line::Entity::delete_by_id(sl.id).exec(db).await?;
         }
-        release(db, s.warehouse_id, sl.product_id, take, written_off, now).await?;
+        release(db, locks, s.warehouse_id, sl.product_id, take, written_off, now).await?;
         let remaining =
             shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).count(db).await?;
         if remaining == 0 {
@@ -270,13 +292,20 @@ impl Store {
     ) -> Result<(i64, Vec<String>), StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
-        let (line, _) = line_and_order(&txn, line_id).await?;
+        let (seen, _) = line_and_order(&txn, line_id).await?;
+        let mut locks = Locks::new();
+        let (line, _) = lock_line(&txn, &mut locks, &[seen.product_id], &seen).await?;
         let account = account_of(&txn, &line).await?;
         let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let from_waiting = take_waiting(&txn, &line, wanted, BackorderStatus::Cancelled, now).await?;
         let packages = unshipped_of(&txn, line.id, None).await?;
-        let from_packages = take_from_packages(&txn, packages, wanted - from_waiting, false, now).await?;
-        debug_assert_eq!(from_waiting + from_packages, wanted);
+        let from_packages = take_from_packages(&txn, &locks, packages, wanted - from_waiting, false, now).await?;
+        if from_waiting + from_packages != wanted {
+            return Err(StoreError::Invariant(format!(
+                "line {line_id} had {wanted} units to cancel but only {} were found",
+                from_waiting + from_packages
+            )));
+        }
         count_on_line(&txn, line.id, order_line::Column::Cancelled, i64::from(wanted)).await?;
         event(
             &txn,
@@ -286,14 +315,14 @@ impl Store {
             now,
         )
         .await?;
-        refresh_order(&txn, line.order_id, now).await?;
+        settle_order(&txn, &locks, line.order_id, now).await?;
         let moved = if from_packages > 0 {
-            allocate_arrivals(&txn, &[line.product_id], now).await?
+            allocate_arrivals(&txn, &mut locks, &[line.product_id], now).await?
         } else {
             Default::default()
         };
         if !moved.contains(&line.product_id) {
-            refresh_estimates(&txn, line.product_id, now).await?;
+            refresh_estimates(&txn, &locks, line.product_id, now).await?;
         }
         txn.commit().await?;
         let skus = if from_packages > 0 { vec![line.sku] } else { Vec::new() };
@@ -314,15 +343,17 @@ impl Store {
         let apply_now = mode == SubstitutionMode::Apply;
         let now = now_ms();
         let txn = self.write().await?;
-        let (line, order) = line_and_order(&txn, line_id).await?;
+        let (seen, _) = line_and_order(&txn, line_id).await?;
         let substitute = product::Entity::find()
             .filter(product::Column::Sku.eq(substitute_sku.as_str()))
             .one(&txn)
             .await?
             .ok_or_else(|| StoreError::UnknownSku(substitute_sku.to_string()))?;
-        if substitute.id == line.product_id {
-            return Err(StoreError::Invalid(format!("{} cannot substitute itself", line.sku)));
+        if substitute.id == seen.product_id {
+            return Err(StoreError::Invalid(format!("{} cannot substitute itself", seen.sku)));
         }
+        let mut locks = Locks::new();
+        let (line, order) = lock_line(&txn, &mut locks, &[seen.product_id, substitute.id], &seen).await?;
         let account = account_of(&txn, &line).await?;
         let wanted = account.to_substitute(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let difference = (substitute.unit_price_micros - line.unit_price_micros)
@@ -346,7 +377,7 @@ impl Store {
         .await?
         .last_insert_id;
         if apply_now {
-            apply_substitution(&txn, id, now).await?;
+            apply_substitution(&txn, &mut locks, id, now).await?;
         } else {
             event(
                 &txn,
@@ -365,8 +396,13 @@ impl Store {
     pub async fn respond_to_substitution(&self, id: i64, accept: bool) -> Result<SubstitutionRecord, StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
+        let seen = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
+        let (line, _) = line_and_order(&txn, seen.order_line_id).await?;
+        let mut locks = Locks::new();
+        lock_line(&txn, &mut locks, &[line.product_id, seen.substitute_product_id], &line).await?;
         let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
-        let from = SubstitutionStatus::parse(&row.status).unwrap_or(SubstitutionStatus::Declined);
+        let from = SubstitutionStatus::parse(&row.status)
+            .ok_or_else(|| StoreError::Invariant(format!("stored substitution status {:?}", row.status)))?;
         let to = from.respond(accept).map_err(|e| StoreError::Conflict(format!("substitution {id} was {e}")))?;
         let answered = substitution::Entity::update_many()
             .col_expr(substitution::Column::Status, Expr::value(to.as_str()))
@@ -379,7 +415,7 @@ impl Store {
             return Err(StoreError::StockMoved);
         }
         if accept {
-            apply_substitution(&txn, id, now).await?;
+            apply_substitution(&txn, &mut locks, id, now).await?;
         } else {
             event(
                 &txn,
@@ -453,6 +489,20 @@ impl Store {
     ) -> Result<ShortPickOutcome, StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
+        let seen = shipment::Entity::find_by_id(shipment_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let picked: Vec<i64> = product::Entity::find()
+            .select_only()
+            .column(product::Column::Id)
+            .filter(product::Column::Sku.eq(sku.as_str()))
+            .into_tuple::<i64>()
+            .all(&txn)
+            .await?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &picked).await?;
+        locks.orders(&txn, &[seen.order_id]).await?;
         let package = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)
             .await?
@@ -489,16 +539,10 @@ impl Store {
                 break;
             }
             let take = Ord::min(left, units(sl.quantity));
-            let taken = take_from_packages(&txn, vec![(package.clone(), sl.clone())], take, true, now).await?;
-            let line = LineRef { order_line_id: sl.order_line_id, product_id: sl.product_id, sku: &sl.sku };
-            let placed = place_units(&txn, &order, &line, taken, now).await?;
-            let placed_units: u32 = placed.iter().map(|p| p.1).sum();
-            if placed_units < taken {
-                open_backorder(&txn, &order, &line, taken - placed_units, "short pick", now).await?;
-                backordered += taken - placed_units;
-            }
-            resourced.extend(placed);
-            left -= taken;
+            let moved = resource(&txn, &locks, &order, &package, &sl, take, true, now).await?;
+            resourced.extend(moved.placed);
+            backordered += moved.backordered;
+            left -= moved.taken;
         }
         let code = crate::db::entity::warehouse::Entity::find_by_id(package.warehouse_id)
             .one(&txn)
@@ -515,10 +559,130 @@ impl Store {
             now,
         )
         .await?;
-        refresh_order(&txn, order.id, now).await?;
+        settle_order(&txn, &locks, order.id, now).await?;
         txn.commit().await?;
         Ok(ShortPickOutcome { order_id: order.id, resourced, backordered })
     }
+}
+
+/// Where units taken out of a package went.
+struct Resourced {
+    taken: u32,
+    /// (warehouse code, units).
+    placed: Vec<(String, u32)>,
+    backordered: u32,
+}
+
+/// Takes `units` of a package line out of its package (writing them off
+/// the shelf when they are physically gone) and finds them again for the
+/// order: elsewhere with the fewest extra packages, or as a confirmed
+/// backorder.
+#[allow(clippy::too_many_arguments)]
+async fn resource<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    order: &order::Model,
+    package: &shipment::Model,
+    sl: &shipment_line::Model,
+    units: u32,
+    written_off: bool,
+    now: i64,
+) -> Result<Resourced, StoreError> {
+    let taken = take_from_packages(db, locks, vec![(package.clone(), sl.clone())], units, written_off, now).await?;
+    let line = LineRef { order_line_id: sl.order_line_id, product_id: sl.product_id, sku: &sl.sku };
+    let placed = place_units(db, locks, order, &line, taken, now).await?;
+    let placed_units: u32 = placed.iter().map(|p| p.1).sum();
+    let backordered = taken - placed_units;
+    if backordered > 0 {
+        open_backorder(db, locks, order, &line, backordered, "short pick", now).await?;
+    }
+    Ok(Resourced { taken, placed, backordered })
+}
+
+/// A feed counted `counted` units at a level that has more reserved: the
+/// warehouse's count is the truth, so the missing units are a short pick
+/// there. `domain::inventory::shortfall` picks the reservations that lose
+/// them (lowest priority, newest first); each order gets them elsewhere or
+/// waits for them, with a `SHORT_PICK_REPORTED` event. Runs with the
+/// product's lock held and the level already set to `counted`; takes the
+/// orders' locks itself. Returns the units moved.
+pub(super) async fn absorb_shortfall<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    level: &crate::db::entity::stock_level::Model,
+    counted: u32,
+    now: i64,
+) -> Result<u32, StoreError> {
+    use domain::inventory::{Reservation, shortfall};
+    locks.require_product(level.product_id)?;
+    let open: HashMap<i64, shipment::Model> = shipment::Entity::find()
+        .filter(shipment::Column::WarehouseId.eq(level.warehouse_id))
+        .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
+        .filter(
+            shipment::Column::Id.in_subquery(sea_orm::QueryTrait::into_query(
+                shipment_line::Entity::find()
+                    .select_only()
+                    .column(shipment_line::Column::ShipmentId)
+                    .filter(shipment_line::Column::ProductId.eq(level.product_id)),
+            )),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s))
+        .collect();
+    let lines = shipment_line::Entity::find()
+        .filter(shipment_line::Column::ShipmentId.is_in(open.keys().copied()))
+        .filter(shipment_line::Column::ProductId.eq(level.product_id))
+        .all(db)
+        .await?;
+    let order_ids: Vec<i64> = open.values().map(|s| s.order_id).collect();
+    let orders = super::backorders::locked_orders(db, locks, order_ids).await?;
+    let held = lines
+        .iter()
+        .map(|sl| {
+            let order = &orders[&open[&sl.shipment_id].order_id];
+            Reservation {
+                id: sl.id,
+                priority: order.priority,
+                placed_at_ms: order.created_at_ms,
+                units: units(sl.quantity),
+            }
+        })
+        .collect();
+    let reserved = units(level.reserved);
+    let losing = shortfall(reserved, counted, held);
+    let mut moved = 0;
+    for (line_id, take) in losing {
+        let sl = lines.iter().find(|l| l.id == line_id).expect("chosen from these lines");
+        let package = &open[&sl.shipment_id];
+        let order = &orders[&package.order_id];
+        let result = resource(db, locks, order, package, sl, take, false, now).await?;
+        let sources: Vec<serde_json::Value> =
+            result.placed.iter().map(|(w, q)| json!({ "warehouse": w, "quantity": q })).collect();
+        let code = crate::db::entity::warehouse::Entity::find_by_id(package.warehouse_id)
+            .one(db)
+            .await?
+            .map(|w| w.code)
+            .unwrap_or_default();
+        event(
+            db,
+            order.id,
+            EventKind::ShortPickReported,
+            json!({ "shipment": package.id, "warehouse": code, "sku": sl.sku, "quantity": result.taken, "reason": format!("stock feed counted {counted} where {reserved} were reserved"), "resourced": sources, "backordered": result.backordered }),
+            now,
+        )
+        .await?;
+        settle_order(db, locks, order.id, now).await?;
+        moved += result.taken;
+    }
+    if moved != reserved.saturating_sub(counted) {
+        return Err(StoreError::Invariant(format!(
+            "level (warehouse {}, product {}) reserves {reserved} but its packages hold fewer",
+            level.warehouse_id, level.product_id
+        )));
+    }
+    Ok(moved)
 }
 
 /// Applies an accepted substitution: the waiting units leave the original
@@ -526,7 +690,12 @@ impl Store {
 /// (with the lineage), sourced like any backorder (joining an open package
 /// when that avoids a new one), the rest waiting in the queue; the price
 /// difference is on the substitution row and in the order's totals.
-async fn apply_substitution<C: ConnectionTrait>(db: &C, id: i64, now: i64) -> Result<(), StoreError> {
+async fn apply_substitution<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
     let row = substitution::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownSubstitution(id))?;
     let (line, order) = line_and_order(db, row.order_line_id).await?;
     let wanted = units(row.quantity);
@@ -570,10 +739,10 @@ async fn apply_substitution<C: ConnectionTrait>(db: &C, id: i64, now: i64) -> Re
         .exec(db)
         .await?;
     let target = LineRef { order_line_id: new_line.id, product_id: substitute.id, sku: &substitute.sku };
-    let placed = place_units(db, &order, &target, wanted, now).await?;
+    let placed = place_units(db, locks, &order, &target, wanted, now).await?;
     let placed_units: u32 = placed.iter().map(|p| p.1).sum();
     if placed_units < wanted {
-        open_backorder(db, &order, &target, wanted - placed_units, "substitute not in stock", now).await?;
+        open_backorder(db, locks, &order, &target, wanted - placed_units, "substitute not in stock", now).await?;
     }
     let sources: Vec<serde_json::Value> =
         placed.iter().map(|(w, q)| json!({ "warehouse": w, "quantity": q })).collect();
@@ -590,7 +759,7 @@ async fn apply_substitution<C: ConnectionTrait>(db: &C, id: i64, now: i64) -> Re
         now,
     )
     .await?;
-    refresh_order(db, order.id, now).await?;
-    refresh_estimates(db, line.product_id, now).await?;
+    settle_order(db, locks, order.id, now).await?;
+    refresh_estimates(db, locks, line.product_id, now).await?;
     Ok(())
 }

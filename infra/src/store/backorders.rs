@@ -14,7 +14,7 @@ use domain::backorder::{BackorderAction, Waiting, allocate, transition};
 use domain::calendar::{Day, transit_days};
 use domain::inventory::StockLevel;
 use domain::money::distance_meters;
-use domain::order::{BackorderStatus, EventKind, OrderStatus, ShipmentStatus};
+use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use domain::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
 use domain::{GeoPoint, Network, OrderLine, Quantity, Sku, WarehouseCode};
 use sea_orm::sea_query::Expr;
@@ -24,6 +24,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::locks::Locks;
 use super::{BackorderRecord, Store, StoreError, now_ms, to_micros};
 use crate::db::entity::{
     backorder, inbound_receipt, order, order_event, shipment, shipment_line, stock_level, warehouse,
@@ -122,100 +123,101 @@ pub(super) async fn event<C: ConnectionTrait>(
     Ok(())
 }
 
-fn status_of(model: &backorder::Model) -> BackorderStatus {
-    BackorderStatus::parse(&model.status).unwrap_or(BackorderStatus::Cancelled)
-}
-
-/// Re-derives an order's status after its backorders changed, and releases
-/// a `SHIP_COMPLETE` order's held shipments once nothing is left waiting.
-pub(super) async fn refresh_order<C: ConnectionTrait>(db: &C, order_id: i64, now: i64) -> Result<(), StoreError> {
-    let Some(order) = order::Entity::find_by_id(order_id).one(db).await? else { return Ok(()) };
-    let open = backorder::Entity::find()
+/// Settles an order after anything of it changed: its status and its
+/// `SHIP_COMPLETE` hold, as `domain::order::OrderProgress` derives them from
+/// the committed rows. Runs under the order's lock, so what it reads is what
+/// every earlier writer of the order committed and nobody writes beside it.
+pub(super) async fn settle_order<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    order_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    use domain::order::OrderProgress;
+    locks.require_order(order_id)?;
+    let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+    let waiting = backorder::Entity::find()
         .filter(backorder::Column::OrderId.eq(order_id))
         .filter(backorder::Column::Status.is_in(OPEN))
         .count(db)
         .await?;
-    if open == 0 && order.policy == "SHIP_COMPLETE" {
-        let held = shipment::Entity::find()
-            .filter(shipment::Column::OrderId.eq(order_id))
-            .filter(shipment::Column::Status.eq(ShipmentStatus::Pending.as_str()))
-            .all(db)
-            .await?;
-        for s in held {
-            move_shipment(db, s.id, &[ShipmentStatus::Pending], Some(ShipmentStatus::Released), now).await?;
-            let code = warehouse::Entity::find_by_id(s.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
-            event(
-                db,
-                order_id,
-                EventKind::ShipmentReleased,
-                json!({ "warehouse": code, "reason": "order complete" }),
-                now,
-            )
-            .await?;
-        }
-    }
-    let live_shipments = shipment::Entity::find()
-        .filter(shipment::Column::OrderId.eq(order_id))
-        .filter(shipment::Column::Status.ne(ShipmentStatus::Cancelled.as_str()))
-        .count(db)
-        .await?;
-    let shipped = shipment::Entity::find()
-        .filter(shipment::Column::OrderId.eq(order_id))
-        .filter(shipment::Column::Status.eq(ShipmentStatus::Shipped.as_str()))
-        .count(db)
-        .await?;
-    let status = if shipped > 0 && shipped == live_shipments && open == 0 {
-        OrderStatus::Shipped
-    } else if shipped > 0 {
-        OrderStatus::PartiallyShipped
-    } else if open > 0 {
-        OrderStatus::Backordered
-    } else if live_shipments == 0 {
-        OrderStatus::Cancelled
-    } else {
-        OrderStatus::AwaitingShipment
+    let packages = shipment::Entity::find().filter(shipment::Column::OrderId.eq(order_id)).all(db).await?;
+    let mut progress = OrderProgress {
+        complete_only: split_policy(&order.policy)? == SplitPolicy::ShipComplete,
+        waiting: u32::try_from(waiting)
+            .map_err(|_| StoreError::Invariant(format!("order {order_id} has {waiting} backorders")))?,
+        ..Default::default()
     };
-    order::Entity::update_many()
-        .col_expr(order::Column::Status, Expr::value(status.as_str()))
-        .col_expr(order::Column::UpdatedAtMs, Expr::value(now))
-        .filter(order::Column::Id.eq(order_id))
-        .exec(db)
-        .await?;
-    Ok(())
-}
-
-/// Moves arriving units of `products` to their confirmed backorders.
-/// Serializes, per product, the writers that make its units available with
-/// the writers that make its backorders wait in the queue: each takes the
-/// product rows first (in id order). Without it, on Postgres a confirmation
-/// and a restock committing side by side could each miss the other (the
-/// restock sees no confirmed backorder, the confirmation no stock) and leave
-/// units on sale while a backorder waits. SQLite writers are serial already.
-pub(super) async fn lock_products<C: ConnectionTrait>(db: &C, product_ids: &[i64]) -> Result<(), StoreError> {
-    use sea_orm::sea_query::LockType;
-    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres || product_ids.is_empty() {
-        return Ok(());
+    let mut by_status: Vec<(ShipmentStatus, &shipment::Model)> = Vec::with_capacity(packages.len());
+    for p in &packages {
+        let status = shipment_status(&p.status)?;
+        match status {
+            ShipmentStatus::Pending => progress.pending += 1,
+            ShipmentStatus::Released => progress.released += 1,
+            ShipmentStatus::Shipped => progress.shipped += 1,
+            ShipmentStatus::Cancelled => {}
+        }
+        by_status.push((status, p));
     }
-    crate::db::entity::product::Entity::find()
-        .select_only()
-        .column(crate::db::entity::product::Column::Id)
-        .filter(crate::db::entity::product::Column::Id.is_in(product_ids.iter().copied()))
-        .order_by_asc(crate::db::entity::product::Column::Id)
-        .lock(LockType::Update)
-        .into_tuple::<i64>()
-        .all(db)
-        .await?;
+    let settlement = progress.settle();
+    for &(status, p) in &by_status {
+        let (to, kind, reason) = match status {
+            ShipmentStatus::Pending if settlement.release_held => {
+                (ShipmentStatus::Released, EventKind::ShipmentReleased, "order complete")
+            }
+            // The shopper asked for one delivery: what was released waits again.
+            ShipmentStatus::Released if settlement.hold_released => {
+                (ShipmentStatus::Pending, EventKind::ShipmentHeld, "waiting for backordered units")
+            }
+            _ => continue,
+        };
+        move_shipment(db, p.id, &[status], Some(to), now).await?;
+        let code = warehouse::Entity::find_by_id(p.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
+        event(db, order_id, kind, json!({ "shipment": p.id, "warehouse": code, "reason": reason }), now).await?;
+    }
+    if order.status != settlement.status.as_str() {
+        order::Entity::update_many()
+            .col_expr(order::Column::Status, Expr::value(settlement.status.as_str()))
+            .col_expr(order::Column::UpdatedAtMs, Expr::value(now))
+            .filter(order::Column::Id.eq(order_id))
+            .exec(db)
+            .await?;
+    }
     Ok(())
 }
 
+/// A stored package status; one that does not parse is a broken invariant.
+pub(super) fn shipment_status(text: &str) -> Result<ShipmentStatus, StoreError> {
+    ShipmentStatus::parse(text).ok_or_else(|| StoreError::Invariant(format!("stored package status {text:?}")))
+}
+
+/// A stored backorder status; one that does not parse is a broken invariant.
+pub(super) fn backorder_status(text: &str) -> Result<BackorderStatus, StoreError> {
+    BackorderStatus::parse(text).ok_or_else(|| StoreError::Invariant(format!("stored backorder status {text:?}")))
+}
+
+/// A stored order policy; one that does not parse is a broken invariant.
+pub(super) fn split_policy(text: &str) -> Result<SplitPolicy, StoreError> {
+    match text {
+        "SHIP_AVAILABLE" => Ok(SplitPolicy::ShipAvailable),
+        "SHIP_COMPLETE" => Ok(SplitPolicy::ShipComplete),
+        other => Err(StoreError::Invariant(format!("stored order policy {other:?}"))),
+    }
+}
+
+/// Moves arriving units of `products` to their confirmed backorders, head
+/// of the queue first. Takes the products' locks (a no-op where the caller
+/// holds them already), then the locks of the orders it serves.
+///
 /// Returns the products whose queue moved (and whose estimates were
 /// refreshed with it).
 pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     db: &C,
+    locks: &mut Locks,
     products: &[i64],
     now: i64,
 ) -> Result<std::collections::BTreeSet<i64>, StoreError> {
-    lock_products(db, products).await?;
+    locks.products(db, products).await?;
     // One query finds the few products anyone waits for, so a feed of
     // thousands of levels does not cost a query per level.
     let waited_for: std::collections::BTreeSet<i64> = backorder::Entity::find()
@@ -230,38 +232,35 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
         .collect();
     let mut moved = std::collections::BTreeSet::new();
     for product_id in waited_for {
-        let waiting_rows = backorder::Entity::find()
-            .filter(backorder::Column::ProductId.eq(product_id))
-            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-            .all(db)
-            .await?;
-        if waiting_rows.is_empty() {
-            continue;
-        }
         let (mut available, warehouses) = available_of(db, product_id).await?;
         let total: u32 = available.values().sum();
         if total == 0 {
             continue;
         }
-        let order_ids: Vec<i64> = waiting_rows.iter().map(|b| b.order_id).collect();
-        let orders: HashMap<i64, order::Model> = order::Entity::find()
-            .filter(order::Column::Id.is_in(order_ids))
+        let waiting_rows = backorder::Entity::find()
+            .filter(backorder::Column::ProductId.eq(product_id))
+            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
             .all(db)
-            .await?
-            .into_iter()
-            .map(|o| (o.id, o))
-            .collect();
+            .await?;
         let queue: Vec<Waiting> = waiting_rows.iter().map(waiting).collect();
-        for (backorder_id, units) in allocate(queue, total) {
-            let row = waiting_rows.iter().find(|b| b.id == backorder_id).expect("allocated from the queue");
-            let order = &orders[&row.order_id];
-            transition(status_of(row), BackorderAction::Allocate).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let allocations = allocate(queue, total);
+        if allocations.is_empty() {
+            continue;
+        }
+        let rows: HashMap<i64, &backorder::Model> = waiting_rows.iter().map(|b| (b.id, b)).collect();
+        let order_ids: Vec<i64> = allocations.iter().map(|(id, _)| rows[id].order_id).collect();
+        let orders = locked_orders(db, locks, order_ids).await?;
+        for (backorder_id, units) in allocations {
+            let row = rows[&backorder_id];
+            let order = orders.get(&row.order_id).ok_or(StoreError::UnknownOrder(row.order_id))?;
+            transition(backorder_status(&row.status)?, BackorderAction::Allocate)
+                .map_err(StoreError::InvalidTransition)?;
             let line = LineRef::of(row);
             let sources = choose_sources(db, order, &row.sku, units, &available, &warehouses).await?;
             for &(warehouse_id, take) in &sources {
-                super::orders::reserve(db, warehouse_id, product_id, i64::from(take), now).await?;
+                super::orders::reserve(db, locks, warehouse_id, product_id, i64::from(take), now).await?;
                 *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
-                add_to_shipment(db, order, &line, &warehouses[&warehouse_id], take, now).await?;
+                add_to_shipment(db, locks, order, &line, &warehouses[&warehouse_id], take, now).await?;
             }
             split_backorder(db, row, i64::from(units), BackorderStatus::Allocated, now).await?;
             let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
@@ -273,13 +272,30 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
                 now,
             )
             .await?;
-            refresh_order(db, order.id, now).await?;
+            settle_order(db, locks, order.id, now).await?;
         }
         // The queue moved: later backorders may now wait for other receipts.
-        refresh_estimates(db, product_id, now).await?;
+        refresh_estimates(db, locks, product_id, now).await?;
         moved.insert(product_id);
     }
     Ok(moved)
+}
+
+/// Locks orders (see `Locks::orders`) and reads them as they are under
+/// their locks.
+pub(super) async fn locked_orders<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, order::Model>, StoreError> {
+    locks.orders(db, &ids).await?;
+    Ok(order::Entity::find()
+        .filter(order::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect())
 }
 
 /// A waiting backorder as the queue sees it.
@@ -380,12 +396,16 @@ async fn choose_sources<C: ConnectionTrait>(
 /// new one (held while a `SHIP_COMPLETE` order still waits).
 async fn add_to_shipment<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     order: &order::Model,
     row: &LineRef<'_>,
     warehouse: &warehouse::Model,
     units: u32,
     now: i64,
 ) -> Result<(), StoreError> {
+    // Invariant: at most one open package per order and warehouse (a
+    // unique index backs it); the order's lock makes this read the truth.
+    locks.require_order(order.id)?;
     let existing = shipment::Entity::find()
         .filter(shipment::Column::OrderId.eq(order.id))
         .filter(shipment::Column::WarehouseId.eq(warehouse.id))
@@ -404,8 +424,12 @@ async fn add_to_shipment<C: ConnectionTrait>(
             let meters = distance_meters(origin.location().distance_km(destination));
             let rate = *origin.rate();
             let days = u32::try_from(warehouse.handling_days).unwrap_or(0) + transit_days(meters);
-            let status =
-                if order.policy == "SHIP_COMPLETE" { ShipmentStatus::Pending } else { ShipmentStatus::Released };
+            // A new package of an order that ships complete waits with the
+            // rest; the order's settlement releases them together.
+            let status = match split_policy(&order.policy)? {
+                SplitPolicy::ShipComplete => ShipmentStatus::Pending,
+                SplitPolicy::ShipAvailable => ShipmentStatus::Released,
+            };
             let id = shipment::Entity::insert(shipment::ActiveModel {
                 order_id: Set(order.id),
                 warehouse_id: Set(warehouse.id),
@@ -445,13 +469,15 @@ async fn add_to_shipment<C: ConnectionTrait>(
 /// source; what it could not place is `units` minus their sum.
 pub(super) async fn place_units<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     order: &order::Model,
     line: &LineRef<'_>,
     units: u32,
     now: i64,
 ) -> Result<Vec<(String, u32)>, StoreError> {
-    // What is not placed here waits as a confirmed backorder.
-    lock_products(db, &[line.product_id]).await?;
+    // What is not placed here waits as a confirmed backorder, so nobody may
+    // make the product's units available beside it.
+    locks.require_product(line.product_id)?;
     let (available, warehouses) = available_of(db, line.product_id).await?;
     let units = units.min(available.values().sum());
     if units == 0 {
@@ -460,8 +486,8 @@ pub(super) async fn place_units<C: ConnectionTrait>(
     let sources = choose_sources(db, order, line.sku, units, &available, &warehouses).await?;
     let mut placed = Vec::new();
     for (warehouse_id, take) in sources {
-        super::orders::reserve(db, warehouse_id, line.product_id, i64::from(take), now).await?;
-        add_to_shipment(db, order, line, &warehouses[&warehouse_id], take, now).await?;
+        super::orders::reserve(db, locks, warehouse_id, line.product_id, i64::from(take), now).await?;
+        add_to_shipment(db, locks, order, line, &warehouses[&warehouse_id], take, now).await?;
         placed.push((warehouses[&warehouse_id].code.clone(), take));
     }
     Ok(placed)
@@ -469,14 +495,18 @@ pub(super) async fn place_units<C: ConnectionTrait>(
 
 /// Opens a confirmed backorder for units of a line that the order already
 /// holds a promise for (a substitute, a short pick): it joins the queue now.
+/// The order's settlement holds its released packages if it ships complete.
 pub(super) async fn open_backorder<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     order: &order::Model,
     line: &LineRef<'_>,
     units: u32,
     reason: &str,
     now: i64,
 ) -> Result<(), StoreError> {
+    locks.require_product(line.product_id)?;
+    locks.require_order(order.id)?;
     let product = crate::db::entity::product::Entity::find_by_id(line.product_id)
         .one(db)
         .await?
@@ -510,23 +540,12 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
         now,
     )
     .await?;
-    if order.policy == "SHIP_COMPLETE" {
-        // The shopper asked for one delivery: what was released waits again.
-        let released = shipment::Entity::find()
-            .filter(shipment::Column::OrderId.eq(order.id))
-            .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
-            .all(db)
-            .await?;
-        for s in released {
-            move_shipment(db, s.id, &[ShipmentStatus::Released], Some(ShipmentStatus::Pending), now).await?;
-            event(db, order.id, EventKind::ShipmentHeld, json!({ "shipment": s.id, "reason": reason }), now).await?;
-        }
-    }
     Ok(())
 }
 
 /// Adds `units` to one of a line's accounting columns (`cancelled`,
-/// `substituted`).
+/// `substituted`), guarded on the line's current counts: the units leave
+/// the line only if it still has them, whatever ran beside this write.
 pub(super) async fn count_on_line<C: ConnectionTrait>(
     db: &C,
     line_id: i64,
@@ -535,11 +554,19 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     use crate::db::entity::order_line;
     use sea_orm::sea_query::ExprTrait;
-    order_line::Entity::update_many()
+    let left = Expr::col(order_line::Column::Quantity)
+        .sub(Expr::col(order_line::Column::Cancelled))
+        .sub(Expr::col(order_line::Column::Substituted));
+    let counted = order_line::Entity::update_many()
         .col_expr(column, Expr::col(column).add(units))
         .filter(order_line::Column::Id.eq(line_id))
+        .filter(left.gte(units))
         .exec(db)
         .await?;
+    if counted.rows_affected != 1 {
+        // Every caller holds the order's lock and read the line under it.
+        return Err(StoreError::Invariant(format!("line {line_id} has fewer than {units} units left to take")));
+    }
     Ok(())
 }
 
@@ -551,11 +578,14 @@ impl Store {
     async fn change_backorder(&self, id: i64, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
+        let seen = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
+        // The queue is the product's, the backorder the order's: both locks,
+        // then the row again as it is under them.
+        let mut locks = Locks::new();
+        locks.products(&txn, &[seen.product_id]).await?;
+        locks.orders(&txn, &[seen.order_id]).await?;
         let row = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
-        if action == BackorderAction::Confirm {
-            lock_products(&txn, &[row.product_id]).await?;
-        }
-        let from = status_of(&row);
+        let from = backorder_status(&row.status)?;
         let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
         let mut update = backorder::Entity::update_many()
             .col_expr(backorder::Column::Status, Expr::value(to.as_str()))
@@ -581,13 +611,13 @@ impl Store {
             .await?;
         // Stock that is already there goes to a confirmed backorder at once.
         let moved = if to == BackorderStatus::Confirmed {
-            allocate_arrivals(&txn, &[row.product_id], now).await?
+            allocate_arrivals(&txn, &mut locks, &[row.product_id], now).await?
         } else {
             Default::default()
         };
-        refresh_order(&txn, row.order_id, now).await?;
+        settle_order(&txn, &locks, row.order_id, now).await?;
         if !moved.contains(&row.product_id) {
-            refresh_estimates(&txn, row.product_id, now).await?;
+            refresh_estimates(&txn, &locks, row.product_id, now).await?;
         }
         txn.commit().await?;
         let fresh = backorder::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownBackorder(id))?;
@@ -673,8 +703,14 @@ fn transit_from(warehouse: &warehouse::Model, destination: GeoPoint) -> u32 {
 
 /// Re-estimates when the waiting backorders of `product_id` get their units,
 /// from the expected receipts, and records every date that moved.
-pub(super) async fn refresh_estimates<C: ConnectionTrait>(db: &C, product_id: i64, now: i64) -> Result<(), StoreError> {
+pub(super) async fn refresh_estimates<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    product_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
     use domain::backorder::{estimate_availability, queue};
+    locks.require_product(product_id)?;
     let open = backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(OPEN))
@@ -853,6 +889,8 @@ impl Store {
         }
         let txn = self.write().await?;
         let (w, p) = warehouse_and_product(&txn, warehouse, sku).await?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &[p.id]).await?;
         let id = inbound_receipt::Entity::insert(inbound_receipt::ActiveModel {
             warehouse_id: Set(w.id),
             product_id: Set(p.id),
@@ -865,7 +903,7 @@ impl Store {
         .exec(&txn)
         .await?
         .last_insert_id;
-        refresh_estimates(&txn, p.id, now).await?;
+        refresh_estimates(&txn, &locks, p.id, now).await?;
         txn.commit().await?;
         Ok(ReceiptRecord { id, warehouse: warehouse.clone(), sku: sku.clone(), quantity, expected_on })
     }

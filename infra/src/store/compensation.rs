@@ -79,6 +79,10 @@ impl Store {
     ) -> Result<CompensationRecord, StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
+        // Credits are the order's: two agents crediting at once each see
+        // what the other granted, so the cap on the total holds.
+        let mut locks = super::locks::Locks::new();
+        locks.orders(&txn, &[order_id]).await?;
         let current = totals(&txn, order_id).await?;
         let amount = credit(grant, current.total + current.compensation, current.compensation)
             .map_err(|e| StoreError::Invalid(e.to_string()))?;

@@ -10,13 +10,13 @@ use std::collections::HashSet;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use domain::{Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
 use super::backorders::{
-    UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, refresh_estimates, refresh_order,
-    split_backorder,
+    UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, refresh_estimates, settle_order, split_backorder,
 };
+use super::locks::Locks;
 use super::{ShipmentRecord, Store, StoreError, now_ms};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
@@ -24,12 +24,14 @@ use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, s
 /// when they physically left.
 pub(super) async fn release<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     warehouse_id: i64,
     product_id: i64,
     units: i64,
     shipped: bool,
     now: i64,
 ) -> Result<(), StoreError> {
+    locks.require_product(product_id)?;
     let mut update = stock_level::Entity::update_many()
         .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(units))
         .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
@@ -38,14 +40,59 @@ pub(super) async fn release<C: ConnectionTrait>(
         .filter(stock_level::Column::ProductId.eq(product_id))
         .filter(stock_level::Column::Reserved.gte(units));
     if shipped {
-        update = update.col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(units));
+        update = update
+            .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(units))
+            .filter(stock_level::Column::OnHand.gte(units));
     }
     if update.exec(db).await?.rows_affected != 1 {
-        return Err(StoreError::Invalid(format!(
+        // The product's lock is held and every reservation is in a package:
+        // a level that holds less is a broken invariant, not a race.
+        return Err(StoreError::Invariant(format!(
             "stock level (warehouse {warehouse_id}, product {product_id}) holds fewer than {units} reserved units"
         )));
     }
     Ok(())
+}
+
+/// The products a package holds.
+pub(super) async fn package_products<C: ConnectionTrait>(db: &C, shipment_id: i64) -> Result<Vec<i64>, StoreError> {
+    Ok(shipment_line::Entity::find()
+        .select_only()
+        .column(shipment_line::Column::ProductId)
+        .filter(shipment_line::Column::ShipmentId.eq(shipment_id))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?)
+}
+
+/// The products of an order's open packages and waiting backorders.
+async fn open_products<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<Vec<i64>, StoreError> {
+    let open: Vec<i64> = shipment::Entity::find()
+        .select_only()
+        .column(shipment::Column::Id)
+        .filter(shipment::Column::OrderId.eq(order_id))
+        .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    let mut products: Vec<i64> = shipment_line::Entity::find()
+        .select_only()
+        .column(shipment_line::Column::ProductId)
+        .filter(shipment_line::Column::ShipmentId.is_in(open))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    products.extend(
+        backorder::Entity::find()
+            .select_only()
+            .column(backorder::Column::ProductId)
+            .filter(backorder::Column::OrderId.eq(order_id))
+            .filter(backorder::Column::Status.is_in(super::backorders::OPEN))
+            .into_tuple::<i64>()
+            .all(db)
+            .await?,
+    );
+    Ok(products)
 }
 
 impl Store {
@@ -53,6 +100,13 @@ impl Store {
     pub async fn mark_shipped(&self, shipment_id: i64, tracking_number: &str) -> Result<ShipmentRecord, StoreError> {
         let now = now_ms();
         let txn = self.write().await?;
+        let seen = shipment::Entity::find_by_id(shipment_id)
+            .one(&txn)
+            .await?
+            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &package_products(&txn, shipment_id).await?).await?;
+        locks.orders(&txn, &[seen.order_id]).await?;
         let found = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)
             .await?
@@ -80,7 +134,11 @@ impl Store {
         let lines =
             shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(shipment_id)).all(&txn).await?;
         for line in &lines {
-            release(&txn, found.warehouse_id, line.product_id, line.quantity, true, now).await?;
+            if !locks.holds_product(line.product_id) {
+                // A line joined the package after the products were read.
+                return Err(StoreError::StockMoved);
+            }
+            release(&txn, &locks, found.warehouse_id, line.product_id, line.quantity, true, now).await?;
         }
         let code =
             warehouse::Entity::find_by_id(found.warehouse_id).one(&txn).await?.map(|w| w.code).unwrap_or_default();
@@ -92,7 +150,7 @@ impl Store {
             now,
         )
         .await?;
-        refresh_order(&txn, found.order_id, now).await?;
+        settle_order(&txn, &locks, found.order_id, now).await?;
         txn.commit().await?;
         let mut records = self.shipments_of(&[found.order_id]).await?;
         records.retain(|s| s.id == shipment_id);
@@ -106,6 +164,11 @@ impl Store {
         let now = now_ms();
         let txn = self.write().await?;
         order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+        // What is open now decides the products to lock; read again under
+        // the locks, anything that appeared meanwhile makes this run again.
+        let mut locks = Locks::new();
+        locks.products(&txn, &open_products(&txn, order_id).await?).await?;
+        locks.orders(&txn, &[order_id]).await?;
         let open_shipments = shipment::Entity::find()
             .filter(shipment::Column::OrderId.eq(order_id))
             .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
@@ -129,7 +192,10 @@ impl Store {
             for line in
                 shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).all(&txn).await?
             {
-                release(&txn, s.warehouse_id, line.product_id, line.quantity, false, now).await?;
+                if !locks.holds_product(line.product_id) {
+                    return Err(StoreError::StockMoved);
+                }
+                release(&txn, &locks, s.warehouse_id, line.product_id, line.quantity, false, now).await?;
                 count_on_line(&txn, line.order_line_id, order_line::Column::Cancelled, line.quantity).await?;
                 products.insert(line.product_id);
                 skus.insert(line.sku);
@@ -138,6 +204,9 @@ impl Store {
                 .await?;
         }
         for b in &open_backorders {
+            if !locks.holds_product(b.product_id) {
+                return Err(StoreError::StockMoved);
+            }
             split_backorder(&txn, b, b.quantity, BackorderStatus::Cancelled, now).await?;
             count_on_line(&txn, b.order_line_id, order_line::Column::Cancelled, b.quantity).await?;
             products.insert(b.product_id);
@@ -151,13 +220,13 @@ impl Store {
             .await?;
         }
         event(&txn, order_id, EventKind::OrderCancelled, json!({ "reason": reason }), now).await?;
-        refresh_order(&txn, order_id, now).await?;
+        settle_order(&txn, &locks, order_id, now).await?;
         // Released units serve the queue before anyone else.
         let released: Vec<i64> = products.into_iter().collect();
-        let moved = allocate_arrivals(&txn, &released, now).await?;
+        let moved = allocate_arrivals(&txn, &mut locks, &released, now).await?;
         // Backorders behind the cancelled ones move up.
         for product_id in released.into_iter().filter(|p| !moved.contains(p)) {
-            refresh_estimates(&txn, product_id, now).await?;
+            refresh_estimates(&txn, &locks, product_id, now).await?;
         }
         txn.commit().await?;
         Ok(skus.into_iter().collect())
@@ -179,6 +248,8 @@ impl Store {
         let now = now_ms();
         let txn = self.write().await?;
         let (w, p) = super::backorders::warehouse_and_product(&txn, warehouse, sku).await?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &[p.id]).await?;
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
         let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));
         let after = on_hand + delta;
@@ -223,7 +294,7 @@ impl Store {
         }
         tracing::info!(warehouse = %warehouse, sku = %sku, delta, reason, "stock adjusted");
         if delta > 0 {
-            allocate_arrivals(&txn, &[p.id], now).await?;
+            allocate_arrivals(&txn, &mut locks, &[p.id], now).await?;
         }
         txn.commit().await?;
         Ok(after)

@@ -2,11 +2,13 @@
 //! overdue (and are cancelled if the policy says so), and slipped estimates
 //! earn the automatic delay credit.
 //!
-//! Any number of gateway replicas run this at once. Each pass locks the rows
-//! it works on (`FOR UPDATE SKIP LOCKED` on Postgres, so replicas split the
-//! work instead of queueing; SQLite has one writer at a time anyway), every
-//! update is guarded by the state it expects, and the delay credit has a
-//! unique key per backorder: a row is never processed twice.
+//! Any number of gateway replicas run this at once. Each pass takes the
+//! locks of the products it works on that nobody holds (`SKIP LOCKED` on
+//! Postgres, so replicas split the work instead of queueing behind each
+//! other or the requests; SQLite has one writer at a time anyway), then
+//! their orders', in the lock order of `locks`; every update is guarded by
+//! the state it expects, and the delay credit has a unique key per
+//! backorder: a row is never processed twice.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
@@ -15,14 +17,14 @@ use domain::compensation::{Grant, credit};
 use domain::order::{BackorderStatus, EventKind};
 use domain::policy::FulfillmentPolicy;
 use rust_decimal::Decimal;
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseBackend, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set,
+    ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 use serde_json::json;
 
-use super::backorders::{OPEN, count_on_line, event, refresh_estimates, refresh_order};
+use super::backorders::{OPEN, count_on_line, event, refresh_estimates, settle_order};
+use super::locks::Locks;
 use super::{Store, StoreError, from_micros, now_ms, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
 
@@ -63,18 +65,29 @@ impl Store {
         Ok(report)
     }
 
-    /// Candidates of a pass, locked for this transaction.
+    /// Candidates of a pass, under the locks of their products (those no
+    /// request holds; the rest wait for the next pass) and then of their
+    /// orders, read again under them so that a row that moved meanwhile is
+    /// left out.
     async fn claim(
         &self,
         txn: &DatabaseTransaction,
         query: Select<backorder::Entity>,
         batch: u64,
-    ) -> Result<Vec<backorder::Model>, StoreError> {
-        let mut query = query.order_by_asc(backorder::Column::Id).limit(batch);
-        if self.db.get_database_backend() == DatabaseBackend::Postgres {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        Ok(query.all(txn).await?)
+    ) -> Result<(Vec<backorder::Model>, Locks), StoreError> {
+        let seen = query.clone().order_by_asc(backorder::Column::Id).limit(batch).all(txn).await?;
+        let mut locks = Locks::new();
+        let products: BTreeSet<i64> = seen.iter().map(|r| r.product_id).collect();
+        let free = locks.free_products(txn, &products).await?;
+        let seen: Vec<&backorder::Model> = seen.iter().filter(|r| free.contains(&r.product_id)).collect();
+        let orders: Vec<i64> = seen.iter().map(|r| r.order_id).collect();
+        locks.orders(txn, &orders).await?;
+        let rows = query
+            .filter(backorder::Column::Id.is_in(seen.iter().map(|r| r.id)))
+            .order_by_asc(backorder::Column::Id)
+            .all(txn)
+            .await?;
+        Ok((rows, locks))
     }
 
     async fn expire_unconfirmed(&self, window: i64, batch: u64) -> Result<u32, StoreError> {
@@ -83,7 +96,7 @@ impl Store {
         let due = backorder::Entity::find()
             .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
             .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(window)));
-        let rows = self.claim(&txn, due, batch).await?;
+        let (rows, locks) = self.claim(&txn, due, batch).await?;
         let mut done = 0;
         let mut touched = BTreeSet::new();
         for row in rows {
@@ -107,12 +120,12 @@ impl Store {
                 now,
             )
             .await?;
-            refresh_order(&txn, row.order_id, now).await?;
+            settle_order(&txn, &locks, row.order_id, now).await?;
             touched.insert(row.product_id);
             done += 1;
         }
         for product_id in touched {
-            refresh_estimates(&txn, product_id, now).await?;
+            refresh_estimates(&txn, &locks, product_id, now).await?;
         }
         txn.commit().await?;
         Ok(done)
@@ -135,7 +148,7 @@ impl Store {
                     .add(backorder::Column::CreatedAtMs.gt(now.saturating_sub(window))),
             );
         }
-        let rows = self.claim(&txn, due, batch).await?;
+        let (rows, locks) = self.claim(&txn, due, batch).await?;
         let (mut flagged, mut cancelled) = (0, 0);
         let mut touched = BTreeSet::new();
         for row in rows {
@@ -172,13 +185,13 @@ impl Store {
                     now,
                 )
                 .await?;
-                refresh_order(&txn, row.order_id, now).await?;
+                settle_order(&txn, &locks, row.order_id, now).await?;
                 touched.insert(row.product_id);
                 cancelled += 1;
             }
         }
         for product_id in touched {
-            refresh_estimates(&txn, product_id, now).await?;
+            refresh_estimates(&txn, &locks, product_id, now).await?;
         }
         txn.commit().await?;
         Ok((flagged, cancelled))
@@ -196,7 +209,7 @@ impl Store {
                 Expr::col(backorder::Column::EstimatedAvailable)
                     .gt(Expr::col(backorder::Column::PromisedAvailable).add(threshold)),
             );
-        let rows = self.claim(&txn, slipped, batch).await?;
+        let (rows, _locks) = self.claim(&txn, slipped, batch).await?;
         let credited: HashSet<i64> = compensation::Entity::find()
             .select_only()
             .column(compensation::Column::BackorderId)

@@ -114,6 +114,14 @@ impl Store {
         self.with_partners(models).await
     }
 
+    /// Whether the network holds nothing yet (no warehouse, no product).
+    pub async fn is_empty(&self) -> Result<bool, StoreError> {
+        use sea_orm::PaginatorTrait;
+        let warehouses = warehouse::Entity::find().count(&self.db).await?;
+        let products = crate::db::entity::product::Entity::find().count(&self.db).await?;
+        Ok(warehouses == 0 && products == 0)
+    }
+
     /// Every warehouse, active or not.
     pub async fn all_warehouses(&self) -> Result<Vec<WarehouseRecord>, StoreError> {
         let models = warehouse::Entity::find().order_by_asc(warehouse::Column::Code).all(&self.db).await?;

@@ -2,11 +2,10 @@
 //!
 //! Placing an order reserves stock in ONE transaction that re-checks every
 //! (warehouse, sku) row it touches with a conditional update
-//! (`reserved += q WHERE onHand − reserved − safetyStock ≥ q`). Rows are
-//! updated in (warehouse, product) order, so two placements never wait on
-//! each other in opposite orders. If any row no longer has the units, the
-//! whole transaction rolls back and the caller re-plans: a plan made from
-//! stale stock is never committed.
+//! (`reserved += q WHERE onHand − reserved − safetyStock ≥ q`), under the
+//! locks of the order's products (see `locks`). If any row no longer has
+//! the units, the whole transaction rolls back and the caller re-plans: a
+//! plan made from stale stock is never committed.
 
 use std::collections::HashMap;
 
@@ -19,6 +18,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
+use super::locks::Locks;
 use super::{SourcingSnapshot, Store, StoreError, money_from_micros, now_ms, to_micros};
 use crate::db::entity::{
     backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line, stock_level, warehouse,
@@ -191,11 +191,16 @@ impl Store {
                 reservations.push((w, product_id(line.sku())?, i64::from(line.quantity().units())));
             }
         }
-        // Invariant: a fixed lock order, so concurrent placements cannot deadlock.
         reservations.sort_unstable();
 
         let txn = self.write().await?;
         let now = now_ms();
+        // Every product of the request, in the one lock order: its levels and
+        // its queue are written here. A new order needs no order lock; nobody
+        // else can see it before it commits.
+        let mut locks = Locks::new();
+        let products: Vec<i64> = request_products(new, &product_id)?;
+        locks.products(&txn, &products).await?;
         // Backorders are only right if their products' stock is still what
         // the plan saw: units that arrived since would otherwise stay on sale
         // while these wait.
@@ -206,7 +211,7 @@ impl Store {
             return Err(StoreError::StockMoved);
         }
         for &(w, p, quantity) in &reservations {
-            if let Err(e) = reserve(&txn, w, p, quantity, now).await {
+            if let Err(e) = reserve(&txn, &locks, w, p, quantity, now).await {
                 txn.rollback().await?;
                 return Err(e);
             }
@@ -349,7 +354,7 @@ impl Store {
         for draft in &new.draft.backorders {
             let pid = product_id(&draft.sku)?;
             if jumps_queue(&txn, pid, new.priority).await? {
-                super::backorders::refresh_estimates(&txn, pid, now).await?;
+                super::backorders::refresh_estimates(&txn, &locks, pid, now).await?;
             }
         }
         if let Some((key, hash)) = &new.idempotency {
@@ -526,7 +531,7 @@ impl Store {
     }
 }
 
-/// Locks `products` and tells whether their stock rows at the warehouses the
+/// Tells whether their stock rows at the warehouses the
 /// plan used (the active ones) are the ones, at the versions, that
 /// `snapshot` read.
 async fn stock_unchanged<C: ConnectionTrait>(
@@ -534,7 +539,6 @@ async fn stock_unchanged<C: ConnectionTrait>(
     products: &[i64],
     snapshot: &SourcingSnapshot,
 ) -> Result<bool, StoreError> {
-    super::backorders::lock_products(db, products).await?;
     let mut now: Vec<(i64, i64, i64)> = stock_level::Entity::find()
         .select_only()
         .columns([stock_level::Column::WarehouseId, stock_level::Column::ProductId, stock_level::Column::Version])
@@ -552,6 +556,17 @@ async fn stock_unchanged<C: ConnectionTrait>(
     now.sort_unstable();
     read.sort_unstable();
     Ok(now == read)
+}
+
+/// The products of an order's lines, sorted and distinct: what placing it locks.
+fn request_products(
+    new: &NewOrder,
+    product_id: &impl Fn(&Sku) -> Result<i64, StoreError>,
+) -> Result<Vec<i64>, StoreError> {
+    let mut ids: Vec<i64> = new.request.lines().iter().map(|l| product_id(l.sku())).collect::<Result<_, _>>()?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids)
 }
 
 /// Whether a backorder of an order with `priority` goes ahead of anyone
@@ -574,11 +589,13 @@ async fn jumps_queue<C: ConnectionTrait>(db: &C, product_id: i64, priority: i32)
 /// place `reserved` grows. `StockMoved` when the row no longer holds them.
 pub(super) async fn reserve<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     warehouse_id: i64,
     product_id: i64,
     units: i64,
     now: i64,
 ) -> Result<(), StoreError> {
+    locks.require_product(product_id)?;
     let available = Expr::col(stock_level::Column::OnHand)
         .sub(Expr::col(stock_level::Column::Reserved))
         .sub(Expr::col(stock_level::Column::SafetyStock));

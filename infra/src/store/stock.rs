@@ -7,6 +7,7 @@ use domain::{Network, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use super::locks::Locks;
 use super::{ProductRecord, Store, StoreError, WarehouseRecord, now_ms};
 use crate::db::entity::{product, stock_level, warehouse};
 
@@ -141,7 +142,14 @@ impl Store {
             }
         }
         let now = now_ms();
+        // The feed's products, in the lock order, before any level is read:
+        // two feeds of one level apply one after the other, each comparing
+        // its count with what is reserved as it stands.
+        let mut locks = Locks::new();
+        let touched: Vec<i64> = inputs.iter().map(|i| products[i.sku.as_str()]).collect();
+        locks.products(&txn, &touched).await?;
         let mut outcomes = Vec::with_capacity(inputs.len());
+        let mut short = Vec::new();
         for input in inputs {
             let (warehouse_id, product_id) = (warehouses[input.warehouse.as_str()], products[input.sku.as_str()]);
             let existing = stock_level::Entity::find_by_id((warehouse_id, product_id)).one(&txn).await?;
@@ -166,6 +174,9 @@ impl Store {
                         update = update.col_expr(stock_level::Column::FeedSequence, Expr::value(sequence));
                     }
                     update.exec(&txn).await?;
+                    if level.reserved > i64::from(input.on_hand) {
+                        short.push((level.clone(), input.on_hand));
+                    }
                     FeedOutcome::Applied { version: level.version + 1 }
                 }
                 None => {
@@ -186,9 +197,21 @@ impl Store {
             };
             outcomes.push(outcome);
         }
+        // A count below what is reserved: the missing units are a short pick
+        // at that warehouse, re-sourced or backordered now.
+        for (level, counted) in &short {
+            let moved = super::amend::absorb_shortfall(&txn, &mut locks, level, *counted, now).await?;
+            tracing::warn!(
+                warehouse_id = level.warehouse_id,
+                product_id = level.product_id,
+                counted,
+                reserved = level.reserved,
+                moved,
+                "stock feed counted fewer units than were reserved"
+            );
+        }
         // Arriving units go to confirmed backorders before anyone else sees them.
-        let touched: Vec<i64> = inputs.iter().map(|i| products[i.sku.as_str()]).collect();
-        super::backorders::allocate_arrivals(&txn, &touched, now).await?;
+        super::backorders::allocate_arrivals(&txn, &mut locks, &touched, now).await?;
         txn.commit().await?;
         Ok(outcomes)
     }
