@@ -255,7 +255,7 @@ async fn concurrent_lifecycle_changes_on_two_replicas_keep_every_unit_accounted_
             );
         }
         let db = infra::db::connect(&first.database).await.unwrap();
-        let state = crate::lifecycle_properties::state(&first, &db).await;
+        let state = crate::lifecycle_properties::state(&first.store, &db).await;
         crate::lifecycle_properties::check(&state, None, "the load").unwrap_or_else(|e| panic!("[{lane:?}] {e}"));
         assert!(state.lines.len() > LIFECYCLE_CLIENTS, "[{lane:?}] the clients placed orders");
     }

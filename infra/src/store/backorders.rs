@@ -233,7 +233,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     let mut moved = std::collections::BTreeSet::new();
     for product_id in waited_for {
         let (mut available, warehouses) = available_of(db, product_id).await?;
-        let total: u32 = available.values().sum();
+        let total = total_of(&available);
         if total == 0 {
             continue;
         }
@@ -306,6 +306,12 @@ fn waiting(b: &backorder::Model) -> Waiting {
         confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
         quantity: u32::try_from(b.quantity).unwrap_or(0),
     }
+}
+
+/// Units available over all warehouses; a sum past what one count holds is
+/// more than anyone can ask for, so it saturates.
+fn total_of(available: &HashMap<i64, u32>) -> u32 {
+    u32::try_from(available.values().map(|&u| u64::from(u)).sum::<u64>()).unwrap_or(u32::MAX)
 }
 
 /// The available units of a product per active warehouse, with those
@@ -479,7 +485,7 @@ pub(super) async fn place_units<C: ConnectionTrait>(
     // make the product's units available beside it.
     locks.require_product(line.product_id)?;
     let (available, warehouses) = available_of(db, line.product_id).await?;
-    let units = units.min(available.values().sum());
+    let units = units.min(total_of(&available));
     if units == 0 {
         return Ok(Vec::new());
     }

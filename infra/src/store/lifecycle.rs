@@ -252,7 +252,13 @@ impl Store {
         locks.products(&txn, &[p.id]).await?;
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
         let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));
-        let after = on_hand + delta;
+        let after = on_hand.saturating_add(delta);
+        if after > i64::from(u32::MAX) {
+            return Err(StoreError::Invalid(format!(
+                "{sku} at {warehouse}: onHand {on_hand} {delta:+} would exceed the most a level holds ({})",
+                u32::MAX
+            )));
+        }
         if after < reserved {
             return Err(StoreError::Conflict(format!(
                 "{sku} at {warehouse}: onHand {on_hand} {delta:+} would fall below the {reserved} reserved units; report a short pick instead"
