@@ -14,5 +14,6 @@ mod lifecycle_properties;
 mod orders;
 mod schema;
 mod simulate;
+mod soak;
 mod support;
 mod tidy;
