@@ -42,9 +42,10 @@ impl StockLevel {
         self.safety_stock
     }
 
-    /// `max(0, onHand − reserved − safetyStock)`. Reserved may exceed what is
-    /// on hand after a recount lowers it; nothing more is sold then, and the
-    /// gap is the partner's to resolve.
+    /// `max(0, onHand − reserved − safetyStock)`. Reserved never stays above
+    /// what is on hand (a short count is re-sourced in the transaction that
+    /// records it), but in that transaction it is for a moment, and nothing
+    /// of such a level is for sale.
     pub fn available(self) -> u32 {
         let held = u64::from(self.reserved) + u64::from(self.safety_stock);
         u32::try_from(u64::from(self.on_hand).saturating_sub(held)).expect("at most on_hand")
