@@ -1,4 +1,4 @@
-//! `shipmix import`: loads a batch network file (PRODUCT.md §6) into the
+//! `shipmix import`: loads a batch network file (README.md, "File formats") into the
 //! configured database.
 //!
 //! Warehouses are upserted by code. Skus the catalog does not know yet are

@@ -1,7 +1,7 @@
 //! Sourcing: decides which warehouses ship which order lines.
 //!
 //! Pure and synchronous. Callers load the network's available stock, we
-//! decide, callers persist. The objective (PRODUCT.md §2), lexicographic:
+//! decide, callers persist. The objective (SOURCING.md, "The problem"), lexicographic:
 //! 1. ship every unit the network has (under `maxShipments: k`, the most units
 //!    any k warehouses hold); the rest is backordered,
 //! 2. with the fewest shipments (distinct warehouses),

@@ -1,4 +1,4 @@
-//! The batch file formats (PRODUCT.md §6): a network (warehouses and their
+//! The batch file formats (README.md, "File formats"): a network (warehouses and their
 //! available stock) and a list of orders, as JSON.
 //!
 //! Reading validates everything into domain values before anything is

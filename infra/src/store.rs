@@ -11,6 +11,7 @@ mod maintenance;
 mod network;
 mod orders;
 mod stock;
+mod stored;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

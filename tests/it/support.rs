@@ -104,12 +104,25 @@ impl Drop for TestApp {
 
 /// The lanes this run covers: SQLite always, Postgres when
 /// `TEST_DATABASE_URL` is set.
+/// A lane that is missing says so on stderr, and fails the run where `CI`
+/// is set: a CI run that silently skipped Postgres would prove nothing.
 pub(crate) fn lanes() -> Vec<Lane> {
     let mut lanes = vec![Lane::Sqlite];
-    if std::env::var("TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+    if configured("TEST_DATABASE_URL") {
         lanes.push(Lane::Postgres);
+    } else {
+        missing("TEST_DATABASE_URL", "the Postgres lane");
     }
     lanes
+}
+
+fn configured(var: &str) -> bool {
+    std::env::var(var).is_ok_and(|u| !u.is_empty())
+}
+
+fn missing(var: &str, lane: &str) {
+    assert!(!configured("CI"), "CI is set but {var} is not: {lane} would be skipped");
+    eprintln!("skipped: {lane} ({var} is not set)");
 }
 
 static NEXT_DB: AtomicUsize = AtomicUsize::new(0);
@@ -160,7 +173,13 @@ async fn fresh_database(lane: Lane) -> (DatabaseSettings, Option<TempDir>) {
 /// share keys), the in-process cache otherwise.
 pub(crate) fn cache_for(lane: Lane) -> CacheSettings {
     let redis_url = match lane {
-        Lane::Postgres => std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty()),
+        Lane::Postgres => {
+            let url = std::env::var("TEST_REDIS_URL").ok().filter(|u| !u.is_empty());
+            if url.is_none() {
+                missing("TEST_REDIS_URL", "the Redis cache on the Postgres lane");
+            }
+            url
+        }
         Lane::Sqlite => None,
     };
     CacheSettings {

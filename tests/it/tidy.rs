@@ -60,3 +60,26 @@ fn only_api_knows_the_command_line_and_only_infra_knows_serde() {
         }
     }
 }
+
+/// The repository stands alone: what a reader needs is in it, so nothing
+/// cites documents that are not (a product brief, a sibling folder).
+#[test]
+fn docs_and_code_cite_only_what_the_repository_holds() {
+    let mut files = Vec::new();
+    for dir in ["domain", "infra", "api", "tests/it", "bench"] {
+        rust_files(&repo_root().join(dir), &mut files);
+    }
+    for doc in ["README.md", "ARCHITECTURE.md", "SOURCING.md", "BENCHMARKS.md"] {
+        files.push(repo_root().join(doc));
+    }
+    let shared = ["..", "shared"].join("/");
+    let brief = ["PRODUCT", "md"].join(".");
+    let citing: Vec<_> = files
+        .iter()
+        .filter(|p| {
+            let text = std::fs::read_to_string(p).unwrap();
+            text.contains(&shared) || text.contains(&brief)
+        })
+        .collect();
+    assert!(citing.is_empty(), "files citing documents outside the repository: {citing:?}");
+}

@@ -272,14 +272,14 @@ impl Shipment {
         found.map(Warehouse).ok_or_else(|| internal("a shipment names a missing warehouse"))
     }
 
-    async fn status(&self) -> async_graphql::Result<ShipmentStatus> {
-        Ok(match self.0.status.as_str() {
-            "PENDING" => ShipmentStatus::Pending,
-            "RELEASED" => ShipmentStatus::Released,
-            "SHIPPED" => ShipmentStatus::Shipped,
-            "CANCELLED" => ShipmentStatus::Cancelled,
-            other => return Err(internal(format!("unknown shipment status {other}"))),
-        })
+    async fn status(&self) -> ShipmentStatus {
+        use domain::order::ShipmentStatus as S;
+        match self.0.status {
+            S::Pending => ShipmentStatus::Pending,
+            S::Released => ShipmentStatus::Released,
+            S::Shipped => ShipmentStatus::Shipped,
+            S::Cancelled => ShipmentStatus::Cancelled,
+        }
     }
 
     async fn tracking_number(&self) -> Option<&str> {
@@ -343,19 +343,16 @@ impl Backorder {
         self.0.quantity
     }
 
-    async fn status(&self) -> async_graphql::Result<BackorderStatus> {
+    async fn status(&self) -> BackorderStatus {
         use domain::order::BackorderStatus as S;
-        Ok(match S::parse(&self.0.status) {
-            Some(S::AwaitingConfirmation) => BackorderStatus::AwaitingConfirmation,
-            Some(S::Confirmed) => BackorderStatus::Confirmed,
-            Some(S::Allocated) => BackorderStatus::Allocated,
-            Some(S::Cancelled) => BackorderStatus::Cancelled,
-            Some(S::Substituted) => BackorderStatus::Substituted,
-            Some(S::Expired) => BackorderStatus::Expired,
-            None => {
-                return Err(internal(format!("unknown backorder status {}", self.0.status)));
-            }
-        })
+        match self.0.status {
+            S::AwaitingConfirmation => BackorderStatus::AwaitingConfirmation,
+            S::Confirmed => BackorderStatus::Confirmed,
+            S::Allocated => BackorderStatus::Allocated,
+            S::Cancelled => BackorderStatus::Cancelled,
+            S::Substituted => BackorderStatus::Substituted,
+            S::Expired => BackorderStatus::Expired,
+        }
     }
 
     async fn estimated_available_date(&self) -> Date {
@@ -372,7 +369,7 @@ impl Backorder {
     /// Place in its sku's queue while confirmed (1 is served next: higher
     /// order priority first, then the oldest confirmation).
     async fn queue_position(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<u32>> {
-        if self.0.status != domain::order::BackorderStatus::Confirmed.as_str() {
+        if self.0.status != domain::order::BackorderStatus::Confirmed {
             return Ok(None);
         }
         loaders(ctx)?.queue_positions.load_one(self.0.id).await.map_err(internal)

@@ -27,11 +27,12 @@ use super::backorders::{
 };
 use super::lifecycle::release;
 use super::locks::Locks;
+use super::stored;
 use super::{Store, StoreError, money_from_micros, now_ms};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
 
-fn units(v: i64) -> u32 {
-    u32::try_from(v).unwrap_or(0)
+fn units(v: i64) -> Result<u32, StoreError> {
+    stored::count("units", v)
 }
 
 /// Accounts for every line of the given orders: line id → (order id, account).
@@ -45,31 +46,31 @@ async fn accounts<C: ConnectionTrait>(
         .iter()
         .map(|l| {
             let account = LineAccount {
-                ordered: units(l.quantity),
-                cancelled: units(l.cancelled),
-                substituted: units(l.substituted),
+                ordered: units(l.quantity)?,
+                cancelled: units(l.cancelled)?,
+                substituted: units(l.substituted)?,
                 ..Default::default()
             };
-            (l.id, (l.order_id, account))
+            Ok((l.id, (l.order_id, account)))
         })
-        .collect();
-    let shipments: HashMap<i64, String> = shipment::Entity::find()
+        .collect::<Result<_, StoreError>>()?;
+    let shipments: HashMap<i64, ShipmentStatus> = shipment::Entity::find()
         .filter(shipment::Column::OrderId.is_in(order_ids.iter().copied()))
         .all(db)
         .await?
         .into_iter()
-        .map(|s| (s.id, s.status))
-        .collect();
+        .map(|s| Ok((s.id, stored::shipment_status(&s.status)?)))
+        .collect::<Result<_, StoreError>>()?;
     let shipment_lines = shipment_line::Entity::find()
         .filter(shipment_line::Column::ShipmentId.is_in(shipments.keys().copied()))
         .all(db)
         .await?;
     for sl in shipment_lines {
         let Some((_, account)) = out.get_mut(&sl.order_line_id) else { continue };
-        match shipments[&sl.shipment_id].as_str() {
-            "SHIPPED" => account.shipped += units(sl.quantity),
-            "PENDING" | "RELEASED" => account.allocated += units(sl.quantity),
-            _ => {}
+        match shipments[&sl.shipment_id] {
+            ShipmentStatus::Shipped => account.shipped += units(sl.quantity)?,
+            ShipmentStatus::Pending | ShipmentStatus::Released => account.allocated += units(sl.quantity)?,
+            ShipmentStatus::Cancelled => {}
         }
     }
     let waiting = backorder::Entity::find()
@@ -79,7 +80,7 @@ async fn accounts<C: ConnectionTrait>(
         .await?;
     for b in waiting {
         if let Some((_, account)) = out.get_mut(&b.order_line_id) {
-            account.backordered += units(b.quantity);
+            account.backordered += units(b.quantity)?;
         }
     }
     Ok(out)
@@ -141,7 +142,7 @@ async fn take_waiting<C: ConnectionTrait>(
         if left == 0 {
             break;
         }
-        let from = super::backorders::backorder_status(&row.status)?;
+        let from = super::stored::backorder_status(&row.status)?;
         transition(from, action).map_err(StoreError::InvalidTransition)?;
         let take = Ord::min(left, row.quantity);
         split_backorder(db, &row, take, to, now).await?;
@@ -151,7 +152,7 @@ async fn take_waiting<C: ConnectionTrait>(
         }
         left -= take;
     }
-    Ok(wanted - units(left))
+    Ok(wanted - units(left)?)
 }
 
 /// Takes `wanted` units out of a line's packages that have not left, newest
@@ -195,7 +196,7 @@ async fn take_from_packages<C: ConnectionTrait>(
         }
         left -= take;
     }
-    Ok(wanted - units(left))
+    Ok(wanted - units(left)?)
 }
 
 /// A line's units in packages that have not left, newest package first;
@@ -401,8 +402,7 @@ impl Store {
         let mut locks = Locks::new();
         lock_line(&txn, &mut locks, &[line.product_id, seen.substitute_product_id], &line).await?;
         let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
-        let from = SubstitutionStatus::parse(&row.status)
-            .ok_or_else(|| StoreError::Invariant(format!("stored substitution status {:?}", row.status)))?;
+        let from = stored::substitution_status(&row.status)?;
         let to = from.respond(accept).map_err(|e| StoreError::Conflict(format!("substitution {id} was {e}")))?;
         let answered = substitution::Entity::update_many()
             .col_expr(substitution::Column::Status, Expr::value(to.as_str()))
@@ -443,23 +443,26 @@ impl Store {
             .into_iter()
             .map(|l| (l.id, l.sku))
             .collect();
-        Ok(rows
-            .into_iter()
-            .map(|r| SubstitutionRecord {
-                id: r.id,
-                order_id: r.order_id,
-                order_line_id: r.order_line_id,
-                original_sku: lines.get(&r.order_line_id).cloned().unwrap_or_default(),
-                substitute_sku: r.substitute_sku,
-                quantity: units(r.quantity),
-                status: SubstitutionStatus::parse(&r.status).unwrap_or(SubstitutionStatus::Declined),
-                price_difference: money_from_micros(r.price_difference_micros),
-                substitute_line_id: r.substitute_line_id,
-                note: r.note,
-                created_at_ms: r.created_at_ms,
-                responded_at_ms: r.responded_at_ms,
+        rows.into_iter()
+            .map(|r| {
+                Ok(SubstitutionRecord {
+                    id: r.id,
+                    order_id: r.order_id,
+                    order_line_id: r.order_line_id,
+                    original_sku: lines.get(&r.order_line_id).cloned().ok_or_else(|| {
+                        StoreError::Invariant(format!("substitution {} names missing line {}", r.id, r.order_line_id))
+                    })?,
+                    substitute_sku: r.substitute_sku,
+                    quantity: units(r.quantity)?,
+                    status: stored::substitution_status(&r.status)?,
+                    price_difference: money_from_micros(r.price_difference_micros),
+                    substitute_line_id: r.substitute_line_id,
+                    note: r.note,
+                    created_at_ms: r.created_at_ms,
+                    responded_at_ms: r.responded_at_ms,
+                })
             })
-            .collect())
+            .collect()
     }
 
     async fn substitution_record(&self, id: i64) -> Result<SubstitutionRecord, StoreError> {
@@ -538,7 +541,7 @@ impl Store {
             if left == 0 {
                 break;
             }
-            let take = Ord::min(left, units(sl.quantity));
+            let take = Ord::min(left, units(sl.quantity)?);
             let moved = resource(&txn, &locks, &order, &package, &sl, take, true, now).await?;
             resourced.extend(moved.placed);
             backordered += moved.backordered;
@@ -642,15 +645,15 @@ pub(super) async fn absorb_shortfall<C: ConnectionTrait>(
         .iter()
         .map(|sl| {
             let order = &orders[&open[&sl.shipment_id].order_id];
-            Reservation {
+            Ok(Reservation {
                 id: sl.id,
                 priority: order.priority,
                 placed_at_ms: order.created_at_ms,
-                units: units(sl.quantity),
-            }
+                units: units(sl.quantity)?,
+            })
         })
-        .collect();
-    let reserved = units(level.reserved);
+        .collect::<Result<_, StoreError>>()?;
+    let reserved = units(level.reserved)?;
     let losing = shortfall(reserved, counted, held);
     let mut moved = 0;
     for (line_id, take) in losing {
@@ -698,7 +701,7 @@ async fn apply_substitution<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     let row = substitution::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownSubstitution(id))?;
     let (line, order) = line_and_order(db, row.order_line_id).await?;
-    let wanted = units(row.quantity);
+    let wanted = units(row.quantity)?;
     let taken = take_waiting(db, &line, wanted, BackorderStatus::Substituted, now).await?;
     if taken < wanted {
         return Err(StoreError::Conflict(format!(

@@ -25,6 +25,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
+use super::stored::{self, backorder_status, shipment_status, split_policy};
 use super::{BackorderRecord, Store, StoreError, now_ms, to_micros};
 use crate::db::entity::{
     backorder, inbound_receipt, order, order_event, shipment, shipment_line, stock_level, warehouse,
@@ -186,25 +187,6 @@ pub(super) async fn settle_order<C: ConnectionTrait>(
     Ok(())
 }
 
-/// A stored package status; one that does not parse is a broken invariant.
-pub(super) fn shipment_status(text: &str) -> Result<ShipmentStatus, StoreError> {
-    ShipmentStatus::parse(text).ok_or_else(|| StoreError::Invariant(format!("stored package status {text:?}")))
-}
-
-/// A stored backorder status; one that does not parse is a broken invariant.
-pub(super) fn backorder_status(text: &str) -> Result<BackorderStatus, StoreError> {
-    BackorderStatus::parse(text).ok_or_else(|| StoreError::Invariant(format!("stored backorder status {text:?}")))
-}
-
-/// A stored order policy; one that does not parse is a broken invariant.
-pub(super) fn split_policy(text: &str) -> Result<SplitPolicy, StoreError> {
-    match text {
-        "SHIP_AVAILABLE" => Ok(SplitPolicy::ShipAvailable),
-        "SHIP_COMPLETE" => Ok(SplitPolicy::ShipComplete),
-        other => Err(StoreError::Invariant(format!("stored order policy {other:?}"))),
-    }
-}
-
 /// Moves arriving units of `products` to their confirmed backorders, head
 /// of the queue first. Takes the products' locks (a no-op where the caller
 /// holds them already), then the locks of the orders it serves.
@@ -242,7 +224,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
             .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
             .all(db)
             .await?;
-        let queue: Vec<Waiting> = waiting_rows.iter().map(waiting).collect();
+        let queue: Vec<Waiting> = waiting_rows.iter().map(waiting).collect::<Result<_, _>>()?;
         let allocations = allocate(queue, total);
         if allocations.is_empty() {
             continue;
@@ -299,13 +281,13 @@ pub(super) async fn locked_orders<C: ConnectionTrait>(
 }
 
 /// A waiting backorder as the queue sees it.
-fn waiting(b: &backorder::Model) -> Waiting {
-    Waiting {
+fn waiting(b: &backorder::Model) -> Result<Waiting, StoreError> {
+    Ok(Waiting {
         id: b.id,
         priority: b.priority,
         confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
-        quantity: u32::try_from(b.quantity).unwrap_or(0),
-    }
+        quantity: stored::count("backorder quantity", b.quantity)?,
+    })
 }
 
 /// Units available over all warehouses; a sum past what one count holds is
@@ -374,19 +356,22 @@ async fn choose_sources<C: ConnectionTrait>(
     if let Some(s) = open.iter().find(|s| available.get(&s.warehouse_id).is_some_and(|&a| a >= units)) {
         return Ok(vec![(s.warehouse_id, units)]);
     }
-    let records: Vec<domain::Warehouse> =
-        available.keys().map(|id| super::network::record(warehouses[id].clone(), None).to_domain()).collect();
-    let mut network = Network::new(records).map_err(|e| StoreError::Invalid(e.to_string()))?;
-    let sku = Sku::new(sku).expect("stored skus are valid");
+    let records: Vec<domain::Warehouse> = available
+        .keys()
+        .map(|id| Ok(super::network::record(warehouses[id].clone(), None)?.to_domain()))
+        .collect::<Result<_, StoreError>>()?;
+    let mut network = Network::new(records).map_err(|e| StoreError::Invariant(e.to_string()))?;
+    let sku = stored::sku(sku.to_owned())?;
     for (id, &units) in available {
         network
-            .set_available(&WarehouseCode::new(warehouses[id].code.clone()).expect("valid"), sku.clone(), units)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            .set_available(&stored::warehouse_code(warehouses[id].code.clone())?, sku.clone(), units)
+            .map_err(|e| StoreError::Invariant(e.to_string()))?;
     }
-    let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
-    let line = OrderLine::new(sku, Quantity::new(i64::from(units)).expect("positive"));
-    let request = SourcingRequest::new(vec![line], destination, SplitPolicy::ShipAvailable, None)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let destination = stored::point(order.latitude, order.longitude)?;
+    let quantity = Quantity::new(i64::from(units)).map_err(|e| StoreError::Invariant(e.to_string()))?;
+    let request =
+        SourcingRequest::new(vec![OrderLine::new(sku, quantity)], destination, SplitPolicy::ShipAvailable, None)
+            .map_err(|e| StoreError::Invariant(e.to_string()))?;
     let plan = plan_fulfillment(&request, &network, SearchBudget::default());
     Ok(plan
         .shipments()
@@ -425,11 +410,12 @@ async fn add_to_shipment<C: ConnectionTrait>(
             s.id
         }
         None => {
-            let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
-            let origin = super::network::record(warehouse.clone(), None).to_domain();
+            let destination = stored::point(order.latitude, order.longitude)?;
+            let origin = super::network::record(warehouse.clone(), None)?.to_domain();
             let meters = distance_meters(origin.location().distance_km(destination));
             let rate = *origin.rate();
-            let days = u32::try_from(warehouse.handling_days).unwrap_or(0) + transit_days(meters);
+            let days = stored::count("handling days", i64::from(warehouse.handling_days))?
+                .saturating_add(transit_days(meters));
             // A new package of an order that ships complete waits with the
             // rest; the order's settlement releases them together.
             let status = match split_policy(&order.policy)? {
@@ -517,8 +503,8 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
         .one(db)
         .await?
         .ok_or_else(|| StoreError::UnknownSku(line.sku.to_owned()))?;
-    let fallback = today(now).plus_days(u32::try_from(product.lead_time_days).unwrap_or(0));
-    let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
+    let fallback = today(now).plus_days(stored::count("lead time", i64::from(product.lead_time_days))?);
+    let destination = stored::point(order.latitude, order.longitude)?;
     let eta = estimate_for_new(db, line.product_id, units, destination, fallback, now).await?.unwrap_or(fallback);
     let confirmed = BackorderStatus::Confirmed;
     backorder::ActiveModel {
@@ -576,7 +562,7 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
     Ok(())
 }
 
-fn record(m: backorder::Model) -> BackorderRecord {
+fn record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
     super::orders::backorder_record(m)
 }
 
@@ -627,7 +613,7 @@ impl Store {
         }
         txn.commit().await?;
         let fresh = backorder::Entity::find_by_id(id).one(&self.db).await?.ok_or(StoreError::UnknownBackorder(id))?;
-        Ok(record(fresh))
+        record(fresh)
     }
 
     /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already available is
@@ -666,7 +652,7 @@ impl Store {
                 .await?
                 .iter()
                 .map(waiting)
-                .collect();
+                .collect::<Result<_, _>>()?;
             for (place, w) in domain::backorder::queue(waiting).into_iter().enumerate() {
                 if wanted.contains(&w.id) {
                     positions.insert(w.id, u32::try_from(place + 1).unwrap_or(u32::MAX));
@@ -697,14 +683,13 @@ impl Store {
         if let Some(status) = status {
             query = query.filter(backorder::Column::Status.eq(status.as_str()));
         }
-        Ok(query.all(&self.db).await?.into_iter().map(record).collect())
+        query.all(&self.db).await?.into_iter().map(record).collect()
     }
 }
 
 /// Days in transit from a warehouse to a destination.
-fn transit_from(warehouse: &warehouse::Model, destination: GeoPoint) -> u32 {
-    let origin = super::network::record(warehouse.clone(), None).to_domain();
-    transit_days(distance_meters(origin.location().distance_km(destination)))
+fn transit_from(origin: GeoPoint, destination: GeoPoint) -> u32 {
+    transit_days(distance_meters(origin.distance_km(destination)))
 }
 
 /// Re-estimates when the waiting backorders of `product_id` get their units,
@@ -726,7 +711,10 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
         return Ok(());
     }
     let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
-    let lead = product.map_or(0, |p| u32::try_from(p.lead_time_days).unwrap_or(0));
+    let lead = match product {
+        Some(p) => stored::count("lead time", i64::from(p.lead_time_days))?,
+        None => return Err(StoreError::Invariant(format!("backorders of missing product {product_id}"))),
+    };
     let today = today(now);
     let (receipts, origins) = expected_receipts(db, product_id, today).await?;
     let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
@@ -742,15 +730,18 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
         open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
     let awaiting: Vec<&backorder::Model> =
         open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
-    let mut ordered = queue(confirmed.into_iter().map(waiting).collect());
-    let mut later: Vec<Waiting> = awaiting.into_iter().map(waiting).collect();
+    let mut ordered = queue(confirmed.into_iter().map(waiting).collect::<Result<_, _>>()?);
+    let mut later: Vec<Waiting> = awaiting.into_iter().map(waiting).collect::<Result<_, _>>()?;
     later.sort_by_key(|w| (w.confirmed_at_ms, w.id));
     ordered.extend(later);
     let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();
+    let destinations: HashMap<i64, GeoPoint> = orders
+        .values()
+        .map(|o| Ok((o.id, stored::point(o.latitude, o.longitude)?)))
+        .collect::<Result<_, StoreError>>()?;
     let arrival = |id: i64, receipt: &domain::backorder::Receipt| {
-        let order = &orders[&rows[&id].order_id];
-        let destination = GeoPoint::new(order.latitude, order.longitude).expect("stored coordinates are valid");
-        receipt.expected_on.plus_days(transit_from(&origins[&receipt.origin], destination))
+        let destination = destinations[&rows[&id].order_id];
+        receipt.expected_on.plus_days(transit_from(origins[&receipt.origin], destination))
     };
     for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead), arrival) {
         let row = rows[&id];
@@ -783,7 +774,7 @@ async fn expected_receipts<C: ConnectionTrait>(
     db: &C,
     product_id: i64,
     today: Day,
-) -> Result<(Vec<domain::backorder::Receipt>, HashMap<i64, warehouse::Model>), StoreError> {
+) -> Result<(Vec<domain::backorder::Receipt>, HashMap<i64, GeoPoint>), StoreError> {
     let rows = inbound_receipt::Entity::find()
         .filter(inbound_receipt::Column::ProductId.eq(product_id))
         .filter(inbound_receipt::Column::Status.eq(EXPECTED))
@@ -793,21 +784,23 @@ async fn expected_receipts<C: ConnectionTrait>(
     if rows.is_empty() {
         return Ok((Vec::new(), HashMap::new()));
     }
-    let origins: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
+    let origins: HashMap<i64, GeoPoint> = warehouse::Entity::find()
         .filter(warehouse::Column::Id.is_in(rows.iter().map(|r| r.warehouse_id)))
         .all(db)
         .await?
         .into_iter()
-        .map(|w| (w.id, w))
-        .collect();
+        .map(|w| Ok((w.id, stored::point(w.latitude, w.longitude)?)))
+        .collect::<Result<_, StoreError>>()?;
     let receipts = rows
         .into_iter()
-        .map(|r| domain::backorder::Receipt {
-            expected_on: Day::from_days_since_epoch(r.expected_on),
-            quantity: u32::try_from(r.quantity).unwrap_or(u32::MAX),
-            origin: r.warehouse_id,
+        .map(|r| {
+            Ok(domain::backorder::Receipt {
+                expected_on: Day::from_days_since_epoch(r.expected_on),
+                quantity: stored::count("receipt quantity", r.quantity)?,
+                origin: r.warehouse_id,
+            })
         })
-        .collect();
+        .collect::<Result<_, StoreError>>()?;
     Ok((receipts, origins))
 }
 
@@ -838,14 +831,14 @@ pub(super) async fn estimate_for_new<C: ConnectionTrait>(
         .one(db)
         .await?
         .flatten();
+    // More units waiting than one count holds only delays the estimate.
     let ahead = u32::try_from(ahead.unwrap_or(0)).unwrap_or(u32::MAX);
     let queue = [
         Waiting { id: 0, priority: 0, confirmed_at_ms: 0, quantity: ahead },
         Waiting { id: 1, priority: 0, confirmed_at_ms: 1, quantity },
     ];
-    let arrival = |_: i64, r: &domain::backorder::Receipt| {
-        r.expected_on.plus_days(transit_from(&origins[&r.origin], destination))
-    };
+    let arrival =
+        |_: i64, r: &domain::backorder::Receipt| r.expected_on.plus_days(transit_from(origins[&r.origin], destination));
     Ok(estimate_availability(&queue, &receipts, fallback, arrival).last().map(|&(_, day)| day))
 }
 

@@ -164,21 +164,22 @@ impl Store {
                 subs.entry(row.product_id).or_default().push((row.rank, row.substitute_sku));
             }
         }
-        Ok(models
+        models
             .into_iter()
             .map(|m| {
+                // A product without substitutes has no rows for them.
                 let mut ranked = subs.remove(&m.id).unwrap_or_default();
                 ranked.sort();
-                ProductRecord {
+                Ok(ProductRecord {
                     id: m.id,
-                    sku: Sku::new(m.sku).expect("stored skus are validated"),
+                    sku: super::stored::sku(m.sku)?,
                     name: m.name,
                     unit_price: money_from_micros(m.unit_price_micros),
                     backorderable: m.backorderable,
-                    lead_time_days: u32::try_from(m.lead_time_days).unwrap_or(0),
-                    substitutes: ranked.into_iter().filter_map(|(_, s)| Sku::new(s).ok()).collect(),
-                }
+                    lead_time_days: super::stored::count("lead time", i64::from(m.lead_time_days))?,
+                    substitutes: ranked.into_iter().map(|(_, s)| super::stored::sku(s)).collect::<Result<_, _>>()?,
+                })
             })
-            .collect())
+            .collect()
     }
 }

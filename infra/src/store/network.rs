@@ -26,7 +26,7 @@ pub struct WarehouseRecord {
 impl WarehouseRecord {
     /// The sourcing engine's view.
     pub fn to_domain(&self) -> Warehouse {
-        let rate = ShippingRate::new(self.base_cost, self.cost_per_km).expect("stored rates are validated");
+        let rate = ShippingRate::new(self.base_cost, self.cost_per_km).expect("records are made with a valid rate");
         Warehouse::new(self.code.clone(), self.location, rate, self.priority)
     }
 }
@@ -44,20 +44,24 @@ pub struct WarehouseInput {
     pub active: bool,
 }
 
-pub(super) fn record(model: warehouse::Model, partner: Option<String>) -> WarehouseRecord {
-    WarehouseRecord {
+pub(super) fn record(model: warehouse::Model, partner: Option<String>) -> Result<WarehouseRecord, StoreError> {
+    let (base_cost, cost_per_km) = (from_micros(model.base_cost_micros), from_micros(model.cost_per_km_micros));
+    // Checked here so that `to_domain` cannot fail on a record we made.
+    ShippingRate::new(base_cost, cost_per_km)
+        .map_err(|e| StoreError::Invariant(format!("warehouse {}: stored rate: {e}", model.id)))?;
+    Ok(WarehouseRecord {
         id: model.id,
-        code: WarehouseCode::new(model.code).expect("stored codes are validated"),
+        code: super::stored::warehouse_code(model.code)?,
         name: model.name,
         partner_code: partner,
-        location: GeoPoint::new(model.latitude, model.longitude).expect("stored coordinates are validated"),
+        location: super::stored::point(model.latitude, model.longitude)?,
         priority: model.priority,
-        handling_days: u32::try_from(model.handling_days).unwrap_or(0),
-        base_cost: from_micros(model.base_cost_micros),
-        cost_per_km: from_micros(model.cost_per_km_micros),
+        handling_days: super::stored::count("handling days", i64::from(model.handling_days))?,
+        base_cost,
+        cost_per_km,
         active: model.active,
         version: model.version,
-    }
+    })
 }
 
 impl Store {
@@ -101,7 +105,7 @@ impl Store {
         active.updated_at_ms = Set(now_ms());
         let saved = if existing.is_some() { active.update(&txn).await? } else { active.insert(&txn).await? };
         txn.commit().await?;
-        Ok(record(saved, input.partner_code))
+        record(saved, input.partner_code)
     }
 
     /// Warehouses by code, in code order; unknown codes are left out.
@@ -159,12 +163,12 @@ impl Store {
         } else {
             partner::Entity::find().filter(partner::Column::Id.is_in(ids)).all(&self.db).await?
         };
-        Ok(models
+        models
             .into_iter()
             .map(|m| {
                 let code = m.partner_id.and_then(|id| partners.iter().find(|p| p.id == id)).map(|p| p.code.clone());
                 record(m, code)
             })
-            .collect())
+            .collect()
     }
 }

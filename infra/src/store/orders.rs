@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use domain::order::{BackorderConsent, OrderDraft, OrderEvent, OrderStatus};
+use domain::order::{BackorderConsent, BackorderStatus, OrderDraft, OrderEvent, OrderStatus, ShipmentStatus};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, Money, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -19,6 +19,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
+use super::stored;
 use super::{SourcingSnapshot, Store, StoreError, money_from_micros, now_ms, to_micros};
 use crate::db::entity::{
     backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line, stock_level, warehouse,
@@ -99,7 +100,7 @@ pub struct ShipmentRecord {
     pub order_id: i64,
     pub warehouse_id: i64,
     pub warehouse: WarehouseCode,
-    pub status: String,
+    pub status: ShipmentStatus,
     pub tracking_number: Option<String>,
     pub cost: Money,
     pub distance_m: u64,
@@ -113,7 +114,7 @@ pub struct BackorderRecord {
     pub order_id: i64,
     pub sku: Sku,
     pub quantity: u32,
-    pub status: String,
+    pub status: BackorderStatus,
     pub estimated_available: i32,
     /// The estimate first promised; delays are measured against it.
     pub promised_available: Option<i32>,
@@ -385,7 +386,7 @@ impl Store {
 
     pub async fn orders_by_id(&self, ids: &[i64]) -> Result<Vec<OrderRecord>, StoreError> {
         let models = order::Entity::find().filter(order::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
-        Ok(models.into_iter().map(order_record).collect())
+        models.into_iter().map(order_record).collect()
     }
 
     /// A page of orders, newest first, with ids below `before`.
@@ -423,7 +424,7 @@ impl Store {
                 .into_query();
             query = query.filter(order::Column::Id.in_subquery(ids));
         }
-        Ok(query.all(&self.db).await?.into_iter().map(order_record).collect())
+        query.all(&self.db).await?.into_iter().map(order_record).collect()
     }
 
     pub async fn lines_of(&self, order_ids: &[i64]) -> Result<Vec<OrderLineRecord>, StoreError> {
@@ -433,18 +434,20 @@ impl Store {
             .order_by_asc(order_line::Column::LineNo)
             .all(&self.db)
             .await?;
-        Ok(models
+        models
             .into_iter()
-            .map(|m| OrderLineRecord {
-                id: m.id,
-                order_id: m.order_id,
-                line_no: u32::try_from(m.line_no).unwrap_or(0),
-                sku: Sku::new(m.sku).expect("stored skus are validated"),
-                quantity: u32::try_from(m.quantity).unwrap_or(0),
-                unit_price: money_from_micros(m.unit_price_micros),
-                replaces_line_id: m.replaces_line_id,
+            .map(|m| {
+                Ok(OrderLineRecord {
+                    id: m.id,
+                    order_id: m.order_id,
+                    line_no: stored::count("line number", i64::from(m.line_no))?,
+                    sku: stored::sku(m.sku)?,
+                    quantity: stored::count("line quantity", m.quantity)?,
+                    unit_price: money_from_micros(m.unit_price_micros),
+                    replaces_line_id: m.replaces_line_id,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn shipments_of(&self, order_ids: &[i64]) -> Result<Vec<ShipmentRecord>, StoreError> {
@@ -466,8 +469,8 @@ impl Store {
             .await?
         {
             lines.entry(l.shipment_id).or_default().push(ShipmentLineRecord {
-                sku: Sku::new(l.sku).expect("stored skus are validated"),
-                quantity: u32::try_from(l.quantity).unwrap_or(0),
+                sku: stored::sku(l.sku)?,
+                quantity: stored::count("package line quantity", l.quantity)?,
             });
         }
         let warehouse_ids: Vec<i64> = models.iter().map(|m| m.warehouse_id).collect();
@@ -478,22 +481,28 @@ impl Store {
             .into_iter()
             .map(|w| (w.id, w.code))
             .collect();
-        Ok(models
+        models
             .into_iter()
-            .map(|m| ShipmentRecord {
-                id: m.id,
-                order_id: m.order_id,
-                warehouse_id: m.warehouse_id,
-                warehouse: WarehouseCode::new(codes.get(&m.warehouse_id).cloned().unwrap_or_default())
-                    .expect("shipments reference stored warehouses"),
-                status: m.status,
-                tracking_number: m.tracking_number,
-                cost: money_from_micros(m.cost_micros),
-                distance_m: u64::try_from(m.distance_m).unwrap_or(0),
-                estimated_delivery: m.estimated_delivery,
-                lines: lines.remove(&m.id).unwrap_or_default(),
+            .map(|m| {
+                let code = codes.get(&m.warehouse_id).cloned().ok_or_else(|| {
+                    StoreError::Invariant(format!("package {} names missing warehouse {}", m.id, m.warehouse_id))
+                })?;
+                Ok(ShipmentRecord {
+                    id: m.id,
+                    order_id: m.order_id,
+                    warehouse_id: m.warehouse_id,
+                    warehouse: stored::warehouse_code(code)?,
+                    status: stored::shipment_status(&m.status)?,
+                    tracking_number: m.tracking_number,
+                    cost: money_from_micros(m.cost_micros),
+                    distance_m: u64::try_from(m.distance_m)
+                        .map_err(|_| StoreError::Invariant(format!("package {} distance {}", m.id, m.distance_m)))?,
+                    estimated_delivery: m.estimated_delivery,
+                    // A package without lines is an emptied one (cancelled).
+                    lines: lines.remove(&m.id).unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn backorders_of(&self, order_ids: &[i64]) -> Result<Vec<BackorderRecord>, StoreError> {
@@ -502,7 +511,7 @@ impl Store {
             .order_by_asc(backorder::Column::Id)
             .all(&self.db)
             .await?;
-        Ok(models.into_iter().map(backorder_record).collect())
+        models.into_iter().map(backorder_record).collect()
     }
 
     pub async fn events_of(&self, order_ids: &[i64]) -> Result<Vec<EventRecord>, StoreError> {
@@ -614,33 +623,33 @@ pub(super) async fn reserve<C: ConnectionTrait>(
     Ok(())
 }
 
-pub(super) fn backorder_record(m: backorder::Model) -> BackorderRecord {
-    BackorderRecord {
+pub(super) fn backorder_record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
+    Ok(BackorderRecord {
         id: m.id,
         order_id: m.order_id,
-        sku: Sku::new(m.sku).expect("stored skus are validated"),
-        quantity: u32::try_from(m.quantity).unwrap_or(0),
-        status: m.status,
+        sku: stored::sku(m.sku)?,
+        quantity: stored::count("backorder quantity", m.quantity)?,
+        status: stored::backorder_status(&m.status)?,
         estimated_available: m.estimated_available,
         promised_available: m.promised_available,
         confirmed_at_ms: m.confirmed_at_ms,
         overdue_at_ms: m.overdue_at_ms,
         created_at_ms: m.created_at_ms,
-    }
+    })
 }
 
-fn order_record(m: order::Model) -> OrderRecord {
-    OrderRecord {
+fn order_record(m: order::Model) -> Result<OrderRecord, StoreError> {
+    Ok(OrderRecord {
         id: m.id,
         customer_reference: m.customer_reference,
-        status: OrderStatus::parse(&m.status).unwrap_or(OrderStatus::AwaitingShipment),
-        policy: if m.policy == "SHIP_COMPLETE" { SplitPolicy::ShipComplete } else { SplitPolicy::ShipAvailable },
-        max_shipments: m.max_shipments.and_then(|k| u32::try_from(k).ok()),
-        destination: GeoPoint::new(m.latitude, m.longitude).expect("stored coordinates are validated"),
+        status: stored::order_status(&m.status)?,
+        policy: stored::split_policy(&m.policy)?,
+        max_shipments: m.max_shipments.map(|k| stored::count("maxShipments", i64::from(k))).transpose()?,
+        destination: stored::point(m.latitude, m.longitude)?,
         country_code: m.country_code,
         postal_code: m.postal_code,
         backorder_consent: m.backorder_consent,
         shipping_cost: money_from_micros(m.shipping_cost_micros),
         created_at_ms: m.created_at_ms,
-    }
+    })
 }

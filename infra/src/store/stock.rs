@@ -246,10 +246,10 @@ impl Store {
                 continue;
             };
             let level = StockLevel::new(row.on_hand, row.reserved, row.safety_stock)
-                .map_err(|e| StoreError::Invalid(format!("stored level out of range: {e}")))?;
+                .map_err(|e| StoreError::Invariant(format!("stored level out of range: {e}")))?;
             per_product.entry(row.product_id).or_default().push(LocationStock {
                 warehouse_id: w.id,
-                warehouse: WarehouseCode::new(w.code.clone()).expect("stored codes are validated"),
+                warehouse: super::stored::warehouse_code(w.code.clone())?,
                 level,
                 version: row.version,
                 feed_sequence: row.feed_sequence,
@@ -294,7 +294,7 @@ pub async fn snapshot_from(
     };
     let warehouses: Vec<WarehouseRecord> = records.into_iter().filter(|w| w.active).collect();
     let mut network = Network::new(warehouses.iter().map(WarehouseRecord::to_domain).collect())
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        .map_err(|e| StoreError::Invariant(e.to_string()))?;
     let mut versions = Vec::new();
     for sku_stock in &stock {
         for location in &sku_stock.locations {
@@ -303,7 +303,7 @@ pub async fn snapshot_from(
             }
             network
                 .set_available(&location.warehouse, sku_stock.sku.clone(), location.level.available())
-                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                .map_err(|e| StoreError::Invariant(e.to_string()))?;
             versions.push(StockVersion {
                 warehouse_id: location.warehouse_id,
                 product_id: sku_stock.product_id,
