@@ -55,14 +55,16 @@ impl AppState {
         Self { store, cache, warehouses, settings }
     }
 
-    /// Today in UTC: the only place the gateway reads the calendar.
+    /// Today in UTC, by the store's clock: the only place the gateway reads
+    /// the calendar.
     pub fn today(&self) -> Day {
-        let days = chrono::Utc::now().date_naive().signed_duration_since(epoch()).num_days();
+        let days = self.now_ms().div_euclid(86_400_000);
         Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX))
     }
 
+    /// Now, by the store's clock (the wall clock, or a test's).
     pub fn now_ms(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis()
+        self.store.now_ms()
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod cache;
+pub mod clock;
 pub mod db;
 pub mod digest;
 pub mod store;

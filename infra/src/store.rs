@@ -13,7 +13,7 @@ mod orders;
 mod stock;
 mod stored;
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 use sea_orm::{
@@ -33,6 +33,7 @@ pub use orders::{
 };
 pub use stock::{FeedOutcome, LocationStock, SkuStock, SourcingSnapshot, StockInput, StockVersion, snapshot_from};
 
+use crate::clock::{Clock, SystemClock};
 use domain::Money;
 
 /// A failure of a store call: either the caller's input (which the API
@@ -104,15 +105,28 @@ impl StoreError {
     }
 }
 
-/// The database and the queries over it. Cheap to clone (a pool handle).
+/// The database and the queries over it. Cheap to clone (a pool handle and
+/// the clock every write is stamped with).
 #[derive(Debug, Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    clock: Arc<dyn Clock>,
 }
 
 impl Store {
+    /// A store on the wall clock.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self::with_clock(db, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(db: DatabaseConnection, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+
+    /// Now, by the store's clock: what every write is stamped with and what
+    /// expiry, overdue and estimates are measured from.
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
     }
 
     /// A transaction that will write. On SQLite it takes the write lock at
@@ -131,10 +145,6 @@ impl Store {
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Money is stored in whole millionths of the currency unit.

@@ -8,7 +8,9 @@ use domain::policy::{DelayCompensation, FulfillmentPolicy, PartialShipmentCharge
 use infra::store::MaintenanceReport;
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, lanes, seeded, seeded_with, spawn_replica_with};
+use infra::clock::ManualClock;
+
+use crate::support::{TestApp, lanes, seeded, seeded_timed, seeded_with, spawn_replica_with};
 
 const PLACE: &str =
     "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code message } order { id } } }";
@@ -472,11 +474,12 @@ const RECEIPT: &str = "mutation($d: Date!) { recordInboundReceipt(input: {wareho
 async fn an_overdue_backorder_is_flagged_and_a_slipped_one_compensated_once_across_replicas() {
     for lane in lanes() {
         let policy = FulfillmentPolicy {
-            max_backorder_ms: Some(1_500),
+            max_backorder_ms: Some(60_000),
             delay_compensation: Some(DelayCompensation { threshold_days: 3, percent: "10".parse().unwrap() }),
             ..Default::default()
         };
-        let app = seeded_with(lane, worker(policy)).await;
+        let clock = ManualClock::now();
+        let app = seeded_timed(lane, worker(policy), clock.clone()).await;
         // A second gateway on the same database runs the same worker.
         let replica = spawn_replica_with(&app, worker(policy)).await;
         let in_three = (chrono::Utc::now().date_naive() + chrono::Duration::days(3)).to_string();
@@ -495,7 +498,9 @@ async fn an_overdue_backorder_is_flagged_and_a_slipped_one_compensated_once_acro
         assert_eq!(credited["compensations"][0]["amount"], "2.00");
         assert_eq!(credited["compensations"][0]["automatic"], true);
         assert_eq!(credited["totals"]["total"], "18.00", "20.00 of lamps less the credit");
+        assert_eq!(count(&credited, "BACKORDER_OVERDUE"), 0, "a minute has not passed yet");
 
+        clock.advance(Duration::from_secs(120));
         let overdue = eventually(&app, &patient, |o| count(o, "BACKORDER_OVERDUE") > 0).await;
         assert_eq!(overdue["backorders"][0]["status"], "CONFIRMED", "flagged, not cancelled");
         eventually(&app, &vip, |o| count(o, "BACKORDER_OVERDUE") > 0).await;
@@ -518,14 +523,19 @@ async fn unconfirmed_backorders_expire_and_overdue_ones_are_cancelled_when_the_p
         // Both limits pass at once: an unconfirmed backorder expires (and is
         // not also reported overdue), a confirmed one is overdue and cancelled.
         let policy = FulfillmentPolicy {
-            unconfirmed_expiry_ms: Some(400),
-            max_backorder_ms: Some(400),
+            unconfirmed_expiry_ms: Some(60_000),
+            max_backorder_ms: Some(60_000),
             cancel_overdue: true,
             ..Default::default()
         };
-        let app = seeded_with(lane, worker(policy)).await;
+        let clock = ManualClock::now();
+        let app = seeded_timed(lane, worker(policy), clock.clone()).await;
         let unconfirmed = place(&app, json!([{ "sku": "RARE", "quantity": 2 }]), "silent", false).await;
         let confirmed = place(&app, json!([{ "sku": "RARE", "quantity": 3 }]), "patient", true).await;
+        // Worker passes before the limits change nothing.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(order(&app, &unconfirmed).await["backorders"][0]["status"], "AWAITING_CONFIRMATION");
+        clock.advance(Duration::from_secs(61));
 
         let expired = eventually(&app, &unconfirmed, |o| o["backorders"][0]["status"] == "EXPIRED").await;
         assert_eq!(expired["status"], "CANCELLED");
@@ -561,12 +571,17 @@ async fn unconfirmed_backorders_expire_and_overdue_ones_are_cancelled_when_the_p
 #[tokio::test]
 async fn a_pass_expires_unconfirmed_backorders_rather_than_reporting_them_overdue() {
     for lane in lanes() {
-        let app = seeded(lane).await;
+        let clock = ManualClock::now();
+        let app = seeded_timed(lane, Default::default(), clock.clone()).await;
         let first = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "late-a", false).await;
         let second = place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), "late-b", false).await;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        let policy =
-            FulfillmentPolicy { unconfirmed_expiry_ms: Some(1), max_backorder_ms: Some(1), ..Default::default() };
+        let policy = FulfillmentPolicy {
+            unconfirmed_expiry_ms: Some(60_000),
+            max_backorder_ms: Some(60_000),
+            ..Default::default()
+        };
+        assert!(app.store.run_maintenance(&policy, 1).await.unwrap().is_empty(), "nothing is due yet");
+        clock.advance(Duration::from_secs(61));
         // One row per check and pass: the second backorder is past both
         // limits while the first expires, and must wait for its own expiry.
         let expired_one = MaintenanceReport { expired: 1, ..Default::default() };

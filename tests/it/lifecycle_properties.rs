@@ -26,12 +26,13 @@ use domain::order::{BackorderConsent, OrderProgress, OrderStatus};
 use domain::policy::{DelayCompensation, FulfillmentPolicy};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, OrderLine, Quantity, Sku, WarehouseCode};
+use infra::clock::ManualClock;
 use infra::store::{FeedOutcome, StockInput, Store, StoreError, SubstitutionMode};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use crate::support::{Lane, lanes, spawn_app};
+use crate::support::{Lane, cache_for, lanes, spawn_timed};
 
 const WAREHOUSES: [&str; 3] = ["NYC", "CHI", "RNO"];
 const SKUS: [&str; 3] = ["AX", "BX", "CX"];
@@ -357,7 +358,8 @@ impl Op {
 type Tally = std::sync::Mutex<BTreeMap<&'static str, usize>>;
 
 async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseError> {
-    let app = spawn_app(lane).await;
+    let clock = ManualClock::now();
+    let app = spawn_timed(lane, cache_for(lane), GatewaySettings::default(), clock.clone()).await;
     app.seed(
         &[("NYC", 40.7, -74.0, "5"), ("CHI", 41.9, -87.6, "4.5"), ("RNO", 39.5, -119.8, "6")],
         &[("AX", "10.00"), ("BX", "12.50"), ("CX", "7.00")],
@@ -493,7 +495,7 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                     delay_compensation: Some(DelayCompensation { threshold_days: 0, percent: "10".parse().unwrap() }),
                     ..Default::default()
                 };
-                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+                clock.advance(std::time::Duration::from_millis(2));
                 app.store.run_maintenance(&policy, 1_000).await.map(|_| true)
             }
             Op::ShortPick(i, q) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {

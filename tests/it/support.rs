@@ -62,11 +62,13 @@ pub(crate) fn jsonl(text: &str) -> Vec<serde_json::Value> {
 // The gateway under test.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use api::server::Application;
 use api::state::{AppState, GatewaySettings};
 use infra::cache::{CacheSettings, StockCache};
+use infra::clock::{Clock, SystemClock};
 use infra::db::{self, DatabaseSettings};
 use infra::store::Store;
 use sea_orm::{ConnectionTrait, Database};
@@ -89,6 +91,8 @@ pub(crate) struct TestApp {
     pub(crate) cache: StockCache,
     pub(crate) database: DatabaseSettings,
     cache_settings: CacheSettings,
+    /// The clock the app's store runs on (replicas share it).
+    clock: Arc<dyn Clock>,
     server: actix_web::dev::ServerHandle,
     _dir: Option<TempDir>,
 }
@@ -199,10 +203,32 @@ pub(crate) async fn spawn_app_with(lane: Lane, cache_settings: CacheSettings) ->
 }
 
 pub(crate) async fn spawn_configured(lane: Lane, cache_settings: CacheSettings, gateway: GatewaySettings) -> TestApp {
+    spawn_timed(lane, cache_settings, gateway, Arc::new(SystemClock)).await
+}
+
+/// A gateway whose store (and worker) run on `clock`: tests of time move it
+/// instead of sleeping.
+pub(crate) async fn spawn_timed(
+    lane: Lane,
+    cache_settings: CacheSettings,
+    gateway: GatewaySettings,
+    clock: Arc<dyn Clock>,
+) -> TestApp {
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
-    let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway).await;
-    TestApp { lane, address, client: reqwest::Client::new(), store, cache, database, cache_settings, server, _dir: dir }
+    let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway, clock.clone()).await;
+    TestApp {
+        lane,
+        address,
+        client: reqwest::Client::new(),
+        store,
+        cache,
+        database,
+        cache_settings,
+        clock,
+        server,
+        _dir: dir,
+    }
 }
 
 /// Another gateway instance on the same database and cache (a replica).
@@ -212,7 +238,7 @@ pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
 
 /// A replica with its own settings (a policy, a worker interval).
 pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -> TestApp {
-    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, gateway).await;
+    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, gateway, of.clock.clone()).await;
     TestApp {
         lane: of.lane,
         address,
@@ -221,6 +247,7 @@ pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -
         cache,
         database: of.database.clone(),
         cache_settings: of.cache_settings.clone(),
+        clock: of.clock.clone(),
         server,
         _dir: None,
     }
@@ -230,10 +257,11 @@ async fn spawn_on(
     database: &DatabaseSettings,
     cache_settings: &CacheSettings,
     gateway: GatewaySettings,
+    clock: Arc<dyn Clock>,
 ) -> (String, Store, StockCache, actix_web::dev::ServerHandle) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
-    let store = Store::new(connection);
+    let store = Store::with_clock(connection, clock);
     let cache = StockCache::new(cache_settings).expect("cache settings");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let state = AppState::new(store.clone(), cache.clone(), gateway);
@@ -323,7 +351,12 @@ pub(crate) async fn seeded(lane: Lane) -> TestApp {
 
 /// [`seeded`], on a gateway with these settings.
 pub(crate) async fn seeded_with(lane: Lane, gateway: GatewaySettings) -> TestApp {
-    let app = spawn_configured(lane, cache_for(lane), gateway).await;
+    seeded_timed(lane, gateway, Arc::new(SystemClock)).await
+}
+
+/// [`seeded_with`], on a gateway whose store runs on `clock`.
+pub(crate) async fn seeded_timed(lane: Lane, gateway: GatewaySettings, clock: Arc<dyn Clock>) -> TestApp {
+    let app = spawn_timed(lane, cache_for(lane), gateway, clock).await;
     app.seed(
         &[("NYC", 40.7, -74.0, "5"), ("CHI", 41.9, -87.6, "4.5"), ("RNO", 39.5, -119.8, "6")],
         &[("TENT", "199.00"), ("STOVE", "49.50"), ("LAMP", "19.99"), ("RARE", "5.00")],

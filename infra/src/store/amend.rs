@@ -28,7 +28,7 @@ use super::backorders::{
 use super::lifecycle::release;
 use super::locks::Locks;
 use super::stored;
-use super::{Store, StoreError, money_from_micros, now_ms};
+use super::{Store, StoreError, money_from_micros};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
 
 fn units(v: i64) -> Result<u32, StoreError> {
@@ -291,7 +291,7 @@ impl Store {
         quantity: Option<u32>,
         reason: &str,
     ) -> Result<(i64, Vec<String>), StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let (seen, _) = line_and_order(&txn, line_id).await?;
         let mut locks = Locks::new();
@@ -342,7 +342,7 @@ impl Store {
         mode: SubstitutionMode,
     ) -> Result<SubstitutionRecord, StoreError> {
         let apply_now = mode == SubstitutionMode::Apply;
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let (seen, _) = line_and_order(&txn, line_id).await?;
         let substitute = product::Entity::find()
@@ -395,7 +395,7 @@ impl Store {
 
     /// The shopper's answer to a proposal; a proposal is answered once.
     pub async fn respond_to_substitution(&self, id: i64, accept: bool) -> Result<SubstitutionRecord, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let seen = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
         let (line, _) = line_and_order(&txn, seen.order_line_id).await?;
@@ -490,7 +490,7 @@ impl Store {
         quantity: u32,
         reason: &str,
     ) -> Result<ShortPickOutcome, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let seen = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)

@@ -26,7 +26,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::stored::{self, backorder_status, shipment_status, split_policy};
-use super::{BackorderRecord, Store, StoreError, now_ms, to_micros};
+use super::{BackorderRecord, Store, StoreError, to_micros};
 use crate::db::entity::{
     backorder, inbound_receipt, order, order_event, shipment, shipment_line, stock_level, warehouse,
 };
@@ -568,7 +568,7 @@ fn record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
 
 impl Store {
     async fn change_backorder(&self, id: i64, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let seen = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
         // The queue is the product's, the backorder the order's: both locks,
@@ -882,7 +882,7 @@ impl Store {
         quantity: u32,
         expected_on: Day,
     ) -> Result<ReceiptRecord, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         if expected_on < today(now) {
             return Err(StoreError::Invalid("expectedOn must not be in the past".to_owned()));
         }

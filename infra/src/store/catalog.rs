@@ -6,7 +6,7 @@ use domain::{Money, Sku};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Store, StoreError, money_from_micros, now_ms, to_micros};
+use super::{Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{product, product_substitute};
 
 /// A product as clients see it.
@@ -57,7 +57,7 @@ impl Store {
         if let Some(missing) = mentioned.iter().find(|s| !batch.contains(s) && !known.iter().any(|k| k == *s)) {
             return Err(StoreError::UnknownSku((*missing).to_owned()));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let mut ids = Vec::with_capacity(inputs.len());
         for (input, price) in inputs.iter().zip(&prices) {
             let existing =

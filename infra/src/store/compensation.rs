@@ -7,7 +7,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
 use super::backorders::event;
-use super::{Store, StoreError, money_from_micros, now_ms, to_micros};
+use super::{Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{compensation, order, order_line};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl Store {
         grant: Grant,
         reason: &str,
     ) -> Result<CompensationRecord, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         // Credits are the order's: two agents crediting at once each see
         // what the other granted, so the cap on the total holds.

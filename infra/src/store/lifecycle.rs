@@ -17,7 +17,7 @@ use super::backorders::{
     UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, refresh_estimates, settle_order, split_backorder,
 };
 use super::locks::Locks;
-use super::{ShipmentRecord, Store, StoreError, now_ms};
+use super::{ShipmentRecord, Store, StoreError};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
 /// Takes `units` out of a level's reservation, and out of what is on hand
@@ -98,7 +98,7 @@ async fn open_products<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<Vec<
 impl Store {
     /// A released package left the warehouse with this tracking number.
     pub async fn mark_shipped(&self, shipment_id: i64, tracking_number: &str) -> Result<ShipmentRecord, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let seen = shipment::Entity::find_by_id(shipment_id)
             .one(&txn)
@@ -161,7 +161,7 @@ impl Store {
     /// (their reservations go back, first to the backorder queue) and
     /// waiting backorders. Returns the skus whose stock changed.
     pub async fn cancel_order(&self, order_id: i64, reason: &str) -> Result<Vec<String>, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;
         // What is open now decides the products to lock; read again under
@@ -245,7 +245,7 @@ impl Store {
         delta: i64,
         reason: &str,
     ) -> Result<i64, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let (w, p) = super::backorders::warehouse_and_product(&txn, warehouse, sku).await?;
         let mut locks = Locks::new();

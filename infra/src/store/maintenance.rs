@@ -25,7 +25,7 @@ use serde_json::json;
 
 use super::backorders::{OPEN, count_on_line, event, refresh_estimates, settle_order};
 use super::locks::Locks;
-use super::{Store, StoreError, from_micros, now_ms, to_micros};
+use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
 
 /// What one maintenance pass did.
@@ -91,7 +91,7 @@ impl Store {
     }
 
     async fn expire_unconfirmed(&self, window: i64, batch: u64) -> Result<u32, StoreError> {
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let due = backorder::Entity::find()
             .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
@@ -133,7 +133,7 @@ impl Store {
 
     async fn flag_overdue(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<(u32, u32), StoreError> {
         let Some(limit) = policy.max_backorder_ms else { return Ok((0, 0)) };
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let mut due = backorder::Entity::find()
             .filter(backorder::Column::Status.is_in(OPEN))
@@ -199,7 +199,7 @@ impl Store {
 
     async fn compensate_delays(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<u32, StoreError> {
         let Some(rule) = policy.delay_compensation else { return Ok(0) };
-        let now = now_ms();
+        let now = self.now_ms();
         let txn = self.write().await?;
         let threshold = i64::from(rule.threshold_days);
         let slipped = backorder::Entity::find()

@@ -4,7 +4,7 @@ use domain::{GeoPoint, ShippingRate, Warehouse, WarehouseCode};
 use rust_decimal::Decimal;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use super::{Store, StoreError, from_micros, now_ms, to_micros};
+use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{partner, warehouse};
 
 /// A warehouse as clients see it.
@@ -102,7 +102,7 @@ impl Store {
         active.cost_per_km_micros = Set(per_km);
         active.active = Set(input.active);
         active.version = Set(existing.as_ref().map_or(1, |m| m.version + 1));
-        active.updated_at_ms = Set(now_ms());
+        active.updated_at_ms = Set(self.now_ms());
         let saved = if existing.is_some() { active.update(&txn).await? } else { active.insert(&txn).await? };
         txn.commit().await?;
         record(saved, input.partner_code)

@@ -20,7 +20,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::stored;
-use super::{SourcingSnapshot, Store, StoreError, money_from_micros, now_ms, to_micros};
+use super::{SourcingSnapshot, Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{
     backorder, idempotency_key, order, order_event, order_line, shipment, shipment_line, stock_level, warehouse,
 };
@@ -195,7 +195,7 @@ impl Store {
         reservations.sort_unstable();
 
         let txn = self.write().await?;
-        let now = now_ms();
+        let now = self.now_ms();
         // Every product of the request, in the one lock order: its levels and
         // its queue are written here. A new order needs no order lock; nobody
         // else can see it before it commits.

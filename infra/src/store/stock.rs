@@ -8,7 +8,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::locks::Locks;
-use super::{ProductRecord, Store, StoreError, WarehouseRecord, now_ms};
+use super::{ProductRecord, Store, StoreError, WarehouseRecord};
 use crate::db::entity::{product, stock_level, warehouse};
 
 /// An absolute stock level from a feed.
@@ -141,7 +141,7 @@ impl Store {
                 )));
             }
         }
-        let now = now_ms();
+        let now = self.now_ms();
         // The feed's products, in the lock order, before any level is read:
         // two feeds of one level apply one after the other, each comparing
         // its count with what is reserved as it stands.
