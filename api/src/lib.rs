@@ -10,6 +10,8 @@ pub mod fulfillment;
 pub mod graphql;
 mod http;
 pub mod import;
+pub mod input;
+pub mod operations;
 pub mod server;
 pub mod simulate;
 pub mod state;

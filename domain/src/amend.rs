@@ -19,6 +19,28 @@ pub struct LineAccount {
     pub substituted: u32,
 }
 
+/// Which holdings give up units when a line loses `wanted` of them (a
+/// cancellation, a substitution, a short pick): the newest first, so the
+/// oldest keep their place in the queue and the packages that were
+/// promised first stay whole. `held` is (holding, units), where a larger
+/// key is newer; returns (holding, units taken) in the order to take them.
+pub fn newest_first<K: Ord + Copy>(mut held: Vec<(K, u32)>, wanted: u32) -> Vec<(K, u32)> {
+    held.sort_by_key(|&(key, _)| std::cmp::Reverse(key));
+    let mut left = wanted;
+    let mut out = Vec::new();
+    for (key, units) in held {
+        if left == 0 {
+            break;
+        }
+        let take = units.min(left);
+        if take > 0 {
+            out.push((key, take));
+            left -= take;
+        }
+    }
+    out
+}
+
 /// Why units of a line cannot be cancelled or substituted.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum AmendError {
@@ -111,6 +133,14 @@ impl SubstitutionStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_line_gives_up_its_newest_holdings_first() {
+        assert_eq!(newest_first(vec![(1, 2), (5, 1), (3, 4)], 4), vec![(5, 1), (3, 3)]);
+        assert_eq!(newest_first(vec![(1, 2)], 5), vec![(1, 2)], "never more than is held");
+        assert_eq!(newest_first(vec![(1, 2), (2, 0)], 0), vec![]);
+        assert_eq!(newest_first(vec![((7, 1), 1), ((7, 2), 1), ((9, 1), 1)], 2), vec![((9, 1), 1), ((7, 2), 1)]);
+    }
 
     const LINE: LineAccount =
         LineAccount { ordered: 13, shipped: 9, allocated: 1, backordered: 2, cancelled: 1, substituted: 0 };

@@ -73,6 +73,29 @@ pub fn queue(mut waiting: Vec<Waiting>) -> Vec<Waiting> {
     waiting
 }
 
+/// The order estimates walk the waiting backorders in: the queue first,
+/// then the unconfirmed ones as if they joined it now, oldest first (their
+/// `confirmed_at_ms` is their creation time).
+pub fn estimation_order(confirmed: Vec<Waiting>, mut unconfirmed: Vec<Waiting>) -> Vec<Waiting> {
+    let mut ordered = queue(confirmed);
+    unconfirmed.sort_by_key(|w| (w.confirmed_at_ms, w.id));
+    ordered.extend(unconfirmed);
+    ordered
+}
+
+/// An expected receipt dated before `today` is a mistake, not a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expectedOn must not be in the past")]
+pub struct ReceiptInThePast;
+
+/// Checks an expected receipt's date against today.
+pub fn expected_on(
+    day: crate::calendar::Day,
+    today: crate::calendar::Day,
+) -> Result<crate::calendar::Day, ReceiptInThePast> {
+    if day < today { Err(ReceiptInThePast) } else { Ok(day) }
+}
+
 /// Hands `units` to the queue in order: each backorder takes what it needs
 /// or what is left. Returns (backorder id, units) for every backorder served.
 pub fn allocate(waiting: Vec<Waiting>, mut units: u32) -> Vec<(i64, u32)> {
@@ -138,6 +161,21 @@ pub fn estimate_availability(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn estimates_walk_the_queue_then_the_unconfirmed_oldest_first() {
+        let w = |id, priority, at| Waiting { id, priority, confirmed_at_ms: at, quantity: 1 };
+        let order = estimation_order(vec![w(1, 0, 50), w(2, 5, 90)], vec![w(3, 9, 70), w(4, 9, 10)]);
+        assert_eq!(order.iter().map(|w| w.id).collect::<Vec<_>>(), [2, 1, 4, 3]);
+    }
+
+    #[test]
+    fn an_expected_receipt_may_be_today_but_not_yesterday() {
+        let today = crate::calendar::Day::from_days_since_epoch(100);
+        assert_eq!(expected_on(today, today), Ok(today));
+        assert_eq!(expected_on(today.plus_days(3), today), Ok(today.plus_days(3)));
+        assert_eq!(expected_on(crate::calendar::Day::from_days_since_epoch(99), today), Err(ReceiptInThePast));
+    }
     use proptest::prelude::*;
 
     #[test]

@@ -24,6 +24,60 @@ pub enum InvalidCompensation {
     ExceedsTotal { total: Money, remaining: Money, asked: Money },
 }
 
+/// One line as an order's total counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BilledLine {
+    pub unit_price: Money,
+    pub quantity: u32,
+    /// Cancelled and substituted units are not paid for (a substitute line
+    /// is billed at its own price).
+    pub cancelled: u32,
+    pub substituted: u32,
+}
+
+/// What an order adds up to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderTotals {
+    /// Σ units still owed × unit price.
+    pub merchandise: Money,
+    pub shipping: Money,
+    /// What the partial-shipment policy charged for extra packages.
+    pub partial_shipment_charge: Money,
+    pub compensation: Money,
+    /// merchandise + shipping + partial-shipment charge − compensation.
+    pub total: Money,
+}
+
+impl OrderTotals {
+    pub fn add_up(lines: &[BilledLine], shipping: Money, partial_shipment_charge: Money, credits: &[Money]) -> Self {
+        let merchandise: Money = lines
+            .iter()
+            .map(|l| {
+                let owed = l.quantity.saturating_sub(l.cancelled).saturating_sub(l.substituted);
+                Money::new(l.unit_price.amount() * Decimal::from(owed))
+            })
+            .sum();
+        let compensation: Money = credits.iter().copied().sum();
+        OrderTotals {
+            merchandise,
+            shipping,
+            partial_shipment_charge,
+            compensation,
+            total: merchandise + shipping + partial_shipment_charge - compensation,
+        }
+    }
+
+    /// What credits are measured against: the order before any credit.
+    pub fn before_credits(&self) -> Money {
+        self.total + self.compensation
+    }
+
+    /// The credit `grant` gives on this order (see [`credit`]).
+    pub fn credit(&self, grant: Grant) -> Result<Money, InvalidCompensation> {
+        credit(grant, self.before_credits(), self.compensation)
+    }
+}
+
 /// The credit a grant gives on an order of `total` that has been credited
 /// `credited` so far, rounded to cents. Credits never exceed the total.
 pub fn credit(grant: Grant, total: Money, credited: Money) -> Result<Money, InvalidCompensation> {
@@ -48,6 +102,22 @@ mod tests {
 
     fn m(s: &str) -> Money {
         Money::new(s.parse().unwrap())
+    }
+
+    #[test]
+    fn an_order_owes_its_units_left_plus_shipping_less_credits() {
+        let lines = [
+            BilledLine { unit_price: m("10.00"), quantity: 3, cancelled: 1, substituted: 0 },
+            BilledLine { unit_price: m("2.50"), quantity: 2, cancelled: 0, substituted: 2 },
+            BilledLine { unit_price: m("3.00"), quantity: 2, cancelled: 0, substituted: 0 },
+        ];
+        let totals = OrderTotals::add_up(&lines, m("7.00"), m("4.95"), &[m("1.00"), m("0.50")]);
+        assert_eq!(totals.merchandise, m("26.00"));
+        assert_eq!(totals.compensation, m("1.50"));
+        assert_eq!(totals.total, m("36.45"));
+        assert_eq!(totals.before_credits(), m("37.95"));
+        assert_eq!(totals.credit(Grant::Amount(m("36.45"))), Ok(m("36.45")));
+        assert!(totals.credit(Grant::Amount(m("36.46"))).is_err(), "never more than what is left");
     }
 
     #[test]

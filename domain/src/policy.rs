@@ -87,14 +87,18 @@ impl FulfillmentPolicy {
         Ok(self)
     }
 
-    /// An unconfirmed backorder created at `created_ms` has expired by `now_ms`.
-    pub fn has_expired(&self, created_ms: i64, now_ms: i64) -> bool {
-        self.unconfirmed_expiry_ms.is_some_and(|window| now_ms.saturating_sub(created_ms) >= window)
+    /// At `now_ms`, an unconfirmed backorder has expired if it was created
+    /// at or before the instant returned; `None` when nothing expires. A
+    /// cutoff rather than a predicate, so that a store can find what is due
+    /// through an index on creation time.
+    pub fn expired_if_created_by(&self, now_ms: i64) -> Option<i64> {
+        self.unconfirmed_expiry_ms.map(|window| now_ms.saturating_sub(window))
     }
 
-    /// A backorder created at `created_ms` is overdue at `now_ms`.
-    pub fn is_overdue(&self, created_ms: i64, now_ms: i64) -> bool {
-        self.max_backorder_ms.is_some_and(|limit| now_ms.saturating_sub(created_ms) >= limit)
+    /// At `now_ms`, a waiting backorder is overdue if it was created at or
+    /// before the instant returned; `None` when nothing goes overdue.
+    pub fn overdue_if_created_by(&self, now_ms: i64) -> Option<i64> {
+        self.max_backorder_ms.map(|limit| now_ms.saturating_sub(limit))
     }
 
     /// The credit owed for a backorder worth `value` whose estimate moved
@@ -132,13 +136,16 @@ mod tests {
     fn windows_start_at_creation_and_are_inclusive() {
         let policy =
             FulfillmentPolicy { max_backorder_ms: Some(1_000), unconfirmed_expiry_ms: Some(500), ..Default::default() };
-        assert!(!policy.has_expired(10_000, 10_499));
-        assert!(policy.has_expired(10_000, 10_500));
-        assert!(!policy.is_overdue(10_000, 10_999));
-        assert!(policy.is_overdue(10_000, 11_000));
+        let expired = |created: i64, now: i64| policy.expired_if_created_by(now).is_some_and(|by| created <= by);
+        let overdue = |created: i64, now: i64| policy.overdue_if_created_by(now).is_some_and(|by| created <= by);
+        assert!(!expired(10_000, 10_499));
+        assert!(expired(10_000, 10_500));
+        assert!(!overdue(10_000, 10_999));
+        assert!(overdue(10_000, 11_000));
+        assert_eq!(policy.overdue_if_created_by(i64::MIN + 5), Some(i64::MIN), "never overflows");
         let lenient = FulfillmentPolicy::default();
-        assert!(!lenient.has_expired(0, i64::MAX));
-        assert!(!lenient.is_overdue(0, i64::MAX));
+        assert_eq!(lenient.expired_if_created_by(i64::MAX), None);
+        assert_eq!(lenient.overdue_if_created_by(i64::MAX), None);
     }
 
     #[test]

@@ -462,6 +462,33 @@ pub fn plan_fulfillment(request: &SourcingRequest, network: &Network, budget: Se
     Prepared::new(request, network, &[]).optimal_plan(budget)
 }
 
+/// Where more units of one sku go for an order that already has packages
+/// open at `open` (in the order they were opened): into the first of those
+/// warehouses that holds them all, so that no package is added; otherwise
+/// wherever the engine ships them in the fewest packages, cheapest. Returns
+/// (warehouse, units); they add up to what the network holds, at most
+/// `units`.
+pub fn source_more(
+    sku: &Sku,
+    units: Quantity,
+    destination: GeoPoint,
+    open: &[WarehouseCode],
+    network: &Network,
+    budget: SearchBudget,
+) -> Vec<(WarehouseCode, u32)> {
+    if let Some(code) = open.iter().find(|code| network.available(code, sku) >= units.units()) {
+        return vec![(code.clone(), units.units())];
+    }
+    let line = OrderLine::new(sku.clone(), units);
+    let request = SourcingRequest::new(vec![line], destination, SplitPolicy::ShipAvailable, None)
+        .expect("one line with a positive quantity is a valid request");
+    let plan = plan_fulfillment(&request, network, budget);
+    plan.shipments()
+        .iter()
+        .map(|s| (s.warehouse().clone(), s.lines().iter().map(|l| l.quantity().units()).sum()))
+        .collect()
+}
+
 impl Network {
     /// Takes a plan's shipments out of the available stock, as committing it
     /// would. For replaying orders one after another (`simulate --sequential`).

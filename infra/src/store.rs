@@ -24,7 +24,8 @@ use thiserror::Error;
 pub use amend::{ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
 pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
-pub use compensation::{CompensationRecord, OrderTotals};
+pub use compensation::CompensationRecord;
+pub use domain::compensation::OrderTotals;
 pub use maintenance::MaintenanceReport;
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{

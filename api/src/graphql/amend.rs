@@ -1,7 +1,7 @@
 //! Changing an order after placement (cancelling lines, substitutions,
 //! short picks) and the deployment's fulfillment policy.
 
-use crate::contention::retrying;
+use crate::operations;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
 use domain::amend::SubstitutionStatus as DomainStatus;
 use domain::policy::PartialShipmentCharge;
@@ -13,7 +13,7 @@ use super::app;
 use super::catalog::Product;
 use super::fulfillment::FulfillmentPlan;
 use super::inputs::DestinationInput;
-use super::orders::{Order, numeric_id, order_after, with_order};
+use super::orders::{Order, order_after, with_order};
 use super::scalars::{DateTime, DecimalValue, Money};
 use crate::error::{ApiError, ErrorCode, UserError};
 
@@ -280,24 +280,6 @@ pub(crate) struct ShortPickPayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn positive(value: i32, field: &str) -> Result<u32, ApiError> {
-    u32::try_from(value).ok().filter(|&v| v > 0).ok_or_else(|| {
-        ApiError::User(
-            UserError::new(ErrorCode::BadQuantity, format!("{field} must be positive, got {value}")).at(&[field]),
-        )
-    })
-}
-
-fn text(value: Option<&str>, field: &str, default: &str) -> Result<String, ApiError> {
-    let value = value.map(str::trim).unwrap_or(default);
-    if value.is_empty() || value.len() > 500 {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, format!("{field} must be 1 to 500 characters")).at(&[field]),
-        ));
-    }
-    Ok(value.to_owned())
-}
-
 #[derive(Default)]
 pub(crate) struct AmendMutation;
 
@@ -317,18 +299,17 @@ impl AmendMutation {
         apply_now: bool,
     ) -> async_graphql::Result<SubstitutionPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let line = numeric_id(&input.line_id, "an order line")?;
-            let sku = super::inputs::sku(&input.substitute_sku, &["substituteSku"])?;
-            let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
-            let note = text(input.note.as_deref(), "note", "substituted by an agent")?;
-            let mode = if apply_now { SubstitutionMode::Apply } else { SubstitutionMode::Propose };
-            let record = retrying(|| state.store.substitute(line, &sku, quantity, &note, mode)).await?;
-            if apply_now {
-                state.cache.invalidate(&[sku]).await;
-            }
-            Ok(record)
-        }
+        let mode = if apply_now { SubstitutionMode::Apply } else { SubstitutionMode::Propose };
+        let result = operations::substitute(
+            state,
+            operations::Substitute {
+                line_id: &input.line_id,
+                substitute_sku: &input.substitute_sku,
+                quantity: input.quantity,
+                note: input.note.as_deref(),
+                mode,
+            },
+        )
         .await;
         Self::substitution_payload(ctx, result).await
     }
@@ -345,16 +326,8 @@ impl AmendMutation {
         input: CancelOrderLineInput,
     ) -> async_graphql::Result<OrderPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let line = numeric_id(&input.line_id, "an order line")?;
-            let quantity = input.quantity.map(|q| positive(q, "quantity")).transpose()?;
-            let reason = text(input.reason.as_deref(), "reason", "cancelled by request")?;
-            let (order_id, skus) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
-            let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
-            state.cache.invalidate(&skus).await;
-            Ok(order_id)
-        }
-        .await;
+        let result =
+            operations::cancel_order_line(state, &input.line_id, input.quantity, input.reason.as_deref()).await;
         let (order, user_errors) = order_after(state, result).await?;
         Ok(OrderPayload { order, user_errors })
     }
@@ -387,16 +360,7 @@ impl AmendMutation {
         id: ID,
         accept: bool,
     ) -> async_graphql::Result<SubstitutionPayload> {
-        let state = app(ctx)?;
-        let result = async {
-            let id = numeric_id(&id, "a substitution")?;
-            let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
-            if accept && let Ok(sku) = domain::Sku::new(record.substitute_sku.clone()) {
-                state.cache.invalidate(&[sku]).await;
-            }
-            Ok(record)
-        }
-        .await;
+        let result = operations::respond_to_substitution(app(ctx)?, &id, accept).await;
         Self::substitution_payload(ctx, result).await
     }
 
@@ -409,16 +373,8 @@ impl AmendMutation {
         input: ReportShortPickInput,
     ) -> async_graphql::Result<ShortPickPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let shipment = numeric_id(&input.shipment_id, "a shipment")?;
-            let sku = super::inputs::sku(&input.sku, &["sku"])?;
-            let quantity = positive(input.quantity, "quantity")?;
-            let reason = text(Some(&input.reason), "reason", "")?;
-            let outcome = retrying(|| state.store.report_short_pick(shipment, &sku, quantity, &reason)).await?;
-            state.cache.invalidate(&[sku]).await;
-            Ok(outcome)
-        }
-        .await;
+        let result =
+            operations::report_short_pick(state, &input.shipment_id, &input.sku, input.quantity, &input.reason).await;
         let (outcome, order, user_errors) = with_order(state, result, |o| o.order_id).await?;
         let Some(outcome) = outcome else {
             return Ok(ShortPickPayload { resourced: Vec::new(), backordered: 0, order: None, user_errors });

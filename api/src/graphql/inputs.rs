@@ -3,7 +3,7 @@
 
 use async_graphql::{Enum, InputObject};
 use domain::sourcing::{MaxShipments, SourcingRequest};
-use domain::{GeoPoint, OrderLine, Quantity, Sku, WarehouseCode};
+use domain::{GeoPoint, OrderLine, Quantity};
 
 use crate::error::{ApiError, ErrorCode, UserError};
 
@@ -65,14 +65,7 @@ pub(crate) struct QuoteInput {
 /// Most lines one order may have.
 pub(crate) const MAX_LINES: usize = 100;
 
-pub(crate) fn sku(value: &str, field: &[&str]) -> Result<Sku, ApiError> {
-    Sku::new(value).map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field)))
-}
-
-pub(crate) fn warehouse_code(value: &str, field: &[&str]) -> Result<WarehouseCode, ApiError> {
-    WarehouseCode::new(value)
-        .map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(field)))
-}
+pub(crate) use crate::input::{sku, warehouse_code};
 
 pub(crate) fn destination(input: &DestinationInput) -> Result<GeoPoint, ApiError> {
     GeoPoint::new(input.latitude, input.longitude)

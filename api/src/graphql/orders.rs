@@ -1,7 +1,7 @@
 //! Orders: `order`, `orders`, and the order's lines, shipments, backorders
 //! and events.
 
-use crate::contention::retrying;
+use crate::operations;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, Enum, ErrorExtensions, ID, Object, SimpleObject};
 use domain::order::OrderStatus as DomainStatus;
@@ -439,7 +439,7 @@ impl OrderQuery {
     }
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let id = numeric_id(&id, "an order").map_err(|e| e.extend())?;
+        let id = crate::input::id(&id, "an order").map_err(|e| e.extend())?;
         Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
     }
 
@@ -484,20 +484,10 @@ pub(crate) struct BackorderPayload {
 pub(crate) struct BackorderMutation;
 
 impl BackorderMutation {
-    async fn change(
-        ctx: &Context<'_>,
-        id: ID,
-        change: impl AsyncFn(&infra::store::Store, i64) -> Result<BackorderRecord, infra::store::StoreError>,
+    async fn payload(
+        state: &crate::state::AppState,
+        result: Result<BackorderRecord, ApiError>,
     ) -> async_graphql::Result<BackorderPayload> {
-        let state = app(ctx)?;
-        let result = async {
-            let id = numeric_id(&id, "a backorder")?;
-            let record = retrying(|| change(&state.store, id)).await?;
-            // Allocation may have reserved stock of this sku.
-            state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
-            Ok(record)
-        }
-        .await;
         let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(BackorderPayload { backorder: record.map(Backorder), order, user_errors })
     }
@@ -508,12 +498,14 @@ impl BackorderMutation {
     /// The shopper agrees to wait: the backorder joins the queue, and stock
     /// already available is allocated to it at once, oldest first.
     async fn confirm_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
-        Self::change(ctx, id, async |store, id| store.confirm_backorder(id).await).await
+        let state = app(ctx)?;
+        Self::payload(state, operations::confirm_backorder(state, &id).await).await
     }
 
     /// Cancels a backorder that has not been allocated yet.
     async fn cancel_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
-        Self::change(ctx, id, async |store, id| store.cancel_backorder(id).await).await
+        let state = app(ctx)?;
+        Self::payload(state, operations::cancel_backorder(state, &id).await).await
     }
 }
 
@@ -554,12 +546,6 @@ pub(super) async fn order_after(
     Ok((order, user_errors))
 }
 
-/// `what` with its article: "an order", "a shipment".
-pub(super) fn numeric_id(id: &ID, what: &str) -> Result<i64, ApiError> {
-    id.parse::<i64>()
-        .map_err(|_| ApiError::user(ErrorCode::InvalidInput, format!("{:?} is not {what} id", id.as_str())))
-}
-
 #[derive(Default)]
 pub(crate) struct LifecycleMutation;
 
@@ -574,21 +560,7 @@ impl LifecycleMutation {
         tracking_number: String,
     ) -> async_graphql::Result<ShipmentPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let id = numeric_id(&id, "a shipment")?;
-            let tracking = tracking_number.trim();
-            if tracking.is_empty() || tracking.len() > 100 {
-                return Err(ApiError::User(
-                    crate::error::UserError::new(ErrorCode::InvalidInput, "trackingNumber must be 1 to 100 characters")
-                        .at(&["trackingNumber"]),
-                ));
-            }
-            let record = retrying(|| state.store.mark_shipped(id, tracking)).await?;
-            let skus: Vec<domain::Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
-            state.cache.invalidate(&skus).await;
-            Ok(record)
-        }
-        .await;
+        let result = operations::mark_shipped(state, &id, &tracking_number).await;
         let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(ShipmentPayload { shipment: record.map(Shipment), order, user_errors })
     }
@@ -602,17 +574,7 @@ impl LifecycleMutation {
         reason: Option<String>,
     ) -> async_graphql::Result<CancelOrderPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let id = numeric_id(&id, "an order")?;
-            let skus = {
-                let reason = reason.as_deref().unwrap_or("cancelled by request");
-                retrying(|| state.store.cancel_order(id, reason)).await?
-            };
-            let skus: Vec<domain::Sku> = skus.into_iter().filter_map(|s| domain::Sku::new(s).ok()).collect();
-            state.cache.invalidate(&skus).await;
-            Ok(id)
-        }
-        .await;
+        let result = operations::cancel_order(state, &id, reason.as_deref()).await;
         let (order, user_errors) = order_after(state, result).await?;
         Ok(CancelOrderPayload { order, user_errors })
     }
@@ -668,23 +630,14 @@ impl CompensationMutation {
         ctx: &Context<'_>,
         input: IssueCompensationInput,
     ) -> async_graphql::Result<IssueCompensationPayload> {
-        use domain::compensation::Grant;
         let state = app(ctx)?;
-        let result = async {
-            let id = numeric_id(&input.order_id, "an order")?;
-            let grant = match (input.amount, input.percentage) {
-                (Some(amount), None) => Grant::Amount(amount.0),
-                (None, Some(p)) => Grant::Percentage(p.0),
-                _ => return Err(ApiError::user(ErrorCode::InvalidInput, "give exactly one of amount and percentage")),
-            };
-            let reason = input.reason.trim();
-            if reason.is_empty() || reason.len() > 500 {
-                return Err(ApiError::user(ErrorCode::InvalidInput, "reason must be 1 to 500 characters"));
-            }
-            retrying(|| state.store.issue_compensation(id, grant, reason)).await?;
-            Ok(id)
-        }
-        .await;
+        let grant = operations::IssueCompensation {
+            order_id: &input.order_id,
+            amount: input.amount.map(|m| m.0),
+            percentage: input.percentage.map(|p| p.0),
+            reason: &input.reason,
+        };
+        let result = operations::issue_compensation(state, grant).await;
         let (order, user_errors) = order_after(state, result).await?;
         Ok(IssueCompensationPayload { order, user_errors })
     }

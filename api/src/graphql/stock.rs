@@ -1,8 +1,8 @@
 //! Stock: the `availability` query and `setStockLevels` feeds.
 
-use crate::contention::{ARRIVAL_DEADLINE, retrying, retrying_arrival};
+use crate::operations;
 use async_graphql::{Context, ErrorExtensions, InputObject, Object, SimpleObject};
-use infra::store::{FeedOutcome, LocationStock, SkuStock, StockInput, WarehouseRecord};
+use infra::store::{FeedOutcome, LocationStock, SkuStock, WarehouseRecord};
 
 use super::network::Warehouse;
 use super::{app, internal, loaders};
@@ -125,38 +125,6 @@ pub(crate) struct SetStockLevelsPayload {
     pub user_errors: Vec<UserError>,
 }
 
-/// Most rows one feed call may carry.
-const MAX_ROWS: usize = 5_000;
-
-fn parse(rows: &[StockLevelInput]) -> Result<Vec<StockInput>, ApiError> {
-    if rows.is_empty() || rows.len() > MAX_ROWS {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_ROWS} levels")).at(&["input"]),
-        ));
-    }
-    rows.iter()
-        .enumerate()
-        .map(|(i, row)| {
-            let index = i.to_string();
-            let count = |value: i32, name: &str| {
-                u32::try_from(value).map_err(|_| {
-                    ApiError::User(
-                        UserError::new(ErrorCode::BadQuantity, format!("{name} must not be negative, got {value}"))
-                            .at(&["input", &index, name]),
-                    )
-                })
-            };
-            Ok(StockInput {
-                warehouse: super::inputs::warehouse_code(&row.warehouse_code, &["input", &index, "warehouseCode"])?,
-                sku: super::inputs::sku(&row.sku, &["input", &index, "sku"])?,
-                on_hand: count(row.on_hand, "onHand")?,
-                safety_stock: row.safety_stock.map(|s| count(s, "safetyStock")).transpose()?,
-                sequence: row.sequence,
-            })
-        })
-        .collect()
-}
-
 #[derive(Default)]
 pub(crate) struct StockMutation;
 
@@ -170,16 +138,17 @@ impl StockMutation {
         input: Vec<StockLevelInput>,
     ) -> async_graphql::Result<SetStockLevelsPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let parsed = parse(&input)?;
-            let outcomes = retrying_arrival(ARRIVAL_DEADLINE, || state.store.set_stock_levels(&parsed)).await;
-            // Invalidate even on failure: a partial commit is impossible, but
-            // an entry cached meanwhile might predate the write.
-            let skus: Vec<domain::Sku> = parsed.iter().map(|p| p.sku.clone()).collect();
-            state.cache.invalidate(&skus).await;
-            Ok(outcomes?)
-        }
-        .await;
+        let rows: Vec<operations::StockRow<'_>> = input
+            .iter()
+            .map(|r| operations::StockRow {
+                warehouse_code: &r.warehouse_code,
+                sku: &r.sku,
+                on_hand: r.on_hand,
+                safety_stock: r.safety_stock,
+                sequence: r.sequence,
+            })
+            .collect();
+        let result = operations::set_stock_levels(state, &rows).await;
         let (outcomes, user_errors) = into_payload(result)?;
         let results = outcomes
             .unwrap_or_default()
@@ -224,30 +193,9 @@ pub(crate) struct StockChangePayload {
     pub user_errors: Vec<UserError>,
 }
 
-async fn change_stock(
-    ctx: &Context<'_>,
-    warehouse: &str,
-    sku: &str,
-    delta: i64,
-    reason: &str,
-) -> async_graphql::Result<StockChangePayload> {
-    let state = app(ctx)?;
-    let result = async {
-        let code = super::inputs::warehouse_code(warehouse, &["input", "warehouseCode"])?;
-        let sku = super::inputs::sku(sku, &["input", "sku"])?;
-        // What arrives is the warehouse's truth and is retried until it
-        // applies; a removal is the caller's decision and may be refused.
-        if delta > 0 {
-            retrying_arrival(ARRIVAL_DEADLINE, || state.store.adjust_stock(&code, &sku, delta, reason)).await?;
-        } else {
-            retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
-        }
-        state.cache.invalidate(std::slice::from_ref(&sku)).await;
-        Ok(state.store.stock_of(&[sku]).await?)
-    }
-    .await;
+fn stock_payload(result: Result<SkuStock, ApiError>) -> async_graphql::Result<StockChangePayload> {
     let (stock, user_errors) = into_payload(result)?;
-    Ok(StockChangePayload { availability: stock.and_then(|mut s| s.pop()).map(SkuAvailability), user_errors })
+    Ok(StockChangePayload { availability: stock.map(SkuAvailability), user_errors })
 }
 
 #[derive(Default)]
@@ -262,13 +210,7 @@ impl PartnerStockMutation {
         ctx: &Context<'_>,
         input: ReceiveStockInput,
     ) -> async_graphql::Result<StockChangePayload> {
-        if input.quantity <= 0 {
-            let error =
-                UserError::new(ErrorCode::BadQuantity, format!("quantity must be positive, got {}", input.quantity))
-                    .at(&["input", "quantity"]);
-            return Ok(StockChangePayload { availability: None, user_errors: vec![error] });
-        }
-        change_stock(ctx, &input.warehouse_code, &input.sku, i64::from(input.quantity), "received").await
+        stock_payload(operations::receive_stock(app(ctx)?, &input.warehouse_code, &input.sku, input.quantity).await)
     }
 
     /// A relative change with a reason; on-hand may not fall below what is
@@ -278,12 +220,10 @@ impl PartnerStockMutation {
         ctx: &Context<'_>,
         input: AdjustStockInput,
     ) -> async_graphql::Result<StockChangePayload> {
-        if input.delta == 0 || input.reason.trim().is_empty() {
-            let error = UserError::new(ErrorCode::InvalidInput, "an adjustment needs a non-zero delta and a reason")
-                .at(&["input"]);
-            return Ok(StockChangePayload { availability: None, user_errors: vec![error] });
-        }
-        change_stock(ctx, &input.warehouse_code, &input.sku, i64::from(input.delta), input.reason.trim()).await
+        let state = app(ctx)?;
+        stock_payload(
+            operations::adjust_stock(state, &input.warehouse_code, &input.sku, input.delta, &input.reason).await,
+        )
     }
 }
 
@@ -324,28 +264,14 @@ impl ReceiptMutation {
         input: InboundReceiptInput,
     ) -> async_graphql::Result<RecordInboundReceiptPayload> {
         let state = app(ctx)?;
-        let result = async {
-            let code = super::inputs::warehouse_code(&input.warehouse_code, &["input", "warehouseCode"])?;
-            let sku = super::inputs::sku(&input.sku, &["input", "sku"])?;
-            let quantity = u32::try_from(input.quantity).ok().filter(|&q| q > 0).ok_or_else(|| {
-                ApiError::User(
-                    UserError::new(
-                        ErrorCode::BadQuantity,
-                        format!("quantity must be positive, got {}", input.quantity),
-                    )
-                    .at(&["input", "quantity"]),
-                )
-            })?;
-            let days = input
-                .expected_on
-                .0
-                .signed_duration_since(crate::state::to_date(domain::calendar::Day::from_days_since_epoch(0)))
-                .num_days();
-            let day = domain::calendar::Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX));
-            Ok(retrying_arrival(ARRIVAL_DEADLINE, || state.store.record_inbound_receipt(&code, &sku, quantity, day))
-                .await?)
-        }
-        .await;
+        let days = input
+            .expected_on
+            .0
+            .signed_duration_since(crate::state::to_date(domain::calendar::Day::from_days_since_epoch(0)))
+            .num_days();
+        let day = domain::calendar::Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX));
+        let result =
+            operations::record_inbound_receipt(state, &input.warehouse_code, &input.sku, input.quantity, day).await;
         let (receipt, user_errors) = into_payload(result)?;
         Ok(RecordInboundReceiptPayload {
             receipt: receipt.map(|r| InboundReceipt {

@@ -264,3 +264,23 @@ fn baselines_fill_in_their_own_order() {
     assert_eq!(shape(&nearest)[0].0, "EAST");
     assert_eq!(plan(&req, &net).shipment_count(), 1);
 }
+
+#[test]
+fn more_units_join_an_open_package_that_holds_them_all_and_otherwise_ship_in_the_fewest_packages() {
+    let net = network(three_warehouses(), &[("EAST", "A", 2), ("MID", "A", 3), ("WEST", "A", 5)]);
+    let sku = Sku::new("A").unwrap();
+    let to = GeoPoint::new(40.7, -74.0).unwrap();
+    let code = |c: &str| WarehouseCode::new(c).unwrap();
+    let more = |units: i64, open: &[WarehouseCode]| {
+        source_more(&sku, Quantity::new(units).unwrap(), to, open, &net, SearchBudget::default())
+    };
+    // MID is dearer than EAST, but its package is already going.
+    assert_eq!(more(3, &[code("WEST"), code("MID")]), vec![(code("WEST"), 3)], "the first open package that can");
+    assert_eq!(more(3, &[code("EAST"), code("MID")]), vec![(code("MID"), 3)]);
+    // No open package holds 4: one new package, the nearest that can.
+    assert_eq!(more(4, &[code("EAST")]), vec![(code("WEST"), 4)]);
+    // More than the network holds: what there is, in the fewest packages.
+    let all = more(20, &[]);
+    assert_eq!(all.iter().map(|(_, u)| u).sum::<u32>(), 10);
+    assert_eq!(all.len(), 3);
+}

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use domain::Money;
-use domain::amend::{AmendError, LineAccount, SubstitutionStatus};
+use domain::amend::{AmendError, LineAccount, SubstitutionStatus, newest_first};
 use domain::backorder::{BackorderAction, transition};
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -130,29 +130,28 @@ async fn take_waiting<C: ConnectionTrait>(
     to: BackorderStatus,
     now: i64,
 ) -> Result<u32, StoreError> {
-    let rows = backorder::Entity::find()
+    let rows: HashMap<i64, backorder::Model> = backorder::Entity::find()
         .filter(backorder::Column::OrderLineId.eq(line.id))
         .filter(backorder::Column::Status.is_in(OPEN))
-        .order_by_desc(backorder::Column::Id)
         .all(db)
-        .await?;
+        .await?
+        .into_iter()
+        .map(|b| (b.id, b))
+        .collect();
+    let held = rows.values().map(|b| Ok((b.id, units(b.quantity)?))).collect::<Result<_, StoreError>>()?;
     let action = if to == BackorderStatus::Substituted { BackorderAction::Substitute } else { BackorderAction::Cancel };
-    let mut left = i64::from(wanted);
-    for row in rows {
-        if left == 0 {
-            break;
-        }
-        let from = super::stored::backorder_status(&row.status)?;
-        transition(from, action).map_err(StoreError::InvalidTransition)?;
-        let take = Ord::min(left, row.quantity);
-        split_backorder(db, &row, take, to, now).await?;
+    let mut taken = 0;
+    for (id, take) in newest_first(held, wanted) {
+        let row = &rows[&id];
+        transition(super::stored::backorder_status(&row.status)?, action).map_err(StoreError::InvalidTransition)?;
+        split_backorder(db, row, i64::from(take), to, now).await?;
         if to == BackorderStatus::Cancelled {
             let payload = json!({ "backorder": row.id, "sku": row.sku, "quantity": take });
             event(db, line.order_id, EventKind::BackorderCancelled, payload, now).await?;
         }
-        left -= take;
+        taken += take;
     }
-    Ok(wanted - units(left)?)
+    Ok(taken)
 }
 
 /// Takes `wanted` units out of a line's packages that have not left, newest
@@ -167,12 +166,12 @@ async fn take_from_packages<C: ConnectionTrait>(
     written_off: bool,
     now: i64,
 ) -> Result<u32, StoreError> {
-    let mut left = i64::from(wanted);
-    for (s, sl) in rows {
-        if left == 0 {
-            break;
-        }
-        let take = Ord::min(left, sl.quantity);
+    let held =
+        rows.iter().map(|(s, sl)| Ok(((s.id, sl.id), units(sl.quantity)?))).collect::<Result<_, StoreError>>()?;
+    let mut taken = 0;
+    for ((shipment_id, line_id), take) in newest_first(held, wanted) {
+        let (s, sl) = rows.iter().find(|(s, sl)| s.id == shipment_id && sl.id == line_id).expect("chosen from rows");
+        let take = i64::from(take);
         move_shipment(db, s.id, &UNSHIPPED, None, now).await?;
         let guarded = shipment_line::Entity::update_many()
             .col_expr(shipment_line::Column::Quantity, Expr::col(shipment_line::Column::Quantity).sub(take))
@@ -194,13 +193,13 @@ async fn take_from_packages<C: ConnectionTrait>(
             event(db, s.order_id, EventKind::ShipmentCancelled, json!({ "shipment": s.id, "reason": "empty" }), now)
                 .await?;
         }
-        left -= take;
+        taken += units(take)?;
     }
-    Ok(wanted - units(left)?)
+    Ok(taken)
 }
 
-/// A line's units in packages that have not left, newest package first;
-/// `only` narrows to one package.
+/// A line's units in packages that have not left; `only` narrows to one
+/// package.
 async fn unshipped_of<C: ConnectionTrait>(
     db: &C,
     line_id: i64,
@@ -218,9 +217,8 @@ async fn unshipped_of<C: ConnectionTrait>(
         query = query.filter(shipment::Column::Id.eq(id));
     }
     let open: HashMap<i64, shipment::Model> = query.all(db).await?.into_iter().map(|s| (s.id, s)).collect();
-    let mut rows: Vec<(shipment::Model, shipment_line::Model)> =
+    let rows: Vec<(shipment::Model, shipment_line::Model)> =
         lines.into_iter().filter_map(|l| open.get(&l.shipment_id).map(|s| (s.clone(), l))).collect();
-    rows.sort_by_key(|(s, l)| (std::cmp::Reverse(s.id), std::cmp::Reverse(l.id)));
     Ok(rows)
 }
 

@@ -15,8 +15,8 @@ use domain::calendar::{Day, transit_days};
 use domain::inventory::StockLevel;
 use domain::money::distance_meters;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
-use domain::sourcing::{SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
-use domain::{GeoPoint, Network, OrderLine, Quantity, Sku, WarehouseCode};
+use domain::sourcing::{SearchBudget, SplitPolicy, source_more};
+use domain::{GeoPoint, Network, Quantity, Sku, WarehouseCode};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -335,10 +335,11 @@ impl<'a> LineRef<'a> {
     }
 }
 
-/// Where `units` of `sku` for an order come from: the warehouse of one of
-/// the order's open shipments if it holds them all (no new package),
-/// otherwise the sourcing engine's fewest-packages, cheapest plan for the
-/// one line. `units` must not exceed what `available` holds in all.
+/// Where `units` of `sku` for an order come from, as
+/// `domain::sourcing::source_more` decides: the warehouse of one of the
+/// order's open packages if it holds them all (no new package), otherwise
+/// the fewest-packages, cheapest plan for the one line. `units` must not
+/// exceed what `available` holds in all.
 async fn choose_sources<C: ConnectionTrait>(
     db: &C,
     order: &order::Model,
@@ -347,39 +348,34 @@ async fn choose_sources<C: ConnectionTrait>(
     available: &HashMap<i64, u32>,
     warehouses: &HashMap<i64, warehouse::Model>,
 ) -> Result<Vec<(i64, u32)>, StoreError> {
-    let open = shipment::Entity::find()
+    let open: Vec<i64> = shipment::Entity::find()
+        .select_only()
+        .column(shipment::Column::WarehouseId)
         .filter(shipment::Column::OrderId.eq(order.id))
         .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)))
         .order_by_asc(shipment::Column::Id)
+        .into_tuple()
         .all(db)
         .await?;
-    if let Some(s) = open.iter().find(|s| available.get(&s.warehouse_id).is_some_and(|&a| a >= units)) {
-        return Ok(vec![(s.warehouse_id, units)]);
-    }
     let records: Vec<domain::Warehouse> = available
         .keys()
         .map(|id| Ok(super::network::record(warehouses[id].clone(), None)?.to_domain()))
         .collect::<Result<_, StoreError>>()?;
     let mut network = Network::new(records).map_err(|e| StoreError::Invariant(e.to_string()))?;
     let sku = stored::sku(sku.to_owned())?;
-    for (id, &units) in available {
-        network
-            .set_available(&stored::warehouse_code(warehouses[id].code.clone())?, sku.clone(), units)
-            .map_err(|e| StoreError::Invariant(e.to_string()))?;
+    let mut ids: HashMap<WarehouseCode, i64> = HashMap::new();
+    for (&id, &units) in available {
+        let code = stored::warehouse_code(warehouses[&id].code.clone())?;
+        network.set_available(&code, sku.clone(), units).map_err(|e| StoreError::Invariant(e.to_string()))?;
+        ids.insert(code, id);
     }
+    let open: Vec<WarehouseCode> =
+        open.iter().filter_map(|w| ids.iter().find(|&(_, id)| id == w).map(|(code, _)| code.clone())).collect();
     let destination = stored::point(order.latitude, order.longitude)?;
     let quantity = Quantity::new(i64::from(units)).map_err(|e| StoreError::Invariant(e.to_string()))?;
-    let request =
-        SourcingRequest::new(vec![OrderLine::new(sku, quantity)], destination, SplitPolicy::ShipAvailable, None)
-            .map_err(|e| StoreError::Invariant(e.to_string()))?;
-    let plan = plan_fulfillment(&request, &network, SearchBudget::default());
-    Ok(plan
-        .shipments()
-        .iter()
-        .map(|s| {
-            let id = warehouses.values().find(|w| w.code == s.warehouse().as_str()).expect("planned from these").id;
-            (id, s.lines().iter().map(|l| l.quantity().units()).sum())
-        })
+    Ok(source_more(&sku, quantity, destination, &open, &network, SearchBudget::default())
+        .into_iter()
+        .map(|(code, take)| (ids[&code], take))
         .collect())
 }
 
@@ -700,7 +696,7 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     product_id: i64,
     now: i64,
 ) -> Result<(), StoreError> {
-    use domain::backorder::{estimate_availability, queue};
+    use domain::backorder::{estimate_availability, estimation_order};
     locks.require_product(product_id)?;
     let open = backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
@@ -725,15 +721,14 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
         .into_iter()
         .map(|o| (o.id, o))
         .collect();
-    // The queue first; unconfirmed backorders as if they joined it now, oldest first.
     let confirmed: Vec<&backorder::Model> =
         open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
     let awaiting: Vec<&backorder::Model> =
         open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
-    let mut ordered = queue(confirmed.into_iter().map(waiting).collect::<Result<_, _>>()?);
-    let mut later: Vec<Waiting> = awaiting.into_iter().map(waiting).collect::<Result<_, _>>()?;
-    later.sort_by_key(|w| (w.confirmed_at_ms, w.id));
-    ordered.extend(later);
+    let ordered = estimation_order(
+        confirmed.into_iter().map(waiting).collect::<Result<_, _>>()?,
+        awaiting.into_iter().map(waiting).collect::<Result<_, _>>()?,
+    );
     let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();
     let destinations: HashMap<i64, GeoPoint> = orders
         .values()
@@ -883,9 +878,8 @@ impl Store {
         expected_on: Day,
     ) -> Result<ReceiptRecord, StoreError> {
         let now = self.now_ms();
-        if expected_on < today(now) {
-            return Err(StoreError::Invalid("expectedOn must not be in the past".to_owned()));
-        }
+        let expected_on =
+            domain::backorder::expected_on(expected_on, today(now)).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let txn = self.write().await?;
         let (w, p) = warehouse_and_product(&txn, warehouse, sku).await?;
         let mut locks = Locks::new();

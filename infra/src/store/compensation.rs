@@ -1,7 +1,7 @@
 //! Compensation credits and the totals of an order.
 
 use domain::Money;
-use domain::compensation::{Grant, credit};
+use domain::compensation::{BilledLine, Grant, OrderTotals};
 use domain::order::EventKind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
@@ -20,21 +20,6 @@ pub struct CompensationRecord {
     pub created_at_ms: i64,
 }
 
-/// What an order adds up to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OrderTotals {
-    /// Σ units still owed × unit price over the lines: cancelled and
-    /// substituted units are not paid for, substitute lines are at their own
-    /// price (so a substitution's price difference is in here).
-    pub merchandise: Money,
-    pub shipping: Money,
-    /// What the partial-shipment policy charged for extra packages.
-    pub partial_shipment_charge: Money,
-    pub compensation: Money,
-    /// merchandise + shipping + partial-shipment charge − compensation.
-    pub total: Money,
-}
-
 fn record(m: compensation::Model) -> CompensationRecord {
     CompensationRecord {
         id: m.id,
@@ -47,26 +32,35 @@ fn record(m: compensation::Model) -> CompensationRecord {
 }
 
 pub(super) async fn totals<C: sea_orm::ConnectionTrait>(db: &C, order_id: i64) -> Result<OrderTotals, StoreError> {
+    use super::stored::count;
     let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
-    let lines = order_line::Entity::find().filter(order_line::Column::OrderId.eq(order_id)).all(db).await?;
-    let merchandise: Money = lines
-        .iter()
+    let lines = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
+        .all(db)
+        .await?
+        .into_iter()
         .map(|l| {
-            let owed = l.quantity - l.cancelled - l.substituted;
-            Money::new(money_from_micros(l.unit_price_micros).amount() * rust_decimal::Decimal::from(owed))
+            Ok(BilledLine {
+                unit_price: money_from_micros(l.unit_price_micros),
+                quantity: count("line quantity", l.quantity)?,
+                cancelled: count("cancelled units", l.cancelled)?,
+                substituted: count("substituted units", l.substituted)?,
+            })
         })
-        .sum();
-    let credits = compensation::Entity::find().filter(compensation::Column::OrderId.eq(order_id)).all(db).await?;
-    let compensation: Money = credits.iter().map(|c| money_from_micros(c.amount_micros)).sum();
-    let shipping = money_from_micros(order.shipping_cost_micros);
-    let partial_shipment_charge = money_from_micros(order.partial_shipment_charge_micros);
-    Ok(OrderTotals {
-        merchandise,
-        shipping,
-        partial_shipment_charge,
-        compensation,
-        total: merchandise + shipping + partial_shipment_charge - compensation,
-    })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let credits: Vec<Money> = compensation::Entity::find()
+        .filter(compensation::Column::OrderId.eq(order_id))
+        .all(db)
+        .await?
+        .iter()
+        .map(|c| money_from_micros(c.amount_micros))
+        .collect();
+    Ok(OrderTotals::add_up(
+        &lines,
+        money_from_micros(order.shipping_cost_micros),
+        money_from_micros(order.partial_shipment_charge_micros),
+        &credits,
+    ))
 }
 
 impl Store {
@@ -84,8 +78,7 @@ impl Store {
         let mut locks = super::locks::Locks::new();
         locks.orders(&txn, &[order_id]).await?;
         let current = totals(&txn, order_id).await?;
-        let amount = credit(grant, current.total + current.compensation, current.compensation)
-            .map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let amount = current.credit(grant).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = compensation::Entity::insert(compensation::ActiveModel {
             order_id: Set(order_id),
             amount_micros: Set(to_micros(amount.amount())?),

@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use domain::Money;
-use domain::compensation::{Grant, credit};
+use domain::compensation::Grant;
 use domain::order::{BackorderStatus, EventKind};
 use domain::policy::FulfillmentPolicy;
 use rust_decimal::Decimal;
@@ -53,8 +53,8 @@ impl Store {
         batch: u64,
     ) -> Result<MaintenanceReport, StoreError> {
         let mut report = MaintenanceReport::default();
-        if let Some(window) = policy.unconfirmed_expiry_ms {
-            report.expired = self.expire_unconfirmed(window, batch).await?;
+        if policy.unconfirmed_expiry_ms.is_some() {
+            report.expired = self.expire_unconfirmed(policy, batch).await?;
         }
         if policy.max_backorder_ms.is_some() {
             (report.overdue, report.cancelled_overdue) = self.flag_overdue(policy, batch).await?;
@@ -90,12 +90,13 @@ impl Store {
         Ok((rows, locks))
     }
 
-    async fn expire_unconfirmed(&self, window: i64, batch: u64) -> Result<u32, StoreError> {
+    async fn expire_unconfirmed(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<u32, StoreError> {
         let now = self.now_ms();
+        let Some(expired_by) = policy.expired_if_created_by(now) else { return Ok(0) };
         let txn = self.write().await?;
         let due = backorder::Entity::find()
             .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
-            .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(window)));
+            .filter(backorder::Column::CreatedAtMs.lte(expired_by));
         let (rows, locks) = self.claim(&txn, due, batch).await?;
         let mut done = 0;
         let mut touched = BTreeSet::new();
@@ -132,20 +133,20 @@ impl Store {
     }
 
     async fn flag_overdue(&self, policy: &FulfillmentPolicy, batch: u64) -> Result<(u32, u32), StoreError> {
-        let Some(limit) = policy.max_backorder_ms else { return Ok((0, 0)) };
         let now = self.now_ms();
+        let Some(overdue_by) = policy.overdue_if_created_by(now) else { return Ok((0, 0)) };
         let txn = self.write().await?;
         let mut due = backorder::Entity::find()
             .filter(backorder::Column::Status.is_in(OPEN))
             .filter(backorder::Column::OverdueAtMs.is_null())
-            .filter(backorder::Column::CreatedAtMs.lte(now.saturating_sub(limit)));
-        if let Some(window) = policy.unconfirmed_expiry_ms {
+            .filter(backorder::Column::CreatedAtMs.lte(overdue_by));
+        if let Some(expired_by) = policy.expired_if_created_by(now) {
             // An unconfirmed backorder past its window expires; it is not
             // also reported overdue on the way out.
             due = due.filter(
                 Condition::any()
                     .add(backorder::Column::Status.ne(BackorderStatus::AwaitingConfirmation.as_str()))
-                    .add(backorder::Column::CreatedAtMs.gt(now.saturating_sub(window))),
+                    .add(backorder::Column::CreatedAtMs.gt(expired_by)),
             );
         }
         let (rows, locks) = self.claim(&txn, due, batch).await?;
@@ -239,10 +240,7 @@ impl Store {
             let Some(owed) = policy.delay_credit(slip, value) else { continue };
             let totals = super::compensation::totals(&txn, row.order_id).await?;
             // Never more than what is left of the order's total.
-            let Ok(amount) = credit(Grant::Amount(owed), totals.total + totals.compensation, totals.compensation)
-            else {
-                continue;
-            };
+            let Ok(amount) = totals.credit(Grant::Amount(owed)) else { continue };
             let reason = format!("automatic: {} delayed {slip} days", row.sku);
             let inserted = compensation::Entity::insert(compensation::ActiveModel {
                 order_id: Set(row.order_id),

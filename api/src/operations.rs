@@ -1,0 +1,253 @@
+//! One use case per operation that changes stock or an order after it was
+//! placed (quoting and placing are in `fulfillment`). Each owns its whole
+//! operation: it validates what the caller sent (`input`), runs the store's
+//! write (again when it loses a race: `contention`), and invalidates the
+//! stock it changed in the cache. Resolvers only convert GraphQL input into
+//! these calls and their results into payloads; the caller's identity, when
+//! keys land, is checked here too, so each operation has one place to look.
+//!
+//! Deliberately not here: decisions about orders (they are `domain`'s) and
+//! SQL (it is `infra`'s).
+
+use domain::calendar::Day;
+use domain::compensation::Grant;
+use domain::{Money, Sku};
+use infra::store::{
+    BackorderRecord, FeedOutcome, ReceiptRecord, ShipmentRecord, ShortPickOutcome, SkuStock, StockInput,
+    SubstitutionMode, SubstitutionRecord,
+};
+use rust_decimal::Decimal;
+
+use crate::contention::{ARRIVAL_DEADLINE, retrying, retrying_arrival};
+use crate::error::{ApiError, ErrorCode, UserError};
+use crate::input::{self, MAX_TEXT, MAX_TRACKING};
+use crate::state::AppState;
+
+/// Skus as the store reports them back, for the cache.
+fn skus(names: Vec<String>) -> Vec<Sku> {
+    names.into_iter().filter_map(|s| Sku::new(s).ok()).collect()
+}
+
+/// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
+pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
+    let id = input::id(id, "a backorder")?;
+    let record = retrying(|| state.store.confirm_backorder(id)).await?;
+    // Allocation may have reserved stock of this sku.
+    state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
+    Ok(record)
+}
+
+/// Cancels a waiting backorder.
+pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
+    let id = input::id(id, "a backorder")?;
+    let record = retrying(|| state.store.cancel_backorder(id)).await?;
+    state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
+    Ok(record)
+}
+
+/// A released package left its warehouse.
+pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> Result<ShipmentRecord, ApiError> {
+    let id = input::id(id, "a shipment")?;
+    let tracking = input::text(Some(tracking_number), "", MAX_TRACKING, &["trackingNumber"])?;
+    let record = retrying(|| state.store.mark_shipped(id, &tracking)).await?;
+    let skus: Vec<Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
+    state.cache.invalidate(&skus).await;
+    Ok(record)
+}
+
+/// Cancels everything of an order that has not shipped; returns its id.
+pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> Result<i64, ApiError> {
+    let id = input::id(id, "an order")?;
+    let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
+    let changed = retrying(|| state.store.cancel_order(id, &reason)).await?;
+    state.cache.invalidate(&skus(changed)).await;
+    Ok(id)
+}
+
+/// What an agent grants: exactly one of an amount and a percentage.
+pub struct IssueCompensation<'a> {
+    pub order_id: &'a str,
+    pub amount: Option<Money>,
+    pub percentage: Option<Decimal>,
+    pub reason: &'a str,
+}
+
+/// Credits an order by hand; returns its id.
+pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) -> Result<i64, ApiError> {
+    let id = input::id(input.order_id, "an order")?;
+    let grant = match (input.amount, input.percentage) {
+        (Some(amount), None) => Grant::Amount(amount),
+        (None, Some(p)) => Grant::Percentage(p),
+        _ => return Err(ApiError::user(ErrorCode::InvalidInput, "give exactly one of amount and percentage")),
+    };
+    let reason = input::text(Some(input.reason), "", MAX_TEXT, &["reason"])?;
+    retrying(|| state.store.issue_compensation(id, grant, &reason)).await?;
+    Ok(id)
+}
+
+/// Cancels units of a line that have not shipped; returns the order's id.
+pub async fn cancel_order_line(
+    state: &AppState,
+    line_id: &str,
+    quantity: Option<i32>,
+    reason: Option<&str>,
+) -> Result<i64, ApiError> {
+    let line = input::id(line_id, "an order line")?;
+    let quantity = quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
+    let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
+    let (order_id, changed) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
+    state.cache.invalidate(&skus(changed)).await;
+    Ok(order_id)
+}
+
+/// A substitution an agent makes or proposes.
+pub struct Substitute<'a> {
+    pub line_id: &'a str,
+    pub substitute_sku: &'a str,
+    pub quantity: Option<i32>,
+    pub note: Option<&'a str>,
+    pub mode: SubstitutionMode,
+}
+
+pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<SubstitutionRecord, ApiError> {
+    let line = input::id(input.line_id, "an order line")?;
+    let sku = input::sku(input.substitute_sku, &["substituteSku"])?;
+    let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
+    let note = input::text(input.note, "substituted by an agent", MAX_TEXT, &["note"])?;
+    let record = retrying(|| state.store.substitute(line, &sku, quantity, &note, input.mode)).await?;
+    if input.mode == SubstitutionMode::Apply {
+        state.cache.invalidate(&[sku]).await;
+    }
+    Ok(record)
+}
+
+/// The shopper's answer to a proposal.
+pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -> Result<SubstitutionRecord, ApiError> {
+    let id = input::id(id, "a substitution")?;
+    let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
+    if accept {
+        state.cache.invalidate(&skus(vec![record.substitute_sku.clone()])).await;
+    }
+    Ok(record)
+}
+
+/// Units a partner could not pick.
+pub async fn report_short_pick(
+    state: &AppState,
+    shipment_id: &str,
+    sku: &str,
+    quantity: i32,
+    reason: &str,
+) -> Result<ShortPickOutcome, ApiError> {
+    let shipment = input::id(shipment_id, "a shipment")?;
+    let sku = input::sku(sku, &["sku"])?;
+    let quantity = input::units(quantity, &["quantity"])?;
+    let reason = input::text(Some(reason), "", MAX_TEXT, &["reason"])?;
+    let outcome = retrying(|| state.store.report_short_pick(shipment, &sku, quantity, &reason)).await?;
+    state.cache.invalidate(&[sku]).await;
+    Ok(outcome)
+}
+
+/// One row of a feed, as sent.
+pub struct StockRow<'a> {
+    pub warehouse_code: &'a str,
+    pub sku: &'a str,
+    pub on_hand: i32,
+    pub safety_stock: Option<i32>,
+    pub sequence: Option<i64>,
+}
+
+/// Most rows one feed call may carry.
+pub const MAX_FEED_ROWS: usize = 5_000;
+
+/// Absolute levels from a feed, all or nothing; retried until they apply.
+pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result<Vec<FeedOutcome>, ApiError> {
+    if rows.is_empty() || rows.len() > MAX_FEED_ROWS {
+        return Err(ApiError::User(
+            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_FEED_ROWS} levels"))
+                .at(&["input"]),
+        ));
+    }
+    let parsed = rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let index = i.to_string();
+            Ok(StockInput {
+                warehouse: input::warehouse_code(row.warehouse_code, &["input", &index, "warehouseCode"])?,
+                sku: input::sku(row.sku, &["input", &index, "sku"])?,
+                on_hand: input::count(row.on_hand, &["input", &index, "onHand"])?,
+                safety_stock: row
+                    .safety_stock
+                    .map(|s| input::count(s, &["input", &index, "safetyStock"]))
+                    .transpose()?,
+                sequence: row.sequence,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let outcomes = retrying_arrival(ARRIVAL_DEADLINE, || state.store.set_stock_levels(&parsed)).await;
+    // Invalidate even on failure: a partial commit is impossible, but an
+    // entry cached meanwhile might predate the write.
+    let skus: Vec<Sku> = parsed.iter().map(|p| p.sku.clone()).collect();
+    state.cache.invalidate(&skus).await;
+    Ok(outcomes?)
+}
+
+/// Units that arrived; they serve the backorder queue first.
+pub async fn receive_stock(state: &AppState, warehouse: &str, sku: &str, quantity: i32) -> Result<SkuStock, ApiError> {
+    let units = input::units(quantity, &["input", "quantity"])?;
+    change_stock(state, warehouse, sku, i64::from(units), "received").await
+}
+
+/// A relative change with a reason (a recount, a write-off, a find).
+pub async fn adjust_stock(
+    state: &AppState,
+    warehouse: &str,
+    sku: &str,
+    delta: i32,
+    reason: &str,
+) -> Result<SkuStock, ApiError> {
+    if delta == 0 || reason.trim().is_empty() {
+        return Err(ApiError::User(
+            UserError::new(ErrorCode::InvalidInput, "an adjustment needs a non-zero delta and a reason").at(&["input"]),
+        ));
+    }
+    let reason = input::text(Some(reason), "", MAX_TEXT, &["input", "reason"])?;
+    change_stock(state, warehouse, sku, i64::from(delta), &reason).await
+}
+
+async fn change_stock(
+    state: &AppState,
+    warehouse: &str,
+    sku: &str,
+    delta: i64,
+    reason: &str,
+) -> Result<SkuStock, ApiError> {
+    let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
+    let sku = input::sku(sku, &["input", "sku"])?;
+    // What arrives is the warehouse's truth and is retried until it applies;
+    // a removal is the caller's decision and may be refused.
+    if delta > 0 {
+        retrying_arrival(ARRIVAL_DEADLINE, || state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+    } else {
+        retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+    }
+    state.cache.invalidate(std::slice::from_ref(&sku)).await;
+    let mut stock = state.store.stock_of(&[sku]).await?;
+    stock.pop().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a changed level has no stock row")))
+}
+
+/// Stock expected at a warehouse on a day.
+pub async fn record_inbound_receipt(
+    state: &AppState,
+    warehouse: &str,
+    sku: &str,
+    quantity: i32,
+    expected_on: Day,
+) -> Result<ReceiptRecord, ApiError> {
+    let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
+    let sku = input::sku(sku, &["input", "sku"])?;
+    let quantity = input::units(quantity, &["input", "quantity"])?;
+    Ok(retrying_arrival(ARRIVAL_DEADLINE, || state.store.record_inbound_receipt(&code, &sku, quantity, expected_on))
+        .await?)
+}
