@@ -209,9 +209,52 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
     fingerprint(&parts)
 }
 
-/// Places an order: plan, then reserve in one transaction; re-plan when
-/// stock moved (a bounded number of times), or answer `Stale` when the
-/// caller pinned a plan with a token.
+/// What placing `input` on `snapshot` would commit, or why it is refused.
+fn decide(
+    state: &AppState,
+    input: &PlaceOrder,
+    request_hash: &str,
+    snapshot: &SourcingSnapshot,
+) -> Result<NewOrder, ApiError> {
+    let plan = plan_fulfillment(&input.request, &snapshot.network, state.settings.search_budget);
+    let not_backorderable: Vec<String> = plan
+        .backordered()
+        .filter(|(sku, _)| snapshot.product(sku).is_some_and(|p| !p.backorderable))
+        .map(|(sku, units)| format!("{sku} (short {units})"))
+        .collect();
+    if !not_backorderable.is_empty() {
+        return Err(ApiError::user(
+            ErrorCode::NotBackorderable,
+            format!("not enough stock of products that cannot be backordered: {}", not_backorderable.join(", ")),
+        ));
+    }
+    let unit_prices = input
+        .request
+        .lines()
+        .iter()
+        .zip(&input.unit_prices)
+        .map(|(line, price)| price.or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price)).unwrap_or_default())
+        .collect();
+    let draft = draft_order(&plan, input.consent, state.today(), &SnapshotLeadTimes(snapshot));
+    Ok(NewOrder {
+        customer_reference: input.customer_reference.clone(),
+        idempotency: Some((input.idempotency_key.clone(), request_hash.to_owned())),
+        request: input.request.clone(),
+        consent: input.consent,
+        unit_prices,
+        country_code: input.country_code.clone(),
+        postal_code: input.postal_code.clone(),
+        priority: input.priority,
+        partial_shipment_charge: state.settings.policy.partial_shipment_charge.for_packages(plan.shipment_count()),
+        draft,
+    })
+}
+
+/// Places an order: plan, then reserve in one transaction. A plan made
+/// before the transaction can find its stock moved; then the order is
+/// decided again on stock read under its products' locks, where it cannot
+/// lose (or, when the caller pinned a plan with a token, the answer is
+/// `Stale` with a fresh plan).
 #[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
 pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placement, ApiError> {
     let request_hash = placement_fingerprint(&input);
@@ -219,71 +262,53 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         return Ok(Placement::Placed { order_id, replayed: true });
     }
     let skus = skus_of(&input.request);
-    for attempt in 0..state.settings.placement_attempts {
-        let snapshot = state.store.sourcing_snapshot(&skus).await?;
-        if let Some(token) = &input.plan_token
-            && let TokenCheck::Stale(reason) = check_token(token, &input.request, &snapshot, state.now_ms())?
-        {
-            let fresh = quote_from(state, input.request.clone(), &snapshot);
-            return Ok(Placement::Stale { reason, fresh: Box::new(fresh) });
-        }
-        let plan = plan_fulfillment(&input.request, &snapshot.network, state.settings.search_budget);
-        let not_backorderable: Vec<String> = plan
-            .backordered()
-            .filter(|(sku, _)| snapshot.product(sku).is_some_and(|p| !p.backorderable))
-            .map(|(sku, units)| format!("{sku} (short {units})"))
-            .collect();
-        if !not_backorderable.is_empty() {
-            return Err(ApiError::user(
-                ErrorCode::NotBackorderable,
-                format!("not enough stock of products that cannot be backordered: {}", not_backorderable.join(", ")),
-            ));
-        }
-        let unit_prices = input
-            .request
-            .lines()
-            .iter()
-            .zip(&input.unit_prices)
-            .map(|(line, price)| {
-                price.or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price)).unwrap_or_default()
-            })
-            .collect();
-        let draft = draft_order(&plan, input.consent, state.today(), &SnapshotLeadTimes(&snapshot));
-        let new = NewOrder {
-            customer_reference: input.customer_reference.clone(),
-            idempotency: Some((input.idempotency_key.clone(), request_hash.clone())),
-            request: input.request.clone(),
-            consent: input.consent,
-            unit_prices,
-            country_code: input.country_code.clone(),
-            postal_code: input.postal_code.clone(),
-            priority: input.priority,
-            partial_shipment_charge: state.settings.policy.partial_shipment_charge.for_packages(plan.shipment_count()),
-            draft,
-        };
-        match state.store.place_order(&new, &snapshot).await {
-            Ok(PlacedOrder::Created(order_id)) => {
-                state.cache.invalidate(&skus).await;
-                tracing::info!(order_id, attempt, shipments = plan.shipment_count(), "order placed");
-                return Ok(Placement::Placed { order_id, replayed: false });
-            }
-            Ok(PlacedOrder::Replayed(order_id)) => {
-                return Ok(Placement::Placed { order_id, replayed: true });
-            }
-            Err(StoreError::StockMoved) => {
-                tracing::debug!(attempt, "stock moved during reservation; re-planning");
-                if input.plan_token.is_some() {
-                    let snapshot = state.store.sourcing_snapshot(&skus).await?;
-                    let fresh = quote_from(state, input.request.clone(), &snapshot);
-                    return Ok(Placement::Stale {
-                        reason: "the stock this plan relied on has changed",
-                        fresh: Box::new(fresh),
-                    });
-                }
-                tokio::time::sleep(crate::contention::backoff(attempt)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let snapshot = state.store.sourcing_snapshot(&skus).await?;
+    if let Some(token) = &input.plan_token
+        && let TokenCheck::Stale(reason) = check_token(token, &input.request, &snapshot, state.now_ms())?
+    {
+        let fresh = quote_from(state, input.request.clone(), &snapshot);
+        return Ok(Placement::Stale { reason, fresh: Box::new(fresh) });
     }
-    Err(ApiError::user(ErrorCode::Contention, "stock kept moving while the order was being placed; retry"))
+    let new = decide(state, &input, &request_hash, &snapshot)?;
+    let mut placed = state.store.place_order(&new, &snapshot).await;
+    for attempt in 1..state.settings.placement_attempts {
+        if !matches!(placed, Err(StoreError::StockMoved)) {
+            break;
+        }
+        if input.plan_token.is_some() {
+            let snapshot = state.store.sourcing_snapshot(&skus).await?;
+            let fresh = quote_from(state, input.request.clone(), &snapshot);
+            return Ok(Placement::Stale {
+                reason: "the stock this plan relied on has changed",
+                fresh: Box::new(fresh),
+            });
+        }
+        // Under the locks only a busy database can still get in the way.
+        tracing::debug!(attempt, "stock moved during reservation; deciding again under the products' locks");
+        placed = match state
+            .store
+            .place_order_locked(&snapshot, |fresh| decide(state, &input, &request_hash, fresh))
+            .await
+        {
+            Ok(Ok(placed)) => Ok(placed),
+            Ok(Err(refused)) => return Err(refused),
+            Err(StoreError::StockMoved) => {
+                tokio::time::sleep(crate::contention::backoff(attempt)).await;
+                Err(StoreError::StockMoved)
+            }
+            Err(e) => Err(e),
+        };
+    }
+    match placed {
+        Ok(PlacedOrder::Created(order_id)) => {
+            state.cache.invalidate(&skus).await;
+            tracing::info!(order_id, "order placed");
+            Ok(Placement::Placed { order_id, replayed: false })
+        }
+        Ok(PlacedOrder::Replayed(order_id)) => Ok(Placement::Placed { order_id, replayed: true }),
+        Err(StoreError::StockMoved) => {
+            Err(ApiError::user(ErrorCode::Contention, "stock kept moving while the order was being placed; retry"))
+        }
+        Err(e) => Err(e.into()),
+    }
 }

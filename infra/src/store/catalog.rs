@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use domain::{Money, Sku};
 use sea_orm::sea_query::ExprTrait;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{product, product_substitute};
@@ -100,18 +100,13 @@ impl Store {
 
     /// Known products among `skus`, in the order asked.
     pub async fn products_by_sku(&self, skus: &[&str]) -> Result<Vec<ProductRecord>, StoreError> {
-        let models =
-            product::Entity::find().filter(product::Column::Sku.is_in(skus.iter().copied())).all(&self.db).await?;
-        let mut records = self.with_substitutes(models).await?;
-        let position: HashMap<&str, usize> = skus.iter().enumerate().map(|(i, &sku)| (sku, i)).collect();
-        records.sort_by_key(|r| position.get(r.sku.as_str()).copied().unwrap_or(usize::MAX));
-        Ok(records)
+        products_by_sku(&self.db, skus).await
     }
 
     pub async fn products_by_id(&self, ids: &[i64]) -> Result<Vec<ProductRecord>, StoreError> {
         let models =
             product::Entity::find().filter(product::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
-        let mut records = self.with_substitutes(models).await?;
+        let mut records = with_substitutes(&self.db, models).await?;
         // Callers get them back in the order they asked.
         let position: HashMap<i64, usize> = ids.iter().enumerate().map(|(i, &id)| (id, i)).collect();
         records.sort_by_key(|r| position.get(&r.id).copied().unwrap_or(usize::MAX));
@@ -149,37 +144,51 @@ impl Store {
             );
         }
         let models = query.all(&self.db).await?;
-        self.with_substitutes(models).await
+        with_substitutes(&self.db, models).await
     }
+}
 
-    async fn with_substitutes(&self, models: Vec<product::Model>) -> Result<Vec<ProductRecord>, StoreError> {
-        let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
-        let mut subs: HashMap<i64, Vec<(i32, String)>> = HashMap::new();
-        if !ids.is_empty() {
-            for row in product_substitute::Entity::find()
-                .filter(product_substitute::Column::ProductId.is_in(ids))
-                .all(&self.db)
-                .await?
-            {
-                subs.entry(row.product_id).or_default().push((row.rank, row.substitute_sku));
-            }
+/// Known products among `skus`, in the order asked, read on `db` (the pool,
+/// or a transaction that must see its own locks' view).
+pub(super) async fn products_by_sku<C: ConnectionTrait>(
+    db: &C,
+    skus: &[&str],
+) -> Result<Vec<ProductRecord>, StoreError> {
+    let models = product::Entity::find().filter(product::Column::Sku.is_in(skus.iter().copied())).all(db).await?;
+    let mut records = with_substitutes(db, models).await?;
+    let position: HashMap<&str, usize> = skus.iter().enumerate().map(|(i, &sku)| (sku, i)).collect();
+    records.sort_by_key(|r| position.get(r.sku.as_str()).copied().unwrap_or(usize::MAX));
+    Ok(records)
+}
+
+async fn with_substitutes<C: ConnectionTrait>(
+    db: &C,
+    models: Vec<product::Model>,
+) -> Result<Vec<ProductRecord>, StoreError> {
+    let ids: Vec<i64> = models.iter().map(|m| m.id).collect();
+    let mut subs: HashMap<i64, Vec<(i32, String)>> = HashMap::new();
+    if !ids.is_empty() {
+        for row in
+            product_substitute::Entity::find().filter(product_substitute::Column::ProductId.is_in(ids)).all(db).await?
+        {
+            subs.entry(row.product_id).or_default().push((row.rank, row.substitute_sku));
         }
-        models
-            .into_iter()
-            .map(|m| {
-                // A product without substitutes has no rows for them.
-                let mut ranked = subs.remove(&m.id).unwrap_or_default();
-                ranked.sort();
-                Ok(ProductRecord {
-                    id: m.id,
-                    sku: super::stored::sku(m.sku)?,
-                    name: m.name,
-                    unit_price: money_from_micros(m.unit_price_micros),
-                    backorderable: m.backorderable,
-                    lead_time_days: super::stored::count("lead time", i64::from(m.lead_time_days))?,
-                    substitutes: ranked.into_iter().map(|(_, s)| super::stored::sku(s)).collect::<Result<_, _>>()?,
-                })
-            })
-            .collect()
     }
+    models
+        .into_iter()
+        .map(|m| {
+            // A product without substitutes has no rows for them.
+            let mut ranked = subs.remove(&m.id).unwrap_or_default();
+            ranked.sort();
+            Ok(ProductRecord {
+                id: m.id,
+                sku: super::stored::sku(m.sku)?,
+                name: m.name,
+                unit_price: money_from_micros(m.unit_price_micros),
+                backorderable: m.backorderable,
+                lead_time_days: super::stored::count("lead time", i64::from(m.lead_time_days))?,
+                substitutes: ranked.into_iter().map(|(_, s)| super::stored::sku(s)).collect::<Result<_, _>>()?,
+            })
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 
 use domain::{GeoPoint, ShippingRate, Warehouse, WarehouseCode};
 use rust_decimal::Decimal;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{partner, warehouse};
@@ -115,7 +115,7 @@ impl Store {
             .order_by_asc(warehouse::Column::Code)
             .all(&self.db)
             .await?;
-        self.with_partners(models).await
+        with_partners(&self.db, models).await
     }
 
     /// Whether the network holds nothing yet (no warehouse, no product).
@@ -129,13 +129,11 @@ impl Store {
     /// Every warehouse, active or not.
     pub async fn all_warehouses(&self) -> Result<Vec<WarehouseRecord>, StoreError> {
         let models = warehouse::Entity::find().order_by_asc(warehouse::Column::Code).all(&self.db).await?;
-        self.with_partners(models).await
+        with_partners(&self.db, models).await
     }
 
     pub async fn warehouses_by_id(&self, ids: &[i64]) -> Result<Vec<WarehouseRecord>, StoreError> {
-        let models =
-            warehouse::Entity::find().filter(warehouse::Column::Id.is_in(ids.iter().copied())).all(&self.db).await?;
-        self.with_partners(models).await
+        warehouses_by_id(&self.db, ids).await
     }
 
     /// A page of warehouses in code order after the code `after`.
@@ -153,22 +151,34 @@ impl Store {
             query = query.filter(warehouse::Column::Active.eq(active));
         }
         let models = query.all(&self.db).await?;
-        self.with_partners(models).await
+        with_partners(&self.db, models).await
     }
+}
 
-    async fn with_partners(&self, models: Vec<warehouse::Model>) -> Result<Vec<WarehouseRecord>, StoreError> {
-        let ids: Vec<i64> = models.iter().filter_map(|m| m.partner_id).collect();
-        let partners = if ids.is_empty() {
-            Vec::new()
-        } else {
-            partner::Entity::find().filter(partner::Column::Id.is_in(ids)).all(&self.db).await?
-        };
-        models
-            .into_iter()
-            .map(|m| {
-                let code = m.partner_id.and_then(|id| partners.iter().find(|p| p.id == id)).map(|p| p.code.clone());
-                record(m, code)
-            })
-            .collect()
-    }
+/// Warehouses by id, read on `db` (the pool, or a transaction).
+pub(super) async fn warehouses_by_id<C: ConnectionTrait>(
+    db: &C,
+    ids: &[i64],
+) -> Result<Vec<WarehouseRecord>, StoreError> {
+    let models = warehouse::Entity::find().filter(warehouse::Column::Id.is_in(ids.iter().copied())).all(db).await?;
+    with_partners(db, models).await
+}
+
+async fn with_partners<C: ConnectionTrait>(
+    db: &C,
+    models: Vec<warehouse::Model>,
+) -> Result<Vec<WarehouseRecord>, StoreError> {
+    let ids: Vec<i64> = models.iter().filter_map(|m| m.partner_id).collect();
+    let partners = if ids.is_empty() {
+        Vec::new()
+    } else {
+        partner::Entity::find().filter(partner::Column::Id.is_in(ids)).all(db).await?
+    };
+    models
+        .into_iter()
+        .map(|m| {
+            let code = m.partner_id.and_then(|id| partners.iter().find(|p| p.id == id)).map(|p| p.code.clone());
+            record(m, code)
+        })
+        .collect()
 }

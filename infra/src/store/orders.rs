@@ -14,7 +14,8 @@ use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, Money, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, Set,
 };
 use serde_json::json;
 
@@ -178,8 +179,54 @@ impl Store {
     }
 
     /// Reserves the plan's units and records the order, all or nothing.
-    /// `StockMoved` when a row no longer holds what the plan took.
+    /// `StockMoved` when a row no longer holds what the plan took (the plan
+    /// was made from `snapshot`, read before the transaction).
     pub async fn place_order(&self, new: &NewOrder, snapshot: &SourcingSnapshot) -> Result<PlacedOrder, StoreError> {
+        let txn = self.write().await?;
+        // Every product of the request, in the one lock order: its levels and
+        // its queue are written here. A new order needs no order lock; nobody
+        // else can see it before it commits.
+        let mut locks = Locks::new();
+        locks.products(&txn, &snapshot_products(snapshot)).await?;
+        self.commit_order(txn, locks, new, snapshot).await
+    }
+
+    /// Places an order decided by `decide` on stock read under the
+    /// products' locks: nobody changes that stock before this commits, so
+    /// the reservation cannot lose a race. For a placement that lost one on
+    /// a snapshot read before its transaction (a hot sku): it runs once
+    /// more, this way, instead of losing again. `base` gives the skus and
+    /// the products; `decide` gets the snapshot as it is now, and its error
+    /// (a refusal) leaves nothing written.
+    pub async fn place_order_locked<E>(
+        &self,
+        base: &SourcingSnapshot,
+        decide: impl FnOnce(&SourcingSnapshot) -> Result<NewOrder, E>,
+    ) -> Result<Result<PlacedOrder, E>, StoreError> {
+        let txn = self.write().await?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &snapshot_products(base)).await?;
+        let skus: Vec<Sku> = base.products.iter().map(|p| p.sku.clone()).collect();
+        let stock = super::stock::stock_of(&txn, &skus).await?;
+        let snapshot = super::stock::snapshot_on(&txn, stock, None).await?;
+        match decide(&snapshot) {
+            Ok(new) => self.commit_order(txn, locks, &new, &snapshot).await.map(Ok),
+            Err(refused) => {
+                txn.rollback().await?;
+                Ok(Err(refused))
+            }
+        }
+    }
+
+    /// The writes of a placement, in a transaction holding its products'
+    /// locks.
+    async fn commit_order(
+        &self,
+        txn: DatabaseTransaction,
+        locks: Locks,
+        new: &NewOrder,
+        snapshot: &SourcingSnapshot,
+    ) -> Result<PlacedOrder, StoreError> {
         let product_id =
             |sku: &Sku| snapshot.product(sku).map(|p| p.id).ok_or_else(|| StoreError::UnknownSku(sku.to_string()));
         let warehouse_id = |code: &WarehouseCode| {
@@ -193,15 +240,10 @@ impl Store {
             }
         }
         reservations.sort_unstable();
-
-        let txn = self.write().await?;
         let now = self.now_ms();
-        // Every product of the request, in the one lock order: its levels and
-        // its queue are written here. A new order needs no order lock; nobody
-        // else can see it before it commits.
-        let mut locks = Locks::new();
-        let products: Vec<i64> = request_products(new, &product_id)?;
-        locks.products(&txn, &products).await?;
+        for product in request_products(new, &product_id)? {
+            locks.require_product(product)?;
+        }
         // Backorders are only right if their products' stock is still what
         // the plan saw: units that arrived since would otherwise stay on sale
         // while these wait.
@@ -540,7 +582,15 @@ impl Store {
     }
 }
 
-/// Tells whether their stock rows at the warehouses the
+/// The products a snapshot was read for, sorted: what a placement locks.
+fn snapshot_products(snapshot: &SourcingSnapshot) -> Vec<i64> {
+    let mut ids: Vec<i64> = snapshot.products.iter().map(|p| p.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Tells whether the stock rows of `products` at the warehouses the
 /// plan used (the active ones) are the ones, at the versions, that
 /// `snapshot` read.
 async fn stock_unchanged<C: ConnectionTrait>(

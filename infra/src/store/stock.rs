@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use domain::inventory::StockLevel;
 use domain::{Network, Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::locks::Locks;
 use super::{ProductRecord, Store, StoreError, WarehouseRecord};
@@ -219,51 +219,7 @@ impl Store {
     /// Levels of each sku at active warehouses, in the order asked. An unknown
     /// sku is an error.
     pub async fn stock_of(&self, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
-        let products = self.products_by_sku(&skus.iter().map(Sku::as_str).collect::<Vec<_>>()).await?;
-        let mut by_sku: HashMap<&str, i64> = HashMap::new();
-        for p in &products {
-            by_sku.insert(p.sku.as_str(), p.id);
-        }
-        if let Some(missing) = skus.iter().find(|s| !by_sku.contains_key(s.as_str())) {
-            return Err(StoreError::UnknownSku(missing.to_string()));
-        }
-        let rows = stock_level::Entity::find()
-            .filter(stock_level::Column::ProductId.is_in(by_sku.values().copied()))
-            .all(&self.db)
-            .await?;
-        let warehouse_ids: Vec<i64> = rows.iter().map(|r| r.warehouse_id).collect::<HashSet<_>>().into_iter().collect();
-        let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
-            .filter(warehouse::Column::Id.is_in(warehouse_ids))
-            .filter(warehouse::Column::Active.eq(true))
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(|w| (w.id, w))
-            .collect();
-        let mut per_product: HashMap<i64, Vec<LocationStock>> = HashMap::new();
-        for row in rows {
-            let Some(w) = warehouses.get(&row.warehouse_id) else {
-                continue;
-            };
-            let level = StockLevel::new(row.on_hand, row.reserved, row.safety_stock)
-                .map_err(|e| StoreError::Invariant(format!("stored level out of range: {e}")))?;
-            per_product.entry(row.product_id).or_default().push(LocationStock {
-                warehouse_id: w.id,
-                warehouse: super::stored::warehouse_code(w.code.clone())?,
-                level,
-                version: row.version,
-                feed_sequence: row.feed_sequence,
-            });
-        }
-        Ok(skus
-            .iter()
-            .map(|sku| {
-                let product_id = by_sku[sku.as_str()];
-                let mut locations = per_product.remove(&product_id).unwrap_or_default();
-                locations.sort_by(|a, b| a.warehouse.cmp(&b.warehouse));
-                SkuStock { sku: sku.clone(), product_id, locations }
-            })
-            .collect())
+        stock_of(&self.db, skus).await
     }
 
     /// What sourcing needs to plan `skus`, read from the database.
@@ -273,6 +229,57 @@ impl Store {
     }
 }
 
+/// Levels of each sku at active warehouses, in the order asked, read on
+/// `db` (the pool, or a transaction holding the products' locks).
+pub(super) async fn stock_of<C: ConnectionTrait>(db: &C, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
+    let products = super::catalog::products_by_sku(db, &skus.iter().map(Sku::as_str).collect::<Vec<_>>()).await?;
+    let mut by_sku: HashMap<&str, i64> = HashMap::new();
+    for p in &products {
+        by_sku.insert(p.sku.as_str(), p.id);
+    }
+    if let Some(missing) = skus.iter().find(|s| !by_sku.contains_key(s.as_str())) {
+        return Err(StoreError::UnknownSku(missing.to_string()));
+    }
+    let rows = stock_level::Entity::find()
+        .filter(stock_level::Column::ProductId.is_in(by_sku.values().copied()))
+        .all(db)
+        .await?;
+    let warehouse_ids: Vec<i64> = rows.iter().map(|r| r.warehouse_id).collect::<HashSet<_>>().into_iter().collect();
+    let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
+        .filter(warehouse::Column::Id.is_in(warehouse_ids))
+        .filter(warehouse::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| (w.id, w))
+        .collect();
+    let mut per_product: HashMap<i64, Vec<LocationStock>> = HashMap::new();
+    for row in rows {
+        let Some(w) = warehouses.get(&row.warehouse_id) else {
+            continue;
+        };
+        let level = StockLevel::new(row.on_hand, row.reserved, row.safety_stock)
+            .map_err(|e| StoreError::Invariant(format!("stored level out of range: {e}")))?;
+        per_product.entry(row.product_id).or_default().push(LocationStock {
+            warehouse_id: w.id,
+            warehouse: super::stored::warehouse_code(w.code.clone())?,
+            level,
+            version: row.version,
+            feed_sequence: row.feed_sequence,
+        });
+    }
+    Ok(skus
+        .iter()
+        .map(|sku| {
+            let product_id = by_sku[sku.as_str()];
+            // A sku no warehouse has a level for is in stock nowhere.
+            let mut locations = per_product.remove(&product_id).unwrap_or_default();
+            locations.sort_by(|a, b| a.warehouse.cmp(&b.warehouse));
+            SkuStock { sku: sku.clone(), product_id, locations }
+        })
+        .collect())
+}
+
 /// Builds a snapshot from levels (fresh, or from the cache), with warehouse
 /// records from `known` when given, else from the database.
 pub async fn snapshot_from(
@@ -280,8 +287,17 @@ pub async fn snapshot_from(
     stock: Vec<SkuStock>,
     known: Option<&crate::cache::Warehouses>,
 ) -> Result<SourcingSnapshot, StoreError> {
+    snapshot_on(&store.db, stock, known).await
+}
+
+/// [`snapshot_from`], reading on `db`.
+pub(super) async fn snapshot_on<C: ConnectionTrait>(
+    db: &C,
+    stock: Vec<SkuStock>,
+    known: Option<&crate::cache::Warehouses>,
+) -> Result<SourcingSnapshot, StoreError> {
     let skus: Vec<&str> = stock.iter().map(|s| s.sku.as_str()).collect();
-    let products = store.products_by_sku(&skus).await?;
+    let products = super::catalog::products_by_sku(db, &skus).await?;
     let ids: Vec<i64> = stock
         .iter()
         .flat_map(|s| s.locations.iter().map(|l| l.warehouse_id))
@@ -290,7 +306,7 @@ pub async fn snapshot_from(
         .collect();
     let records = match known {
         Some(view) => ids.iter().filter_map(|&id| view.by_id(id).cloned()).collect(),
-        None => store.warehouses_by_id(&ids).await?,
+        None => super::network::warehouses_by_id(db, &ids).await?,
     };
     let warehouses: Vec<WarehouseRecord> = records.into_iter().filter(|w| w.active).collect();
     let mut network = Network::new(warehouses.iter().map(WarehouseRecord::to_domain).collect())
