@@ -303,22 +303,15 @@ pub(super) async fn available_of<C: ConnectionTrait>(
     product_id: i64,
 ) -> Result<(HashMap<i64, u32>, HashMap<i64, warehouse::Model>), StoreError> {
     let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
-    let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
-        .filter(warehouse::Column::Id.is_in(levels.iter().map(|l| l.warehouse_id)))
-        .filter(warehouse::Column::Active.eq(true))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|w| (w.id, w))
-        .collect();
-    let available = levels
-        .iter()
-        .filter(|l| warehouses.contains_key(&l.warehouse_id))
-        .map(|l| {
-            (l.warehouse_id, StockLevel::new(l.on_hand, l.reserved, l.safety_stock).map_or(0, StockLevel::available))
-        })
-        .filter(|&(_, units)| units > 0)
-        .collect();
+    let warehouses = super::stock::active_warehouses(db, levels.iter().map(|l| l.warehouse_id)).await?;
+    let mut available = HashMap::new();
+    for l in levels.iter().filter(|l| warehouses.contains_key(&l.warehouse_id)) {
+        let level = StockLevel::new(l.on_hand, l.reserved, l.safety_stock)
+            .map_err(|e| StoreError::Invariant(format!("stored level out of range: {e}")))?;
+        if level.available() > 0 {
+            available.insert(l.warehouse_id, level.available());
+        }
+    }
     Ok((available, warehouses))
 }
 

@@ -229,6 +229,22 @@ impl Store {
     }
 }
 
+/// The active ones among warehouses `ids`, by id.
+pub(super) async fn active_warehouses<C: ConnectionTrait>(
+    db: &C,
+    ids: impl Iterator<Item = i64>,
+) -> Result<HashMap<i64, warehouse::Model>, StoreError> {
+    let ids: Vec<i64> = ids.collect::<HashSet<_>>().into_iter().collect();
+    Ok(warehouse::Entity::find()
+        .filter(warehouse::Column::Id.is_in(ids))
+        .filter(warehouse::Column::Active.eq(true))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| (w.id, w))
+        .collect())
+}
+
 /// Levels of each sku at active warehouses, in the order asked, read on
 /// `db` (the pool, or a transaction holding the products' locks).
 pub(super) async fn stock_of<C: ConnectionTrait>(db: &C, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
@@ -244,15 +260,7 @@ pub(super) async fn stock_of<C: ConnectionTrait>(db: &C, skus: &[Sku]) -> Result
         .filter(stock_level::Column::ProductId.is_in(by_sku.values().copied()))
         .all(db)
         .await?;
-    let warehouse_ids: Vec<i64> = rows.iter().map(|r| r.warehouse_id).collect::<HashSet<_>>().into_iter().collect();
-    let warehouses: HashMap<i64, warehouse::Model> = warehouse::Entity::find()
-        .filter(warehouse::Column::Id.is_in(warehouse_ids))
-        .filter(warehouse::Column::Active.eq(true))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|w| (w.id, w))
-        .collect();
+    let warehouses = active_warehouses(db, rows.iter().map(|r| r.warehouse_id)).await?;
     let mut per_product: HashMap<i64, Vec<LocationStock>> = HashMap::new();
     for row in rows {
         let Some(w) = warehouses.get(&row.warehouse_id) else {
