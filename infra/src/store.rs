@@ -5,11 +5,15 @@ mod amend;
 mod backorders;
 mod catalog;
 mod compensation;
+mod levels;
 mod lifecycle;
 mod locks;
 mod maintenance;
 mod network;
 mod orders;
+mod placing;
+mod queue;
+mod rows;
 mod stock;
 mod stored;
 
@@ -22,17 +26,18 @@ use sea_orm::{
 use thiserror::Error;
 
 pub use amend::{ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
-pub use backorders::ReceiptRecord;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
+pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
 pub use maintenance::MaintenanceReport;
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
     BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,
     ShipmentRecord,
 };
-pub use stock::{FeedOutcome, LocationStock, SkuStock, SourcingSnapshot, StockInput, StockVersion, snapshot_from};
+pub use queue::ReceiptRecord;
+pub use stock::{FeedOutcome, StockInput};
 
 use crate::clock::{Clock, SystemClock};
 use domain::Money;

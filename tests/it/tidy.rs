@@ -83,3 +83,113 @@ fn docs_and_code_cite_only_what_the_repository_holds() {
         .collect();
     assert!(citing.is_empty(), "files citing documents outside the repository: {citing:?}");
 }
+
+/// The modules of `dir`, by layer: a module may use only modules of lower
+/// layers (`super::x` or `crate::x`, as `prefix` says), so nothing calls back
+/// up and there are no cycles. A new module must be given a layer here.
+fn check_layers(dir: &str, prefix: &str, layers: &[&[&str]]) {
+    let rank = |name: &str| layers.iter().position(|layer| layer.contains(&name));
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(repo_root().join(dir)).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    let prefix = format!("{prefix}::");
+    let mut broken = Vec::new();
+    for path in &files {
+        let name = path.file_stem().unwrap().to_str().unwrap();
+        if ["lib", "main"].contains(&name) {
+            continue;
+        }
+        let Some(own) = rank(name) else {
+            broken.push(format!("{name} has no layer"));
+            continue;
+        };
+        // The module's own folder (`foo/`) belongs to it.
+        let mut text = std::fs::read_to_string(path).unwrap();
+        let folder = path.with_extension("");
+        if folder.is_dir() {
+            let mut inner = Vec::new();
+            rust_files(&folder, &mut inner);
+            for p in inner {
+                text += &std::fs::read_to_string(p).unwrap();
+            }
+        }
+        for used in modules_named(&prefix, &text) {
+            if let Some(theirs) = rank(&used)
+                && used != name
+                && theirs >= own
+            {
+                broken.push(format!("{dir}/{name} (layer {own}) uses {used} (layer {theirs})"));
+            }
+        }
+    }
+    broken.sort();
+    broken.dedup();
+    assert!(broken.is_empty(), "imports against the layering: {broken:#?}");
+}
+
+/// Every name that follows `prefix` in `text`: `prefix` `name`, and the
+/// names in `prefix` `{a, b::c}` groups.
+fn modules_named(prefix: &str, text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for (at, _) in text.match_indices(prefix) {
+        let rest = &text[at + prefix.len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let group = &group[..group.find('}').unwrap_or(group.len())];
+            names.extend(group.split(',').map(|item| item.trim().split("::").next().unwrap_or("").to_owned()));
+        } else {
+            names.push(rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect());
+        }
+    }
+    names
+}
+
+#[test]
+fn store_modules_call_only_downwards() {
+    check_layers(
+        "infra/src/store",
+        "super",
+        &[
+            &["stored", "locks"],
+            &["catalog", "network"],
+            &["levels"],
+            &["rows"],
+            &["queue"],
+            &["placing"],
+            &["backorders", "orders", "compensation"],
+            &["amend", "lifecycle", "maintenance"],
+            &["stock"],
+        ],
+    );
+}
+
+#[test]
+fn api_modules_call_only_downwards() {
+    check_layers(
+        "api/src",
+        "crate",
+        &[
+            &["error", "state", "contention", "demo", "import", "simulate"],
+            &["input"],
+            &["fulfillment", "operations", "worker"],
+            &["graphql"],
+            &["http"],
+            &["server"],
+            &["cli"],
+        ],
+    );
+    check_layers(
+        "api/src/graphql",
+        "super",
+        &[
+            &["scalars", "inputs", "loaders"],
+            &["network", "catalog"],
+            &["orders", "stock"],
+            &["fulfillment"],
+            &["amend"],
+        ],
+    );
+}

@@ -3,7 +3,6 @@
 
 use crate::operations;
 use async_graphql::{Context, Enum, ErrorExtensions, ID, InputObject, Object, SimpleObject};
-use domain::amend::SubstitutionStatus as DomainStatus;
 use domain::policy::PartialShipmentCharge;
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{OrderLine as DomainLine, Quantity};
@@ -13,8 +12,8 @@ use super::app;
 use super::catalog::Product;
 use super::fulfillment::FulfillmentPlan;
 use super::inputs::DestinationInput;
-use super::orders::{Order, order_after, with_order};
-use super::scalars::{DateTime, DecimalValue, Money};
+use super::orders::{Order, Substitution, order_after, with_order};
+use super::scalars::{DecimalValue, Money};
 use crate::error::{ApiError, ErrorCode, UserError};
 
 /// How a deployment charges for packages beyond the first.
@@ -148,78 +147,6 @@ impl AmendQuery {
         }
         .await;
         result.map_err(|e: ApiError| e.log().extend())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-pub(crate) enum SubstitutionStatus {
-    /// Waiting for the shopper's answer.
-    Proposed,
-    Accepted,
-    Declined,
-    /// Applied by an agent directly.
-    Applied,
-}
-
-/// Units of a line shipped as another product: the lineage and the money.
-pub(crate) struct Substitution(pub SubstitutionRecord);
-
-#[Object]
-impl Substitution {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
-    }
-
-    /// The line whose waiting units are replaced.
-    async fn line_id(&self) -> ID {
-        ID(self.0.order_line_id.to_string())
-    }
-
-    /// What was ordered.
-    async fn original_sku(&self) -> &str {
-        &self.0.original_sku
-    }
-
-    /// What ships instead.
-    async fn substitute_sku(&self) -> &str {
-        &self.0.substitute_sku
-    }
-
-    async fn quantity(&self) -> u32 {
-        self.0.quantity
-    }
-
-    async fn status(&self) -> SubstitutionStatus {
-        match self.0.status {
-            DomainStatus::Proposed => SubstitutionStatus::Proposed,
-            DomainStatus::Accepted => SubstitutionStatus::Accepted,
-            DomainStatus::Declined => SubstitutionStatus::Declined,
-            DomainStatus::Applied => SubstitutionStatus::Applied,
-        }
-    }
-
-    /// Substitute minus original, over the units: positive is charged to the
-    /// shopper, negative is a refund credit. Already in the order's totals
-    /// once accepted or applied.
-    async fn price_difference(&self) -> Money {
-        Money(self.0.price_difference)
-    }
-
-    /// The new line, once accepted or applied.
-    async fn substitute_line_id(&self) -> Option<ID> {
-        self.0.substitute_line_id.map(|id| ID(id.to_string()))
-    }
-
-    async fn note(&self) -> &str {
-        &self.0.note
-    }
-
-    async fn created_at(&self) -> DateTime {
-        DateTime(self.0.created_at_ms)
-    }
-
-    async fn responded_at(&self) -> Option<DateTime> {
-        self.0.responded_at_ms.map(DateTime)
     }
 }
 

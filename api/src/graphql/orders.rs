@@ -126,9 +126,9 @@ impl Order {
     }
 
     /// Substitutions proposed or applied on the order, oldest first.
-    async fn substitutions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<super::amend::Substitution>> {
+    async fn substitutions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Substitution>> {
         let rows = app(ctx)?.store.substitutions_of(&[self.0.id]).await.map_err(internal)?;
-        Ok(rows.into_iter().map(super::amend::Substitution).collect())
+        Ok(rows.into_iter().map(Substitution).collect())
     }
 
     async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
@@ -640,5 +640,77 @@ impl CompensationMutation {
         let result = operations::issue_compensation(state, grant).await;
         let (order, user_errors) = order_after(state, result).await?;
         Ok(IssueCompensationPayload { order, user_errors })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub(crate) enum SubstitutionStatus {
+    /// Waiting for the shopper's answer.
+    Proposed,
+    Accepted,
+    Declined,
+    /// Applied by an agent directly.
+    Applied,
+}
+
+/// Units of a line shipped as another product: the lineage and the money.
+pub(crate) struct Substitution(pub infra::store::SubstitutionRecord);
+
+#[Object]
+impl Substitution {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The line whose waiting units are replaced.
+    async fn line_id(&self) -> ID {
+        ID(self.0.order_line_id.to_string())
+    }
+
+    /// What was ordered.
+    async fn original_sku(&self) -> &str {
+        &self.0.original_sku
+    }
+
+    /// What ships instead.
+    async fn substitute_sku(&self) -> &str {
+        &self.0.substitute_sku
+    }
+
+    async fn quantity(&self) -> u32 {
+        self.0.quantity
+    }
+
+    async fn status(&self) -> SubstitutionStatus {
+        match self.0.status {
+            domain::amend::SubstitutionStatus::Proposed => SubstitutionStatus::Proposed,
+            domain::amend::SubstitutionStatus::Accepted => SubstitutionStatus::Accepted,
+            domain::amend::SubstitutionStatus::Declined => SubstitutionStatus::Declined,
+            domain::amend::SubstitutionStatus::Applied => SubstitutionStatus::Applied,
+        }
+    }
+
+    /// Substitute minus original, over the units: positive is charged to the
+    /// shopper, negative is a refund credit. Already in the order's totals
+    /// once accepted or applied.
+    async fn price_difference(&self) -> Money {
+        Money(self.0.price_difference)
+    }
+
+    /// The new line, once accepted or applied.
+    async fn substitute_line_id(&self) -> Option<ID> {
+        self.0.substitute_line_id.map(|id| ID(id.to_string()))
+    }
+
+    async fn note(&self) -> &str {
+        &self.0.note
+    }
+
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
+    async fn responded_at(&self) -> Option<DateTime> {
+        self.0.responded_at_ms.map(DateTime)
     }
 }

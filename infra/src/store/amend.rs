@@ -21,12 +21,12 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::backorders::{
-    LineRef, OPEN, UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, open_backorder, place_units,
-    refresh_estimates, settle_order, split_backorder,
-};
-use super::lifecycle::release;
+use super::backorders::allocate_arrivals;
 use super::locks::Locks;
+use super::placing::{LineRef, open_backorder, place_units, settle_order};
+use super::queue::refresh_estimates;
+use super::rows::release;
+use super::rows::{OPEN, UNSHIPPED, count_on_line, event, move_shipment, split_backorder};
 use super::stored;
 use super::{Store, StoreError, money_from_micros};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
@@ -638,7 +638,7 @@ pub(super) async fn absorb_shortfall<C: ConnectionTrait>(
         .all(db)
         .await?;
     let order_ids: Vec<i64> = open.values().map(|s| s.order_id).collect();
-    let orders = super::backorders::locked_orders(db, locks, order_ids).await?;
+    let orders = super::rows::locked_orders(db, locks, order_ids).await?;
     let held = lines
         .iter()
         .map(|sl| {

@@ -6,7 +6,7 @@ use domain::order::EventKind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
 
-use super::backorders::event;
+use super::rows::event;
 use super::{Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{compensation, order, order_line};
 

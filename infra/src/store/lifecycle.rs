@@ -13,46 +13,14 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 use serde_json::json;
 
-use super::backorders::{
-    UNSHIPPED, allocate_arrivals, count_on_line, event, move_shipment, refresh_estimates, settle_order, split_backorder,
-};
+use super::backorders::allocate_arrivals;
 use super::locks::Locks;
+use super::placing::settle_order;
+use super::queue::refresh_estimates;
+use super::rows::release;
+use super::rows::{UNSHIPPED, count_on_line, event, move_shipment, split_backorder};
 use super::{ShipmentRecord, Store, StoreError};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
-
-/// Takes `units` out of a level's reservation, and out of what is on hand
-/// when they physically left.
-pub(super) async fn release<C: ConnectionTrait>(
-    db: &C,
-    locks: &Locks,
-    warehouse_id: i64,
-    product_id: i64,
-    units: i64,
-    shipped: bool,
-    now: i64,
-) -> Result<(), StoreError> {
-    locks.require_product(product_id)?;
-    let mut update = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(units))
-        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
-        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
-        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
-        .filter(stock_level::Column::ProductId.eq(product_id))
-        .filter(stock_level::Column::Reserved.gte(units));
-    if shipped {
-        update = update
-            .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(units))
-            .filter(stock_level::Column::OnHand.gte(units));
-    }
-    if update.exec(db).await?.rows_affected != 1 {
-        // The product's lock is held and every reservation is in a package:
-        // a level that holds less is a broken invariant, not a race.
-        return Err(StoreError::Invariant(format!(
-            "stock level (warehouse {warehouse_id}, product {product_id}) holds fewer than {units} reserved units"
-        )));
-    }
-    Ok(())
-}
 
 /// The products a package holds.
 pub(super) async fn package_products<C: ConnectionTrait>(db: &C, shipment_id: i64) -> Result<Vec<i64>, StoreError> {
@@ -87,7 +55,7 @@ async fn open_products<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<Vec<
             .select_only()
             .column(backorder::Column::ProductId)
             .filter(backorder::Column::OrderId.eq(order_id))
-            .filter(backorder::Column::Status.is_in(super::backorders::OPEN))
+            .filter(backorder::Column::Status.is_in(super::rows::OPEN))
             .into_tuple::<i64>()
             .all(db)
             .await?,
@@ -247,7 +215,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let now = self.now_ms();
         let txn = self.write().await?;
-        let (w, p) = super::backorders::warehouse_and_product(&txn, warehouse, sku).await?;
+        let (w, p) = super::rows::warehouse_and_product(&txn, warehouse, sku).await?;
         let mut locks = Locks::new();
         locks.products(&txn, &[p.id]).await?;
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;

@@ -23,8 +23,10 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::backorders::{OPEN, count_on_line, event, refresh_estimates, settle_order};
 use super::locks::Locks;
+use super::placing::settle_order;
+use super::queue::refresh_estimates;
+use super::rows::{OPEN, count_on_line, event};
 use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
 

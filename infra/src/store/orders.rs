@@ -12,7 +12,6 @@ use std::collections::HashMap;
 use domain::order::{BackorderConsent, BackorderStatus, OrderDraft, OrderEvent, OrderStatus, ShipmentStatus};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, Money, Sku, WarehouseCode};
-use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Set,
@@ -20,6 +19,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
+use super::rows::{backorder_record, reserve};
 use super::stored;
 use super::{SourcingSnapshot, Store, StoreError, money_from_micros, to_micros};
 use crate::db::entity::{
@@ -207,8 +207,8 @@ impl Store {
         let mut locks = Locks::new();
         locks.products(&txn, &snapshot_products(base)).await?;
         let skus: Vec<Sku> = base.products.iter().map(|p| p.sku.clone()).collect();
-        let stock = super::stock::stock_of(&txn, &skus).await?;
-        let snapshot = super::stock::snapshot_on(&txn, stock, None).await?;
+        let stock = super::levels::stock_of(&txn, &skus).await?;
+        let snapshot = super::levels::snapshot_on(&txn, stock, None).await?;
         match decide(&snapshot) {
             Ok(new) => self.commit_order(txn, locks, &new, &snapshot).await.map(Ok),
             Err(refused) => {
@@ -338,7 +338,7 @@ impl Store {
         let mut etas: HashMap<&Sku, domain::calendar::Day> = HashMap::new();
         for draft in &new.draft.backorders {
             let pid = product_id(&draft.sku)?;
-            if let Some(day) = super::backorders::estimate_for_new(
+            if let Some(day) = super::queue::estimate_for_new(
                 &txn,
                 pid,
                 draft.quantity.units(),
@@ -397,7 +397,7 @@ impl Store {
         for draft in &new.draft.backorders {
             let pid = product_id(&draft.sku)?;
             if jumps_queue(&txn, pid, new.priority).await? {
-                super::backorders::refresh_estimates(&txn, &locks, pid, now).await?;
+                super::queue::refresh_estimates(&txn, &locks, pid, now).await?;
             }
         }
         if let Some((key, hash)) = &new.idempotency {
@@ -635,57 +635,13 @@ async fn jumps_queue<C: ConnectionTrait>(db: &C, product_id: i64, priority: i32)
         .select_only()
         .column(backorder::Column::Id)
         .filter(backorder::Column::ProductId.eq(product_id))
-        .filter(backorder::Column::Status.is_in(super::backorders::OPEN))
+        .filter(backorder::Column::Status.is_in(super::rows::OPEN))
         .filter(backorder::Column::Priority.lt(priority))
         .limit(1)
         .into_tuple::<i64>()
         .one(db)
         .await?;
     Ok(behind.is_some())
-}
-
-/// Reserves `units` of a stock row if it still has them available: the one
-/// place `reserved` grows. `StockMoved` when the row no longer holds them.
-pub(super) async fn reserve<C: ConnectionTrait>(
-    db: &C,
-    locks: &Locks,
-    warehouse_id: i64,
-    product_id: i64,
-    units: i64,
-    now: i64,
-) -> Result<(), StoreError> {
-    locks.require_product(product_id)?;
-    let available = Expr::col(stock_level::Column::OnHand)
-        .sub(Expr::col(stock_level::Column::Reserved))
-        .sub(Expr::col(stock_level::Column::SafetyStock));
-    let result = stock_level::Entity::update_many()
-        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(units))
-        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
-        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
-        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
-        .filter(stock_level::Column::ProductId.eq(product_id))
-        .filter(available.gte(units))
-        .exec(db)
-        .await?;
-    if result.rows_affected != 1 {
-        return Err(StoreError::StockMoved);
-    }
-    Ok(())
-}
-
-pub(super) fn backorder_record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
-    Ok(BackorderRecord {
-        id: m.id,
-        order_id: m.order_id,
-        sku: stored::sku(m.sku)?,
-        quantity: stored::count("backorder quantity", m.quantity)?,
-        status: stored::backorder_status(&m.status)?,
-        estimated_available: m.estimated_available,
-        promised_available: m.promised_available,
-        confirmed_at_ms: m.confirmed_at_ms,
-        overdue_at_ms: m.overdue_at_ms,
-        created_at_ms: m.created_at_ms,
-    })
 }
 
 fn order_record(m: order::Model) -> Result<OrderRecord, StoreError> {

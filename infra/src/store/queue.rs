@@ -1,0 +1,221 @@
+//! Receipts and estimates: when waiting backorders can expect their units.
+//! An estimate walks the queue in order against the expected receipts of the
+//! sku (`domain::backorder::estimate_availability`), so it moves whenever the
+//! queue or the receipts do; whoever changes either re-estimates here, under
+//! the product's lock, and every date that moved is recorded as an event.
+
+use std::collections::HashMap;
+
+use domain::backorder::Waiting;
+use domain::calendar::{Day, transit_days};
+use domain::money::distance_meters;
+use domain::order::{BackorderStatus, EventKind};
+use domain::{GeoPoint, Sku, WarehouseCode};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use serde_json::json;
+
+use super::locks::Locks;
+use super::rows::{OPEN, event, today, waiting, warehouse_and_product};
+use super::{Store, StoreError, stored};
+use crate::db::entity::{backorder, inbound_receipt, order, warehouse};
+
+/// Days in transit from a warehouse to a destination.
+fn transit_from(origin: GeoPoint, destination: GeoPoint) -> u32 {
+    transit_days(distance_meters(origin.distance_km(destination)))
+}
+
+/// Re-estimates when the waiting backorders of `product_id` get their units,
+/// from the expected receipts, and records every date that moved.
+pub(super) async fn refresh_estimates<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    product_id: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    use domain::backorder::{estimate_availability, estimation_order};
+    locks.require_product(product_id)?;
+    let open = backorder::Entity::find()
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .all(db)
+        .await?;
+    if open.is_empty() {
+        return Ok(());
+    }
+    let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
+    let lead = match product {
+        Some(p) => stored::count("lead time", i64::from(p.lead_time_days))?,
+        None => return Err(StoreError::Invariant(format!("backorders of missing product {product_id}"))),
+    };
+    let today = today(now);
+    let (receipts, origins) = expected_receipts(db, product_id, today).await?;
+    let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
+    let orders: HashMap<i64, order::Model> = order::Entity::find()
+        .filter(order::Column::Id.is_in(order_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect();
+    let confirmed: Vec<&backorder::Model> =
+        open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
+    let awaiting: Vec<&backorder::Model> =
+        open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
+    let ordered = estimation_order(
+        confirmed.into_iter().map(waiting).collect::<Result<_, _>>()?,
+        awaiting.into_iter().map(waiting).collect::<Result<_, _>>()?,
+    );
+    let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();
+    let destinations: HashMap<i64, GeoPoint> = orders
+        .values()
+        .map(|o| Ok((o.id, stored::point(o.latitude, o.longitude)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let arrival = |id: i64, receipt: &domain::backorder::Receipt| {
+        let destination = destinations[&rows[&id].order_id];
+        receipt.expected_on.plus_days(transit_from(origins[&receipt.origin], destination))
+    };
+    for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead), arrival) {
+        let row = rows[&id];
+        if row.estimated_available == day.days_since_epoch() {
+            continue;
+        }
+        backorder::Entity::update_many()
+            .col_expr(backorder::Column::EstimatedAvailable, Expr::value(day.days_since_epoch()))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+            .filter(backorder::Column::Id.eq(id))
+            .exec(db)
+            .await?;
+        event(
+            db,
+            row.order_id,
+            EventKind::BackorderEtaChanged,
+            json!({ "backorder": id, "sku": row.sku, "fromDay": row.estimated_available, "toDay": day.days_since_epoch() }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+const EXPECTED: &str = "EXPECTED";
+
+/// Receipts of a product still expected from `today` on, with the
+/// warehouses they arrive at.
+async fn expected_receipts<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+    today: Day,
+) -> Result<(Vec<domain::backorder::Receipt>, HashMap<i64, GeoPoint>), StoreError> {
+    let rows = inbound_receipt::Entity::find()
+        .filter(inbound_receipt::Column::ProductId.eq(product_id))
+        .filter(inbound_receipt::Column::Status.eq(EXPECTED))
+        .filter(inbound_receipt::Column::ExpectedOn.gte(today.days_since_epoch()))
+        .all(db)
+        .await?;
+    if rows.is_empty() {
+        return Ok((Vec::new(), HashMap::new()));
+    }
+    let origins: HashMap<i64, GeoPoint> = warehouse::Entity::find()
+        .filter(warehouse::Column::Id.is_in(rows.iter().map(|r| r.warehouse_id)))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|w| Ok((w.id, stored::point(w.latitude, w.longitude)?)))
+        .collect::<Result<_, StoreError>>()?;
+    let receipts = rows
+        .into_iter()
+        .map(|r| {
+            Ok(domain::backorder::Receipt {
+                expected_on: Day::from_days_since_epoch(r.expected_on),
+                quantity: stored::count("receipt quantity", r.quantity)?,
+                origin: r.warehouse_id,
+            })
+        })
+        .collect::<Result<_, StoreError>>()?;
+    Ok((receipts, origins))
+}
+
+/// The availability estimate of a backorder of `quantity` joining the end of
+/// `product_id`'s queue now, for an order to `destination`: `None` when no
+/// receipt is expected (the lead time `fallback` stands), so the common case
+/// costs one small query.
+pub(super) async fn estimate_for_new<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+    quantity: u32,
+    destination: GeoPoint,
+    fallback: Day,
+    now: i64,
+) -> Result<Option<Day>, StoreError> {
+    use domain::backorder::estimate_availability;
+    use sea_orm::sea_query::{Alias, ExprTrait, Func};
+    let (receipts, origins) = expected_receipts(db, product_id, today(now)).await?;
+    if receipts.is_empty() {
+        return Ok(None);
+    }
+    let ahead: Option<i64> = backorder::Entity::find()
+        .select_only()
+        .column_as(Expr::expr(Func::sum(Expr::col(backorder::Column::Quantity))).cast_as(Alias::new("bigint")), "ahead")
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .into_tuple()
+        .one(db)
+        .await?
+        .flatten();
+    // More units waiting than one count holds only delays the estimate.
+    let ahead = u32::try_from(ahead.unwrap_or(0)).unwrap_or(u32::MAX);
+    let queue = [
+        Waiting { id: 0, priority: 0, confirmed_at_ms: 0, quantity: ahead },
+        Waiting { id: 1, priority: 0, confirmed_at_ms: 1, quantity },
+    ];
+    let arrival =
+        |_: i64, r: &domain::backorder::Receipt| r.expected_on.plus_days(transit_from(origins[&r.origin], destination));
+    Ok(estimate_availability(&queue, &receipts, fallback, arrival).last().map(|&(_, day)| day))
+}
+
+/// An inbound receipt as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub id: i64,
+    pub warehouse: WarehouseCode,
+    pub sku: Sku,
+    pub quantity: u32,
+    pub expected_on: Day,
+}
+
+impl Store {
+    /// Announces stock expected at a warehouse on a day; waiting backorders
+    /// of the sku get new availability estimates (and events where they
+    /// moved).
+    pub async fn record_inbound_receipt(
+        &self,
+        warehouse: &WarehouseCode,
+        sku: &Sku,
+        quantity: u32,
+        expected_on: Day,
+    ) -> Result<ReceiptRecord, StoreError> {
+        let now = self.now_ms();
+        let expected_on =
+            domain::backorder::expected_on(expected_on, today(now)).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let txn = self.write().await?;
+        let (w, p) = warehouse_and_product(&txn, warehouse, sku).await?;
+        let mut locks = Locks::new();
+        locks.products(&txn, &[p.id]).await?;
+        let id = inbound_receipt::Entity::insert(inbound_receipt::ActiveModel {
+            warehouse_id: Set(w.id),
+            product_id: Set(p.id),
+            quantity: Set(i64::from(quantity)),
+            expected_on: Set(expected_on.days_since_epoch()),
+            status: Set(EXPECTED.to_owned()),
+            created_at_ms: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?
+        .last_insert_id;
+        refresh_estimates(&txn, &locks, p.id, now).await?;
+        txn.commit().await?;
+        Ok(ReceiptRecord { id, warehouse: warehouse.clone(), sku: sku.clone(), quantity, expected_on })
+    }
+}

@@ -1,0 +1,292 @@
+//! Guarded writes of single rows, and the small reads every operation
+//! shares. Each write checks, in its `WHERE`, the state it expects (a
+//! package still open, a backorder still waiting with the units read, a
+//! level that still holds the units): a write that finds the row moved
+//! fails loudly instead of writing over another transaction. Writes under a
+//! product's or an order's lock say which (`Locks::require_*`).
+//!
+//! Nothing here decides anything about an order; the modules above call
+//! these with what `domain` decided.
+
+use std::collections::HashMap;
+
+use domain::Sku;
+use domain::WarehouseCode;
+use domain::backorder::Waiting;
+use domain::calendar::Day;
+use domain::inventory::StockLevel;
+use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
+
+use super::locks::Locks;
+use super::{BackorderRecord, StoreError, stored};
+use crate::db::entity::{backorder, order, order_event, shipment, stock_level, warehouse};
+
+/// Backorders still waiting for units.
+pub(super) const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
+
+/// Packages that have not left their warehouse.
+pub(super) const UNSHIPPED: [ShipmentStatus; 2] = [ShipmentStatus::Pending, ShipmentStatus::Released];
+
+/// Moves a package from one of the `from` states to `to` (or, with `to`
+/// `None`, only locks it): guarded, so a package that moved meanwhile makes
+/// this write lose the race instead of changing a package that is gone.
+pub(super) async fn move_shipment<C: ConnectionTrait>(
+    db: &C,
+    shipment_id: i64,
+    from: &[ShipmentStatus],
+    to: Option<ShipmentStatus>,
+    now: i64,
+) -> Result<(), StoreError> {
+    let mut update = shipment::Entity::update_many()
+        .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
+        .filter(shipment::Column::Id.eq(shipment_id))
+        .filter(shipment::Column::Status.is_in(from.iter().map(|s| s.as_str())));
+    if let Some(to) = to {
+        update = update.col_expr(shipment::Column::Status, Expr::value(to.as_str()));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+/// Marks `units` of a waiting backorder `to` (allocated, cancelled,
+/// substituted): the whole row, or a split-off row with the rest still
+/// waiting. Guarded by the status and quantity read.
+pub(super) async fn split_backorder<C: ConnectionTrait>(
+    db: &C,
+    row: &backorder::Model,
+    units: i64,
+    to: BackorderStatus,
+    now: i64,
+) -> Result<(), StoreError> {
+    let guard = backorder::Entity::update_many()
+        .filter(backorder::Column::Id.eq(row.id))
+        .filter(backorder::Column::Status.eq(row.status.clone()))
+        .filter(backorder::Column::Quantity.eq(row.quantity))
+        .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now));
+    let updated = if units == row.quantity {
+        guard.col_expr(backorder::Column::Status, Expr::value(to.as_str())).exec(db).await?
+    } else {
+        let result = guard.col_expr(backorder::Column::Quantity, Expr::value(row.quantity - units)).exec(db).await?;
+        if result.rows_affected == 1 {
+            // Allocated units are available now.
+            let estimated =
+                if to == BackorderStatus::Allocated { today(now).days_since_epoch() } else { row.estimated_available };
+            backorder::ActiveModel {
+                id: sea_orm::NotSet,
+                quantity: Set(units),
+                status: Set(to.as_str().to_owned()),
+                estimated_available: Set(estimated),
+                updated_at_ms: Set(now),
+                ..backorder::ActiveModel::from(row.clone())
+            }
+            .insert(db)
+            .await?;
+        }
+        result
+    };
+    if updated.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+pub(super) fn today(now_ms: i64) -> Day {
+    Day::from_days_since_epoch(i32::try_from(now_ms.div_euclid(86_400_000)).unwrap_or(i32::MAX))
+}
+
+pub(super) async fn event<C: ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+    kind: EventKind,
+    payload: serde_json::Value,
+    now: i64,
+) -> Result<(), StoreError> {
+    order_event::ActiveModel {
+        order_id: Set(order_id),
+        kind: Set(kind.as_str().to_owned()),
+        payload: Set(payload.to_string()),
+        created_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Adds `units` to one of a line's accounting columns (`cancelled`,
+/// `substituted`), guarded on the line's current counts: the units leave
+/// the line only if it still has them, whatever ran beside this write.
+pub(super) async fn count_on_line<C: ConnectionTrait>(
+    db: &C,
+    line_id: i64,
+    column: crate::db::entity::order_line::Column,
+    units: i64,
+) -> Result<(), StoreError> {
+    use crate::db::entity::order_line;
+    use sea_orm::sea_query::ExprTrait;
+    let left = Expr::col(order_line::Column::Quantity)
+        .sub(Expr::col(order_line::Column::Cancelled))
+        .sub(Expr::col(order_line::Column::Substituted));
+    let counted = order_line::Entity::update_many()
+        .col_expr(column, Expr::col(column).add(units))
+        .filter(order_line::Column::Id.eq(line_id))
+        .filter(left.gte(units))
+        .exec(db)
+        .await?;
+    if counted.rows_affected != 1 {
+        // Every caller holds the order's lock and read the line under it.
+        return Err(StoreError::Invariant(format!("line {line_id} has fewer than {units} units left to take")));
+    }
+    Ok(())
+}
+
+/// Units available over all warehouses; a sum past what one count holds is
+/// more than anyone can ask for, so it saturates.
+pub(super) fn total_of(available: &HashMap<i64, u32>) -> u32 {
+    u32::try_from(available.values().map(|&u| u64::from(u)).sum::<u64>()).unwrap_or(u32::MAX)
+}
+
+/// The available units of a product per active warehouse, with those
+/// warehouses' rows.
+pub(super) async fn available_of<C: ConnectionTrait>(
+    db: &C,
+    product_id: i64,
+) -> Result<(HashMap<i64, u32>, HashMap<i64, warehouse::Model>), StoreError> {
+    let levels = stock_level::Entity::find().filter(stock_level::Column::ProductId.eq(product_id)).all(db).await?;
+    let warehouses = super::levels::active_warehouses(db, levels.iter().map(|l| l.warehouse_id)).await?;
+    let mut available = HashMap::new();
+    for l in levels.iter().filter(|l| warehouses.contains_key(&l.warehouse_id)) {
+        let level = StockLevel::new(l.on_hand, l.reserved, l.safety_stock)
+            .map_err(|e| StoreError::Invariant(format!("stored level out of range: {e}")))?;
+        if level.available() > 0 {
+            available.insert(l.warehouse_id, level.available());
+        }
+    }
+    Ok((available, warehouses))
+}
+
+/// Locks orders (see `Locks::orders`) and reads them as they are under
+/// their locks.
+pub(super) async fn locked_orders<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    ids: Vec<i64>,
+) -> Result<HashMap<i64, order::Model>, StoreError> {
+    locks.orders(db, &ids).await?;
+    Ok(order::Entity::find()
+        .filter(order::Column::Id.is_in(ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|o| (o.id, o))
+        .collect())
+}
+
+/// A waiting backorder as the queue sees it.
+pub(super) fn waiting(b: &backorder::Model) -> Result<Waiting, StoreError> {
+    Ok(Waiting {
+        id: b.id,
+        priority: b.priority,
+        confirmed_at_ms: b.confirmed_at_ms.unwrap_or(b.created_at_ms),
+        quantity: stored::count("backorder quantity", b.quantity)?,
+    })
+}
+
+/// The rows behind a (warehouse code, sku) pair, or which one is unknown.
+pub(super) async fn warehouse_and_product<C: ConnectionTrait>(
+    db: &C,
+    code: &WarehouseCode,
+    sku: &Sku,
+) -> Result<(warehouse::Model, crate::db::entity::product::Model), StoreError> {
+    let w = warehouse::Entity::find()
+        .filter(warehouse::Column::Code.eq(code.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownWarehouse(code.to_string()))?;
+    let p = crate::db::entity::product::Entity::find()
+        .filter(crate::db::entity::product::Column::Sku.eq(sku.as_str()))
+        .one(db)
+        .await?
+        .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+    Ok((w, p))
+}
+/// Reserves `units` of a stock row if it still has them available: the one
+/// place `reserved` grows. `StockMoved` when the row no longer holds them.
+pub(super) async fn reserve<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    warehouse_id: i64,
+    product_id: i64,
+    units: i64,
+    now: i64,
+) -> Result<(), StoreError> {
+    locks.require_product(product_id)?;
+    let available = Expr::col(stock_level::Column::OnHand)
+        .sub(Expr::col(stock_level::Column::Reserved))
+        .sub(Expr::col(stock_level::Column::SafetyStock));
+    let result = stock_level::Entity::update_many()
+        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).add(units))
+        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock_level::Column::ProductId.eq(product_id))
+        .filter(available.gte(units))
+        .exec(db)
+        .await?;
+    if result.rows_affected != 1 {
+        return Err(StoreError::StockMoved);
+    }
+    Ok(())
+}
+
+pub(super) fn backorder_record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
+    Ok(BackorderRecord {
+        id: m.id,
+        order_id: m.order_id,
+        sku: stored::sku(m.sku)?,
+        quantity: stored::count("backorder quantity", m.quantity)?,
+        status: stored::backorder_status(&m.status)?,
+        estimated_available: m.estimated_available,
+        promised_available: m.promised_available,
+        confirmed_at_ms: m.confirmed_at_ms,
+        overdue_at_ms: m.overdue_at_ms,
+        created_at_ms: m.created_at_ms,
+    })
+}
+/// Takes `units` out of a level's reservation, and out of what is on hand
+/// when they physically left.
+pub(super) async fn release<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    warehouse_id: i64,
+    product_id: i64,
+    units: i64,
+    shipped: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    locks.require_product(product_id)?;
+    let mut update = stock_level::Entity::update_many()
+        .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(units))
+        .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
+        .col_expr(stock_level::Column::UpdatedAtMs, Expr::value(now))
+        .filter(stock_level::Column::WarehouseId.eq(warehouse_id))
+        .filter(stock_level::Column::ProductId.eq(product_id))
+        .filter(stock_level::Column::Reserved.gte(units));
+    if shipped {
+        update = update
+            .col_expr(stock_level::Column::OnHand, Expr::col(stock_level::Column::OnHand).sub(units))
+            .filter(stock_level::Column::OnHand.gte(units));
+    }
+    if update.exec(db).await?.rows_affected != 1 {
+        // The product's lock is held and every reservation is in a package:
+        // a level that holds less is a broken invariant, not a race.
+        return Err(StoreError::Invariant(format!(
+            "stock level (warehouse {warehouse_id}, product {product_id}) holds fewer than {units} reserved units"
+        )));
+    }
+    Ok(())
+}
