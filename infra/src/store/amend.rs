@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use domain::Money;
 use domain::amend::{AmendError, LineAccount, SubstitutionStatus, newest_first};
-use domain::backorder::{BackorderAction, transition};
+use domain::backorder::BackorderAction;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -143,8 +143,7 @@ async fn take_waiting<C: ConnectionTrait>(
     let mut taken = 0;
     for (id, take) in newest_first(held, wanted) {
         let row = &rows[&id];
-        transition(super::stored::backorder_status(&row.status)?, action).map_err(StoreError::InvalidTransition)?;
-        split_backorder(db, row, i64::from(take), to, now).await?;
+        split_backorder(db, row, i64::from(take), action, now).await?;
         if to == BackorderStatus::Cancelled {
             let payload = json!({ "backorder": row.id, "sku": row.sku, "quantity": take });
             event(db, line.order_id, EventKind::BackorderCancelled, payload, now).await?;

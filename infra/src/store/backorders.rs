@@ -73,8 +73,6 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
         for (backorder_id, units) in allocations {
             let row = rows[&backorder_id];
             let order = orders.get(&row.order_id).ok_or(StoreError::UnknownOrder(row.order_id))?;
-            transition(backorder_status(&row.status)?, BackorderAction::Allocate)
-                .map_err(StoreError::InvalidTransition)?;
             let line = LineRef::of(row);
             let sources = choose_sources(db, order, &row.sku, units, &available, &warehouses).await?;
             for &(warehouse_id, take) in &sources {
@@ -82,7 +80,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
                 *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
                 add_to_shipment(db, locks, order, &line, &warehouses[&warehouse_id], take, now).await?;
             }
-            split_backorder(db, row, i64::from(units), BackorderStatus::Allocated, now).await?;
+            split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
             let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
             event(
                 db,
@@ -116,20 +114,27 @@ impl Store {
         locks.products(&txn, &[seen.product_id]).await?;
         locks.orders(&txn, &[seen.order_id]).await?;
         let row = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
-        let from = backorder_status(&row.status)?;
-        let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
-        let mut update = backorder::Entity::update_many()
-            .col_expr(backorder::Column::Status, Expr::value(to.as_str()))
-            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
-            .filter(backorder::Column::Id.eq(id))
-            .filter(backorder::Column::Status.eq(from.as_str()));
-        if to == BackorderStatus::Confirmed {
-            update = update.col_expr(backorder::Column::ConfirmedAtMs, Expr::value(now));
-        }
-        if update.exec(&txn).await?.rows_affected != 1 {
-            // Someone else changed it between our read and our write.
-            return Err(StoreError::StockMoved);
-        }
+        let to = match action {
+            // Confirming keeps the backorder waiting, now in the queue: its
+            // confirmation time is its place there.
+            BackorderAction::Confirm => {
+                let from = backorder_status(&row.status)?;
+                let to = transition(from, action).map_err(StoreError::InvalidTransition)?;
+                let confirmed = backorder::Entity::update_many()
+                    .col_expr(backorder::Column::Status, Expr::value(to.as_str()))
+                    .col_expr(backorder::Column::ConfirmedAtMs, Expr::value(now))
+                    .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+                    .filter(backorder::Column::Id.eq(id))
+                    .filter(backorder::Column::Status.eq(from.as_str()))
+                    .exec(&txn)
+                    .await?;
+                if confirmed.rows_affected != 1 {
+                    return Err(StoreError::StockMoved);
+                }
+                to
+            }
+            _ => split_backorder(&txn, &row, row.quantity, action, now).await?,
+        };
         if to == BackorderStatus::Cancelled {
             count_on_line(&txn, row.order_line_id, crate::db::entity::order_line::Column::Cancelled, row.quantity)
                 .await?;

@@ -7,6 +7,7 @@
 
 use std::collections::HashSet;
 
+use domain::backorder::BackorderAction;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use domain::{Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -175,7 +176,7 @@ impl Store {
             if !locks.holds_product(b.product_id) {
                 return Err(StoreError::StockMoved);
             }
-            split_backorder(&txn, b, b.quantity, BackorderStatus::Cancelled, now).await?;
+            split_backorder(&txn, b, b.quantity, BackorderAction::Cancel, now).await?;
             count_on_line(&txn, b.order_line_id, order_line::Column::Cancelled, b.quantity).await?;
             products.insert(b.product_id);
             event(

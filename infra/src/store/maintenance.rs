@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use domain::Money;
+use domain::backorder::BackorderAction;
 use domain::compensation::Grant;
 use domain::order::{BackorderStatus, EventKind};
 use domain::policy::FulfillmentPolicy;
@@ -26,7 +27,7 @@ use serde_json::json;
 use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
-use super::rows::{OPEN, count_on_line, event};
+use super::rows::{OPEN, count_on_line, event, split_backorder};
 use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
 
@@ -103,17 +104,8 @@ impl Store {
         let mut done = 0;
         let mut touched = BTreeSet::new();
         for row in rows {
-            let moved = backorder::Entity::update_many()
-                .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Expired.as_str()))
-                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
-                .filter(backorder::Column::Id.eq(row.id))
-                .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
-                .filter(backorder::Column::Quantity.eq(row.quantity))
-                .exec(&txn)
-                .await?;
-            if moved.rows_affected != 1 {
-                continue;
-            }
+            // Read again under the locks: nobody else moves it now.
+            split_backorder(&txn, &row, row.quantity, BackorderAction::Expire, now).await?;
             count_on_line(&txn, row.order_line_id, order_line::Column::Cancelled, row.quantity).await?;
             event(
                 &txn,
@@ -155,18 +147,19 @@ impl Store {
         let (mut flagged, mut cancelled) = (0, 0);
         let mut touched = BTreeSet::new();
         for row in rows {
-            let mut update = backorder::Entity::update_many()
+            let flag = backorder::Entity::update_many()
                 .col_expr(backorder::Column::OverdueAtMs, Expr::value(now))
                 .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
                 .filter(backorder::Column::Id.eq(row.id))
                 .filter(backorder::Column::Status.eq(row.status.clone()))
                 .filter(backorder::Column::Quantity.eq(row.quantity))
                 .filter(backorder::Column::OverdueAtMs.is_null());
-            if policy.cancel_overdue {
-                update = update.col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Cancelled.as_str()));
-            }
-            if update.exec(&txn).await?.rows_affected != 1 {
+            if flag.exec(&txn).await?.rows_affected != 1 {
                 continue;
+            }
+            if policy.cancel_overdue {
+                // The flag leaves status and quantity as read: the guard holds.
+                split_backorder(&txn, &row, row.quantity, BackorderAction::Cancel, now).await?;
             }
             flagged += 1;
             let waited_days = (now - row.created_at_ms) / DAY_MS;

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use domain::Sku;
 use domain::WarehouseCode;
-use domain::backorder::Waiting;
+use domain::backorder::{BackorderAction, Waiting, transition};
 use domain::calendar::Day;
 use domain::inventory::StockLevel;
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
@@ -52,16 +52,19 @@ pub(super) async fn move_shipment<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Marks `units` of a waiting backorder `to` (allocated, cancelled,
-/// substituted): the whole row, or a split-off row with the rest still
-/// waiting. Guarded by the status and quantity read.
+/// Applies `action` (allocate, cancel, expire, substitute) to `units` of a
+/// waiting backorder: the whole row, or a split-off row with the rest still
+/// waiting. The one place a waiting backorder leaves the queue: the
+/// domain's state machine says whether it may and what it becomes, and the
+/// write is guarded by the status and quantity read. Returns the new status.
 pub(super) async fn split_backorder<C: ConnectionTrait>(
     db: &C,
     row: &backorder::Model,
     units: i64,
-    to: BackorderStatus,
+    action: BackorderAction,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<BackorderStatus, StoreError> {
+    let to = transition(stored::backorder_status(&row.status)?, action).map_err(StoreError::InvalidTransition)?;
     let guard = backorder::Entity::update_many()
         .filter(backorder::Column::Id.eq(row.id))
         .filter(backorder::Column::Status.eq(row.status.clone()))
@@ -91,7 +94,7 @@ pub(super) async fn split_backorder<C: ConnectionTrait>(
     if updated.rows_affected != 1 {
         return Err(StoreError::StockMoved);
     }
-    Ok(())
+    Ok(to)
 }
 
 pub(super) fn today(now_ms: i64) -> Day {
