@@ -1,5 +1,6 @@
-//! One use case per operation that changes stock or an order after it was
-//! placed (quoting and placing are in `fulfillment`). Each owns its whole
+//! One use case per operation that changes the network, the catalog, stock
+//! or an order after it was placed (quoting and placing are in
+//! `fulfillment`). Each owns its whole
 //! operation: it validates what the caller sent (`input`), runs the store's
 //! write (again when it loses a race: `contention`), and invalidates the
 //! stock it changed in the cache. Resolvers only convert GraphQL input into
@@ -11,10 +12,10 @@
 
 use domain::calendar::Day;
 use domain::compensation::Grant;
-use domain::{Money, Sku};
+use domain::{GeoPoint, Money, ShippingRate, Sku};
 use infra::store::{
-    BackorderRecord, FeedOutcome, ReceiptRecord, ShipmentRecord, ShortPickOutcome, SkuStock, StockInput,
-    SubstitutionMode, SubstitutionRecord,
+    BackorderRecord, FeedOutcome, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord, ShortPickOutcome,
+    SkuStock, StockInput, SubstitutionMode, SubstitutionRecord, WarehouseInput, WarehouseRecord,
 };
 use rust_decimal::Decimal;
 
@@ -250,4 +251,116 @@ pub async fn record_inbound_receipt(
     let quantity = input::units(quantity, &["input", "quantity"])?;
     Ok(retrying_arrival(ARRIVAL_DEADLINE, || state.store.record_inbound_receipt(&code, &sku, quantity, expected_on))
         .await?)
+}
+
+/// A warehouse as an admin sends it.
+pub struct WarehouseDraft<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub partner_code: Option<&'a str>,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub priority: i32,
+    pub handling_days: i32,
+    pub base_cost: Decimal,
+    pub cost_per_km: Decimal,
+    pub active: bool,
+}
+
+/// Creates a warehouse or updates the one with its code.
+pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Result<WarehouseRecord, ApiError> {
+    let bad =
+        |code: ErrorCode, field: &str, message: String| ApiError::User(UserError::new(code, message).at(&[field]));
+    let code = input::warehouse_code(draft.code, &["code"])?;
+    let location = GeoPoint::new(draft.latitude, draft.longitude)
+        .map_err(|e| bad(ErrorCode::BadCoordinates, "latitude", e.to_string()))?;
+    let rate = ShippingRate::new(draft.base_cost, draft.cost_per_km)
+        .map_err(|e| bad(ErrorCode::InvalidInput, "baseCost", e.to_string()))?;
+    let handling_days = u32::try_from(draft.handling_days)
+        .map_err(|_| bad(ErrorCode::InvalidInput, "handlingDays", "handlingDays must not be negative".into()))?;
+    if draft.name.trim().is_empty() {
+        return Err(bad(ErrorCode::InvalidInput, "name", "name must not be empty".into()));
+    }
+    let name = draft.name.to_owned();
+    let partner_code = match draft.partner_code {
+        Some(p) if p.trim().is_empty() => {
+            return Err(bad(ErrorCode::InvalidInput, "partnerCode", "partnerCode must not be empty".into()));
+        }
+        other => other.map(str::to_owned),
+    };
+    let parsed = WarehouseInput {
+        code,
+        name,
+        partner_code,
+        location,
+        priority: draft.priority,
+        handling_days,
+        rate,
+        active: draft.active,
+    };
+    let saved = retrying(|| state.store.upsert_warehouse(parsed.clone())).await?;
+    // Location, tariff or activity may have changed every sku's view.
+    state.cache.invalidate_all().await;
+    state.warehouses.invalidate().await;
+    Ok(saved)
+}
+
+/// A product as an admin sends it.
+pub struct ProductDraft<'a> {
+    pub sku: &'a str,
+    pub name: &'a str,
+    pub unit_price: Money,
+    pub backorderable: bool,
+    pub lead_time_days: i32,
+    pub substitutes: &'a [String],
+}
+
+/// Most products one call may upsert.
+pub const MAX_PRODUCTS: usize = 1_000;
+
+/// Creates or updates products by sku, all or nothing.
+pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> Result<Vec<ProductRecord>, ApiError> {
+    if drafts.is_empty() || drafts.len() > MAX_PRODUCTS {
+        return Err(ApiError::User(
+            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_PRODUCTS} products"))
+                .at(&["input"]),
+        ));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let products = drafts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let index = i.to_string();
+            let field = |name: &'static str| ["input", index.as_str(), name];
+            let sku = input::sku(p.sku, &field("sku"))?;
+            if !seen.insert(sku.clone()) {
+                return Err(ApiError::User(
+                    UserError::new(ErrorCode::InvalidInput, format!("{sku} appears twice")).at(&field("sku")),
+                ));
+            }
+            if p.name.trim().is_empty() {
+                return Err(ApiError::User(
+                    UserError::new(ErrorCode::InvalidInput, "name must not be empty").at(&field("name")),
+                ));
+            }
+            let lead_time_days = u32::try_from(p.lead_time_days).map_err(|_| {
+                ApiError::User(
+                    UserError::new(ErrorCode::InvalidInput, "leadTimeDays must not be negative")
+                        .at(&field("leadTimeDays")),
+                )
+            })?;
+            let substitutes =
+                p.substitutes.iter().map(|s| input::sku(s, &field("substitutes"))).collect::<Result<Vec<_>, _>>()?;
+            Ok(ProductInput {
+                sku,
+                name: p.name.to_owned(),
+                unit_price: p.unit_price,
+                backorderable: p.backorderable,
+                lead_time_days,
+                substitutes,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(retrying(|| state.store.upsert_products(products.clone())).await?)
 }

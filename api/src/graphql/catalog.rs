@@ -1,13 +1,12 @@
 //! Products: `product`, `products` and `upsertProducts`.
 
-use crate::contention::retrying;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{ComplexObject, Context, InputObject, Object, SimpleObject};
-use infra::store::{ProductInput as StoreProductInput, ProductRecord};
+use infra::store::ProductRecord;
 
 use super::scalars::Money;
 use super::{app, internal, loaders, page_size};
-use crate::error::{ApiError, ErrorCode, UserError, into_payload};
+use crate::error::{UserError, into_payload};
 
 /// A product of the catalog.
 pub(crate) struct Product(pub ProductRecord);
@@ -101,57 +100,6 @@ impl UpsertProductsPayload {
     }
 }
 
-/// Most products one call may upsert.
-const MAX_BATCH: usize = 1_000;
-
-fn parse(inputs: Vec<ProductInput>) -> Result<Vec<StoreProductInput>, ApiError> {
-    if inputs.is_empty() || inputs.len() > MAX_BATCH {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_BATCH} products")).at(&["input"]),
-        ));
-    }
-    let mut seen = std::collections::HashSet::new();
-    inputs
-        .into_iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let index = i.to_string();
-            let sku = super::inputs::sku(&p.sku, &["input", &index, "sku"])?;
-            if !seen.insert(sku.clone()) {
-                return Err(ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, format!("{sku} appears twice"))
-                        .at(&["input", &index, "sku"]),
-                ));
-            }
-            if p.name.trim().is_empty() {
-                return Err(ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, "name must not be empty").at(&["input", &index, "name"]),
-                ));
-            }
-            let lead_time_days = u32::try_from(p.lead_time_days).map_err(|_| {
-                ApiError::User(UserError::new(ErrorCode::InvalidInput, "leadTimeDays must not be negative").at(&[
-                    "input",
-                    &index,
-                    "leadTimeDays",
-                ]))
-            })?;
-            let substitutes = p
-                .substitutes
-                .iter()
-                .map(|s| super::inputs::sku(s, &["input", &index, "substitutes"]))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(StoreProductInput {
-                sku,
-                name: p.name,
-                unit_price: p.unit_price.0,
-                backorderable: p.backorderable,
-                lead_time_days,
-                substitutes,
-            })
-        })
-        .collect()
-}
-
 #[derive(Default)]
 pub(crate) struct CatalogMutation;
 
@@ -163,14 +111,18 @@ impl CatalogMutation {
         ctx: &Context<'_>,
         input: Vec<ProductInput>,
     ) -> async_graphql::Result<UpsertProductsPayload> {
-        let state = app(ctx)?;
-        let result = async {
-            Ok({
-                let products = parse(input)?;
-                retrying(|| state.store.upsert_products(products.clone())).await?
+        let drafts: Vec<crate::operations::ProductDraft<'_>> = input
+            .iter()
+            .map(|p| crate::operations::ProductDraft {
+                sku: &p.sku,
+                name: &p.name,
+                unit_price: p.unit_price.0,
+                backorderable: p.backorderable,
+                lead_time_days: p.lead_time_days,
+                substitutes: &p.substitutes,
             })
-        }
-        .await;
+            .collect();
+        let result = crate::operations::upsert_products(app(ctx)?, &drafts).await;
         let (records, user_errors) = into_payload(result)?;
         Ok(UpsertProductsPayload { records: records.unwrap_or_default(), user_errors })
     }

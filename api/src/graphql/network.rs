@@ -1,14 +1,12 @@
 //! Warehouses: the `warehouses` and `warehouse` queries and `upsertWarehouse`.
 
-use crate::contention::retrying;
 use async_graphql::connection::{Connection, EmptyFields};
 use async_graphql::{Context, InputObject, Object, SimpleObject};
-use domain::{GeoPoint, ShippingRate};
-use infra::store::{WarehouseInput, WarehouseRecord};
+use infra::store::WarehouseRecord;
 
 use super::scalars::DecimalValue;
 use super::{app, internal, loaders, page_size};
-use crate::error::{ApiError, ErrorCode, UserError, into_payload};
+use crate::error::{UserError, into_payload};
 
 /// A warehouse of the network.
 pub(crate) struct Warehouse(pub WarehouseRecord);
@@ -111,39 +109,6 @@ pub(crate) struct UpsertWarehousePayload {
     pub user_errors: Vec<UserError>,
 }
 
-impl UpsertWarehouseInput {
-    fn parse(self) -> Result<WarehouseInput, ApiError> {
-        let bad =
-            |code: ErrorCode, field: &str, message: String| ApiError::User(UserError::new(code, message).at(&[field]));
-        let code = super::inputs::warehouse_code(&self.code, &["code"])?;
-        let location = GeoPoint::new(self.latitude, self.longitude)
-            .map_err(|e| bad(ErrorCode::BadCoordinates, "latitude", e.to_string()))?;
-        let rate = ShippingRate::new(self.base_cost.0, self.cost_per_km.0)
-            .map_err(|e| bad(ErrorCode::InvalidInput, "baseCost", e.to_string()))?;
-        let handling_days = u32::try_from(self.handling_days)
-            .map_err(|_| bad(ErrorCode::InvalidInput, "handlingDays", "handlingDays must not be negative".into()))?;
-        if self.name.trim().is_empty() {
-            return Err(bad(ErrorCode::InvalidInput, "name", "name must not be empty".into()));
-        }
-        let partner_code = match self.partner_code {
-            Some(p) if p.trim().is_empty() => {
-                return Err(bad(ErrorCode::InvalidInput, "partnerCode", "partnerCode must not be empty".into()));
-            }
-            other => other,
-        };
-        Ok(WarehouseInput {
-            code,
-            name: self.name,
-            partner_code,
-            location,
-            priority: self.priority,
-            handling_days,
-            rate,
-            active: self.active,
-        })
-    }
-}
-
 #[derive(Default)]
 pub(crate) struct NetworkMutation;
 
@@ -155,16 +120,19 @@ impl NetworkMutation {
         ctx: &Context<'_>,
         input: UpsertWarehouseInput,
     ) -> async_graphql::Result<UpsertWarehousePayload> {
-        let state = app(ctx)?;
-        let result = async {
-            let parsed = input.parse()?;
-            let saved = retrying(|| state.store.upsert_warehouse(parsed.clone())).await?;
-            // Location, tariff or activity may have changed every sku's view.
-            state.cache.invalidate_all().await;
-            state.warehouses.invalidate().await;
-            Ok(saved)
-        }
-        .await;
+        let draft = crate::operations::WarehouseDraft {
+            code: &input.code,
+            name: &input.name,
+            partner_code: input.partner_code.as_deref(),
+            latitude: input.latitude,
+            longitude: input.longitude,
+            priority: input.priority,
+            handling_days: input.handling_days,
+            base_cost: input.base_cost.0,
+            cost_per_km: input.cost_per_km.0,
+            active: input.active,
+        };
+        let result = crate::operations::upsert_warehouse(app(ctx)?, draft).await;
         let (warehouse, user_errors) = into_payload(result)?;
         Ok(UpsertWarehousePayload { warehouse: warehouse.map(Warehouse), user_errors })
     }
