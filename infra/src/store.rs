@@ -26,6 +26,7 @@ use sea_orm::{
 use thiserror::Error;
 
 pub use amend::{ShortPickOutcome, SubstitutionMode, SubstitutionRecord};
+pub use backorders::queue_reads;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;

@@ -535,3 +535,49 @@ async fn a_higher_priority_order_jumps_the_backorder_queue() {
         assert_eq!(order(&app, &early["id"]).await["backorders"][0]["status"], "CONFIRMED");
     }
 }
+
+/// A queue longer than one read of its head: arriving units serve it in
+/// queue order across the batches, a priority account first.
+#[tokio::test]
+async fn arrivals_serve_a_long_queue_in_order_across_batches() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // Nobody holds RARE: every order waits, confirmed.
+        let mut ids = Vec::new();
+        for n in 0..150 {
+            ids.push(
+                place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), &format!("long-{n}"), "SHIP_AVAILABLE", true)
+                    .await["id"]
+                    .clone(),
+            );
+        }
+        let input = json!({ "lines": [{ "sku": "RARE", "quantity": 1 }], "destination": { "latitude": 40.71, "longitude": -74.0 },
+                            "customerReference": "vip", "idempotencyKey": "vip", "backorderConsent": true, "priority": 5 });
+        let vip = app.ok(PLACE, json!({ "i": input })).await["placeOrder"]["order"]["id"].clone();
+        let positions =
+            app.ok("{ backorders(status: CONFIRMED, first: 3) { orderId queuePosition } }", json!({})).await;
+        let first: Vec<(Value, Value)> = positions["backorders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["orderId"].clone(), b["queuePosition"].clone()))
+            .collect();
+        assert_eq!(
+            first,
+            vec![(vip.clone(), json!(1)), (ids[0].clone(), json!(2)), (ids[1].clone(), json!(3))],
+            "[{lane:?}]"
+        );
+
+        // 140 units for 151 waiting: the priority order and the 139 oldest.
+        restock(&app, "CHI", "RARE", 140).await;
+        assert_eq!(order(&app, &vip).await["status"], "AWAITING_SHIPMENT", "[{lane:?}]");
+        for (n, id) in ids.iter().enumerate() {
+            let expected = if n < 139 { "AWAITING_SHIPMENT" } else { "BACKORDERED" };
+            assert_eq!(order(&app, id).await["status"], expected, "[{lane:?}] order {n}");
+        }
+        let left = app.ok("{ backorders(status: CONFIRMED, first: 20) { orderId queuePosition } }", json!({})).await;
+        let waiting: Vec<Value> = left["backorders"].as_array().unwrap().iter().map(|b| b["orderId"].clone()).collect();
+        assert_eq!(waiting, ids[139..].to_vec(), "[{lane:?}] the newest wait, in order");
+        assert_eq!(left["backorders"][0]["queuePosition"], 1, "[{lane:?}]");
+    }
+}

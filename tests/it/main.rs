@@ -12,6 +12,7 @@ mod http;
 mod lifecycle;
 mod lifecycle_properties;
 mod orders;
+mod plans;
 mod schema;
 mod simulate;
 mod soak;

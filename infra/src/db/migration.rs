@@ -6,6 +6,7 @@ mod m20261126_000001_initial;
 mod m20261126_000002_compensations;
 mod m20261126_000003_lifecycle;
 mod m20261201_000004_one_open_package;
+mod m20261201_000005_queue_order;
 
 use sea_orm_migration::prelude::*;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000002_compensations::Migration),
             Box::new(m20261126_000003_lifecycle::Migration),
             Box::new(m20261201_000004_one_open_package::Migration),
+            Box::new(m20261201_000005_queue_order::Migration),
         ]
     }
 }

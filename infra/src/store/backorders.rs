@@ -14,12 +14,15 @@ use domain::Sku;
 use domain::backorder::{BackorderAction, Waiting, allocate, transition};
 use domain::order::{BackorderStatus, EventKind};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Select,
+};
 use serde_json::json;
 
 use super::locks::Locks;
 use super::placing::{LineRef, add_to_shipment, choose_sources, settle_order};
-use super::queue::refresh_estimates;
+use super::queue::{ahead_of, head_of_queue, in_queue_order, refresh_estimates};
 use super::rows::{available_of, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
 use super::{BackorderRecord, Store, StoreError};
@@ -38,65 +41,143 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
     now: i64,
 ) -> Result<std::collections::BTreeSet<i64>, StoreError> {
     locks.products(db, products).await?;
-    // One query finds the few products anyone waits for, so a feed of
-    // thousands of levels does not cost a query per level.
-    let waited_for: std::collections::BTreeSet<i64> = backorder::Entity::find()
-        .select_only()
-        .column(backorder::Column::ProductId)
-        .filter(backorder::Column::ProductId.is_in(products.iter().copied()))
-        .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-        .into_tuple::<i64>()
-        .all(db)
-        .await?
-        .into_iter()
-        .collect();
+    let products: std::collections::BTreeSet<i64> = products.iter().copied().collect();
     let mut moved = std::collections::BTreeSet::new();
-    for product_id in waited_for {
+    for product_id in products {
+        // The head of the queue, through its index: nobody waiting costs one
+        // probe, and serving k backorders reads about k rows, whatever the
+        // length of the queue behind them.
+        let mut head = head_of_queue(product_id, QUEUE_BATCH).all(db).await?;
+        if head.is_empty() {
+            continue;
+        }
         let (mut available, warehouses) = available_of(db, product_id).await?;
-        let total = total_of(&available);
-        if total == 0 {
-            continue;
-        }
-        let waiting_rows = backorder::Entity::find()
-            .filter(backorder::Column::ProductId.eq(product_id))
-            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-            .all(db)
-            .await?;
-        let queue: Vec<Waiting> = waiting_rows.iter().map(waiting).collect::<Result<_, _>>()?;
-        let allocations = allocate(queue, total);
-        if allocations.is_empty() {
-            continue;
-        }
-        let rows: HashMap<i64, &backorder::Model> = waiting_rows.iter().map(|b| (b.id, b)).collect();
-        let order_ids: Vec<i64> = allocations.iter().map(|(id, _)| rows[id].order_id).collect();
-        let orders = locked_orders(db, locks, order_ids).await?;
-        for (backorder_id, units) in allocations {
-            let row = rows[&backorder_id];
-            let order = orders.get(&row.order_id).ok_or(StoreError::UnknownOrder(row.order_id))?;
-            let line = LineRef::of(row);
-            let sources = choose_sources(db, order, &row.sku, units, &available, &warehouses).await?;
-            for &(warehouse_id, take) in &sources {
-                super::rows::reserve(db, locks, warehouse_id, product_id, i64::from(take), now).await?;
-                *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
-                add_to_shipment(db, locks, order, &line, &warehouses[&warehouse_id], take, now).await?;
+        let mut served = false;
+        while !head.is_empty() {
+            let units = total_of(&available);
+            if units == 0 {
+                break;
             }
-            split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
-            let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
-            event(
-                db,
-                order.id,
-                EventKind::BackorderAllocated,
-                json!({ "sku": row.sku, "quantity": units, "warehouses": codes }),
-                now,
-            )
-            .await?;
-            settle_order(db, locks, order.id, now).await?;
+            let full_batch = head.len() as u64 == QUEUE_BATCH;
+            let allocations = serve_head(db, locks, &head, units, &mut available, &warehouses, now).await?;
+            served |= allocations > 0;
+            if !full_batch || total_of(&available) == 0 {
+                break;
+            }
+            // Every row of this batch was served in full: the next ones.
+            head = head_of_queue(product_id, QUEUE_BATCH).all(db).await?;
         }
-        // The queue moved: later backorders may now wait for other receipts.
-        refresh_estimates(db, locks, product_id, now).await?;
-        moved.insert(product_id);
+        if served {
+            // The queue moved: later backorders may now wait for other receipts.
+            refresh_estimates(db, locks, product_id, now).await?;
+            moved.insert(product_id);
+        }
     }
     Ok(moved)
+}
+
+/// How many backorders of a queue's head allocation reads at a time.
+const QUEUE_BATCH: u64 = 64;
+
+/// Hands `units` to the head of a queue (rows in queue order) and places
+/// them for each order served; returns how many backorders were served.
+async fn serve_head<C: ConnectionTrait>(
+    db: &C,
+    locks: &mut Locks,
+    head: &[backorder::Model],
+    units: u32,
+    available: &mut HashMap<i64, u32>,
+    warehouses: &HashMap<i64, crate::db::entity::warehouse::Model>,
+    now: i64,
+) -> Result<usize, StoreError> {
+    let queue: Vec<Waiting> = head.iter().map(waiting).collect::<Result<_, _>>()?;
+    let allocations = allocate(queue, units);
+    if allocations.is_empty() {
+        return Ok(0);
+    }
+    let served = allocations.len();
+    let rows: HashMap<i64, &backorder::Model> = head.iter().map(|b| (b.id, b)).collect();
+    let order_ids: Vec<i64> = allocations.iter().map(|(id, _)| rows[id].order_id).collect();
+    let orders = locked_orders(db, locks, order_ids).await?;
+    for (backorder_id, units) in allocations {
+        let row = rows[&backorder_id];
+        let order = orders.get(&row.order_id).ok_or(StoreError::UnknownOrder(row.order_id))?;
+        let line = LineRef::of(row);
+        let sources = choose_sources(db, order, &row.sku, units, available, warehouses).await?;
+        for &(warehouse_id, take) in &sources {
+            super::rows::reserve(db, locks, warehouse_id, row.product_id, i64::from(take), now).await?;
+            *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
+            add_to_shipment(db, locks, order, &line, &warehouses[&warehouse_id], take, now).await?;
+        }
+        split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
+        let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
+        event(
+            db,
+            order.id,
+            EventKind::BackorderAllocated,
+            json!({ "sku": row.sku, "quantity": units, "warehouses": codes }),
+            now,
+        )
+        .await?;
+        settle_order(db, locks, order.id, now).await?;
+    }
+    Ok(served)
+}
+
+/// A page of the backorders of one product or all, of one status or all,
+/// in queue order (unconfirmed ones last).
+fn page_query(product: Option<i64>, status: Option<BackorderStatus>, limit: u64) -> Select<backorder::Entity> {
+    let mut query = backorder::Entity::find();
+    if let Some(product) = product {
+        query = query.filter(backorder::Column::ProductId.eq(product));
+    }
+    if let Some(status) = status {
+        query = query.filter(backorder::Column::Status.eq(status.as_str()));
+    }
+    let query = match status {
+        // Every row waits the same way (all confirmed, or none): queue order
+        // is the index's order.
+        Some(BackorderStatus::Confirmed | BackorderStatus::AwaitingConfirmation) => in_queue_order(query),
+        // Unconfirmed ones last, which no index orders: a page of every
+        // status sorts what it reads.
+        _ => in_queue_order(
+            query.order_by_asc(sea_orm::sea_query::ExprTrait::is_null(Expr::col(backorder::Column::ConfirmedAtMs))),
+        ),
+    };
+    query.limit(limit)
+}
+
+/// The queue reads, as they are sent to `backend`, with sample values:
+/// what a test asks each database to plan, so that a read whose cost would
+/// grow with the queue (a full scan, a sort of every row) fails there.
+pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String)> {
+    let sample = backorder::Model {
+        id: 7,
+        order_id: 3,
+        order_line_id: 5,
+        product_id: 2,
+        sku: "SKU".to_owned(),
+        quantity: 1,
+        status: BackorderStatus::Confirmed.as_str().to_owned(),
+        estimated_available: 0,
+        promised_available: None,
+        priority: 1,
+        confirmed_at_ms: Some(1_000),
+        overdue_at_ms: None,
+        created_at_ms: 900,
+        updated_at_ms: 1_000,
+    };
+    let count = |query: Select<backorder::Entity>| query.select_only().column_as(backorder::Column::Id.count(), "n");
+    [
+        ("head of a queue", head_of_queue(2, QUEUE_BATCH)),
+        ("ahead in a queue", count(ahead_of(&sample))),
+        ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50)),
+        ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50)),
+        ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50)),
+    ]
+    .into_iter()
+    .map(|(name, query)| (name, query.build(backend).to_string()))
+    .collect()
 }
 
 fn record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
@@ -175,33 +256,16 @@ impl Store {
     /// Where confirmed backorders stand in their sku's queue (1 is served
     /// next); backorders not in a queue are left out.
     pub async fn queue_positions(&self, ids: &[i64]) -> Result<HashMap<i64, u32>, StoreError> {
-        let confirmed = BackorderStatus::Confirmed.as_str();
-        let products: std::collections::BTreeSet<i64> = backorder::Entity::find()
-            .select_only()
-            .column(backorder::Column::ProductId)
+        let confirmed = backorder::Entity::find()
             .filter(backorder::Column::Id.is_in(ids.iter().copied()))
-            .filter(backorder::Column::Status.eq(confirmed))
-            .into_tuple::<i64>()
+            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
             .all(&self.db)
-            .await?
-            .into_iter()
-            .collect();
-        let wanted: std::collections::HashSet<i64> = ids.iter().copied().collect();
+            .await?;
         let mut positions = HashMap::new();
-        for product_id in products {
-            let waiting = backorder::Entity::find()
-                .filter(backorder::Column::ProductId.eq(product_id))
-                .filter(backorder::Column::Status.eq(confirmed))
-                .all(&self.db)
-                .await?
-                .iter()
-                .map(waiting)
-                .collect::<Result<_, _>>()?;
-            for (place, w) in domain::backorder::queue(waiting).into_iter().enumerate() {
-                if wanted.contains(&w.id) {
-                    positions.insert(w.id, u32::try_from(place + 1).unwrap_or(u32::MAX));
-                }
-            }
+        // One index range count per backorder asked for, never the queue.
+        for b in confirmed {
+            let ahead = sea_orm::PaginatorTrait::count(ahead_of(&b), &self.db).await?;
+            positions.insert(b.id, u32::try_from(ahead + 1).unwrap_or(u32::MAX));
         }
         Ok(positions)
     }
@@ -215,18 +279,14 @@ impl Store {
         status: Option<BackorderStatus>,
         limit: u64,
     ) -> Result<Vec<BackorderRecord>, StoreError> {
-        let mut query = backorder::Entity::find()
-            .order_by_asc(sea_orm::sea_query::ExprTrait::is_null(Expr::col(backorder::Column::ConfirmedAtMs)))
-            .order_by_desc(backorder::Column::Priority)
-            .order_by_asc(backorder::Column::ConfirmedAtMs)
-            .order_by_asc(backorder::Column::Id)
-            .limit(limit);
-        if let Some(sku) = sku {
-            query = query.filter(backorder::Column::Sku.eq(sku.as_str()));
-        }
-        if let Some(status) = status {
-            query = query.filter(backorder::Column::Status.eq(status.as_str()));
-        }
-        query.all(&self.db).await?.into_iter().map(record).collect()
+        let product = match sku {
+            // By product, which the queue index leads with.
+            Some(sku) => match super::catalog::products_by_sku(&self.db, &[sku.as_str()]).await?.pop() {
+                Some(product) => Some(product.id),
+                None => return Ok(Vec::new()),
+            },
+            None => None,
+        };
+        page_query(product, status, limit).all(&self.db).await?.into_iter().map(record).collect()
     }
 }

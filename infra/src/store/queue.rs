@@ -12,13 +12,57 @@ use domain::money::distance_meters;
 use domain::order::{BackorderStatus, EventKind};
 use domain::{GeoPoint, Sku, WarehouseCode};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Set,
+};
 use serde_json::json;
 
 use super::locks::Locks;
 use super::rows::{OPEN, event, today, waiting, warehouse_and_product};
 use super::{Store, StoreError, stored};
 use crate::db::entity::{backorder, inbound_receipt, order, warehouse};
+
+/// Queue order over rows of `backorders`: higher order priority first,
+/// then the oldest confirmation, then the oldest backorder; the order of
+/// the `backorders_in_queue_order` and `backorders_page_order` indexes.
+pub(super) fn in_queue_order(query: Select<backorder::Entity>) -> Select<backorder::Entity> {
+    query
+        .order_by_desc(backorder::Column::Priority)
+        .order_by_asc(backorder::Column::ConfirmedAtMs)
+        .order_by_asc(backorder::Column::Id)
+}
+
+/// The first `limit` confirmed backorders of a product's queue: what
+/// arriving units go to, read through the queue index, so its cost is the
+/// head read and not the length of the queue.
+pub(super) fn head_of_queue(product_id: i64, limit: u64) -> Select<backorder::Entity> {
+    in_queue_order(
+        backorder::Entity::find()
+            .filter(backorder::Column::ProductId.eq(product_id))
+            .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str())),
+    )
+    .limit(limit)
+}
+
+/// The confirmed backorders ahead of `b` in its product's queue: its
+/// position is their count plus one, an index range count.
+pub(super) fn ahead_of(b: &backorder::Model) -> Select<backorder::Entity> {
+    let confirmed_at = b.confirmed_at_ms.unwrap_or(b.created_at_ms);
+    let same_priority = Condition::all().add(backorder::Column::Priority.eq(b.priority));
+    backorder::Entity::find()
+        .filter(backorder::Column::ProductId.eq(b.product_id))
+        .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
+        .filter(
+            Condition::any()
+                .add(backorder::Column::Priority.gt(b.priority))
+                .add(same_priority.clone().add(backorder::Column::ConfirmedAtMs.lt(confirmed_at)))
+                .add(
+                    same_priority
+                        .add(backorder::Column::ConfirmedAtMs.eq(confirmed_at))
+                        .add(backorder::Column::Id.lt(b.id)),
+                ),
+        )
+}
 
 /// Days in transit from a warehouse to a destination.
 fn transit_from(origin: GeoPoint, destination: GeoPoint) -> u32 {
