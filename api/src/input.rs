@@ -4,6 +4,7 @@
 //! id's form) is written once and reads the same in every operation. Every
 //! failure is a typed user error naming its field.
 
+use domain::ids::InvalidId;
 use domain::{Sku, WarehouseCode};
 
 use crate::error::{ApiError, ErrorCode, UserError};
@@ -25,12 +26,13 @@ pub fn warehouse_code(value: &str, field: &[&str]) -> Result<WarehouseCode, ApiE
     WarehouseCode::new(value).map_err(|e| at(ErrorCode::InvalidInput, e.to_string(), field))
 }
 
-/// An object's id; `what` carries its article ("an order", "a shipment").
-pub fn id(value: &str, what: &str) -> Result<i64, ApiError> {
+/// An object's id, typed by `make` (`OrderId::new`, …); `what` carries its
+/// article ("an order", "a shipment").
+pub fn id<T>(value: &str, what: &str, make: impl Fn(i64) -> Result<T, InvalidId>) -> Result<T, ApiError> {
     value
         .parse::<i64>()
         .ok()
-        .filter(|&id| id > 0)
+        .and_then(|id| make(id).ok())
         .ok_or_else(|| ApiError::user(ErrorCode::InvalidInput, format!("{value:?} is not {what} id")))
 }
 
@@ -88,8 +90,12 @@ mod tests {
         );
         assert!(text(Some(&"é".repeat(MAX_TEXT)), "", MAX_TEXT, &["note"]).is_ok(), "characters, not bytes");
         assert!(text(Some(&"a".repeat(MAX_TEXT + 1)), "", MAX_TEXT, &["note"]).is_err());
-        assert_eq!(id("42", "an order").unwrap(), 42);
-        assert_eq!(message(id("x1", "an order line").unwrap_err()).1, "\"x1\" is not an order line id");
-        assert!(id("-3", "an order").is_err(), "ids are positive");
+        use domain::ids::{OrderId, OrderLineId};
+        assert_eq!(id("42", "an order", OrderId::new).unwrap().get(), 42);
+        assert_eq!(
+            message(id("x1", "an order line", OrderLineId::new).unwrap_err()).1,
+            "\"x1\" is not an order line id"
+        );
+        assert!(id("-3", "an order", OrderId::new).is_err(), "ids are positive");
     }
 }

@@ -12,6 +12,7 @@
 
 use domain::calendar::Day;
 use domain::compensation::Grant;
+use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
 use domain::{GeoPoint, Money, ShippingRate, Sku};
 use infra::store::{
     BackorderRecord, FeedOutcome, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord, ShortPickOutcome,
@@ -31,7 +32,7 @@ fn skus(names: Vec<String>) -> Vec<Sku> {
 
 /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
 pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, "a backorder")?;
+    let id = input::id(id, "a backorder", BackorderId::new)?;
     let record = retrying(|| state.store.confirm_backorder(id)).await?;
     // Allocation may have reserved stock of this sku.
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -40,7 +41,7 @@ pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRe
 
 /// Cancels a waiting backorder.
 pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, "a backorder")?;
+    let id = input::id(id, "a backorder", BackorderId::new)?;
     let record = retrying(|| state.store.cancel_backorder(id)).await?;
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
     Ok(record)
@@ -48,7 +49,7 @@ pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRec
 
 /// A released package left its warehouse.
 pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> Result<ShipmentRecord, ApiError> {
-    let id = input::id(id, "a shipment")?;
+    let id = input::id(id, "a shipment", ShipmentId::new)?;
     let tracking = input::text(Some(tracking_number), "", MAX_TRACKING, &["trackingNumber"])?;
     let record = retrying(|| state.store.mark_shipped(id, &tracking)).await?;
     let skus: Vec<Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
@@ -58,11 +59,11 @@ pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> 
 
 /// Cancels everything of an order that has not shipped; returns its id.
 pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> Result<i64, ApiError> {
-    let id = input::id(id, "an order")?;
+    let id = input::id(id, "an order", OrderId::new)?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let changed = retrying(|| state.store.cancel_order(id, &reason)).await?;
     state.cache.invalidate(&skus(changed)).await;
-    Ok(id)
+    Ok(id.get())
 }
 
 /// What an agent grants: exactly one of an amount and a percentage.
@@ -75,7 +76,7 @@ pub struct IssueCompensation<'a> {
 
 /// Credits an order by hand; returns its id.
 pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) -> Result<i64, ApiError> {
-    let id = input::id(input.order_id, "an order")?;
+    let id = input::id(input.order_id, "an order", OrderId::new)?;
     let grant = match (input.amount, input.percentage) {
         (Some(amount), None) => Grant::Amount(amount),
         (None, Some(p)) => Grant::Percentage(p),
@@ -83,7 +84,7 @@ pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) 
     };
     let reason = input::text(Some(input.reason), "", MAX_TEXT, &["reason"])?;
     retrying(|| state.store.issue_compensation(id, grant, &reason)).await?;
-    Ok(id)
+    Ok(id.get())
 }
 
 /// Cancels units of a line that have not shipped; returns the order's id.
@@ -93,7 +94,7 @@ pub async fn cancel_order_line(
     quantity: Option<i32>,
     reason: Option<&str>,
 ) -> Result<i64, ApiError> {
-    let line = input::id(line_id, "an order line")?;
+    let line = input::id(line_id, "an order line", OrderLineId::new)?;
     let quantity = quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let (order_id, changed) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
@@ -111,7 +112,7 @@ pub struct Substitute<'a> {
 }
 
 pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<SubstitutionRecord, ApiError> {
-    let line = input::id(input.line_id, "an order line")?;
+    let line = input::id(input.line_id, "an order line", OrderLineId::new)?;
     let sku = input::sku(input.substitute_sku, &["substituteSku"])?;
     let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let note = input::text(input.note, "substituted by an agent", MAX_TEXT, &["note"])?;
@@ -124,7 +125,7 @@ pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<Subst
 
 /// The shopper's answer to a proposal.
 pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -> Result<SubstitutionRecord, ApiError> {
-    let id = input::id(id, "a substitution")?;
+    let id = input::id(id, "a substitution", SubstitutionId::new)?;
     let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
     if accept {
         state.cache.invalidate(&skus(vec![record.substitute_sku.clone()])).await;
@@ -140,7 +141,7 @@ pub async fn report_short_pick(
     quantity: i32,
     reason: &str,
 ) -> Result<ShortPickOutcome, ApiError> {
-    let shipment = input::id(shipment_id, "a shipment")?;
+    let shipment = input::id(shipment_id, "a shipment", ShipmentId::new)?;
     let sku = input::sku(sku, &["sku"])?;
     let quantity = input::units(quantity, &["quantity"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["reason"])?;

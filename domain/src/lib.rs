@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod compensation;
 pub mod geo;
+pub mod ids;
 pub mod inventory;
 pub mod money;
 pub mod network;

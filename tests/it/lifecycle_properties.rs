@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 use api::fulfillment::{PlaceOrder, place_order};
 use api::state::{AppState, GatewaySettings};
 use domain::amend::LineAccount;
+use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
 use domain::order::{BackorderConsent, OrderProgress, OrderStatus};
 use domain::policy::{DelayCompensation, FulfillmentPolicy};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
@@ -412,20 +413,20 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                 match pick(&db, "SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id", *i)
                     .await
                 {
-                    Some(id) => app.store.confirm_backorder(id).await.map(|_| true),
+                    Some(id) => app.store.confirm_backorder(BackorderId::new(id).unwrap()).await.map(|_| true),
                     None => Ok(false),
                 }
             }
             Op::CancelBackorder(i) => match pick(&db, "SELECT id FROM backorders ORDER BY id", *i).await {
-                Some(id) => app.store.cancel_backorder(id).await.map(|_| true),
+                Some(id) => app.store.cancel_backorder(BackorderId::new(id).unwrap()).await.map(|_| true),
                 None => Ok(false),
             },
             Op::CancelLine(i, q) => match pick(&db, "SELECT id FROM order_lines ORDER BY id", *i).await {
-                Some(id) => app.store.cancel_order_line(id, *q, "prop").await.map(|_| true),
+                Some(id) => app.store.cancel_order_line(OrderLineId::new(id).unwrap(), *q, "prop").await.map(|_| true),
                 None => Ok(false),
             },
             Op::CancelOrder(i) => match pick(&db, "SELECT id FROM orders ORDER BY id", *i).await {
-                Some(id) => app.store.cancel_order(id, "prop").await.map(|_| true),
+                Some(id) => app.store.cancel_order(OrderId::new(id).unwrap(), "prop").await.map(|_| true),
                 None => Ok(false),
             },
             Op::Restock(w, s, q) => {
@@ -468,7 +469,13 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             Op::Substitute(i, s, q) => match pick(&db, WAITING_LINES, *i).await {
                 Some(id) => app
                     .store
-                    .substitute(id, &Sku::new(SKUS[*s]).unwrap(), *q, "prop", SubstitutionMode::Apply)
+                    .substitute(
+                        OrderLineId::new(id).unwrap(),
+                        &Sku::new(SKUS[*s]).unwrap(),
+                        *q,
+                        "prop",
+                        SubstitutionMode::Apply,
+                    )
                     .await
                     .map(|_| true),
                 None => Ok(false),
@@ -476,14 +483,22 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             Op::Propose(i, s, q) => match pick(&db, WAITING_LINES, *i).await {
                 Some(id) => app
                     .store
-                    .substitute(id, &Sku::new(SKUS[*s]).unwrap(), *q, "prop", SubstitutionMode::Propose)
+                    .substitute(
+                        OrderLineId::new(id).unwrap(),
+                        &Sku::new(SKUS[*s]).unwrap(),
+                        *q,
+                        "prop",
+                        SubstitutionMode::Propose,
+                    )
                     .await
                     .map(|_| true),
                 None => Ok(false),
             },
             Op::Respond(i, accept) => {
                 match pick(&db, "SELECT id FROM substitutions WHERE status = 'PROPOSED' ORDER BY id", *i).await {
-                    Some(id) => app.store.respond_to_substitution(id, *accept).await.map(|_| true),
+                    Some(id) => {
+                        app.store.respond_to_substitution(SubstitutionId::new(id).unwrap(), *accept).await.map(|_| true)
+                    }
                     None => Ok(false),
                 }
             }
@@ -508,7 +523,8 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                     let shipment = records.into_iter().find(|s| s.id == id).unwrap();
                     match shipment.lines.first() {
                         Some(line) => {
-                            let result = app.store.report_short_pick(id, &line.sku, *q, "prop").await;
+                            let result =
+                                app.store.report_short_pick(ShipmentId::new(id).unwrap(), &line.sku, *q, "prop").await;
                             if result.is_ok() {
                                 *on_hand.get_mut(&(shipment.warehouse_id, product_ids[line.sku.as_str()])).unwrap() -=
                                     i64::from(*q);
@@ -522,7 +538,7 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             },
             Op::Ship(i) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {
                 Some(id) => {
-                    let result = app.store.mark_shipped(id, "T").await;
+                    let result = app.store.mark_shipped(ShipmentId::new(id).unwrap(), "T").await;
                     if let Ok(shipment) = &result {
                         for line in &shipment.lines {
                             *on_hand.get_mut(&(shipment.warehouse_id, product_ids[line.sku.as_str()])).unwrap() -=

@@ -439,7 +439,7 @@ impl OrderQuery {
     }
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let id = crate::input::id(&id, "an order").map_err(|e| e.extend())?;
+        let id = crate::input::id(&id, "an order", domain::ids::OrderId::new).map_err(|e| e.extend())?.get();
         Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
     }
 

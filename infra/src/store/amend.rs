@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use domain::Money;
 use domain::amend::{AmendError, LineAccount, SubstitutionStatus, newest_first};
 use domain::backorder::BackorderAction;
+use domain::ids::{OrderLineId, ShipmentId, SubstitutionId};
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -89,8 +90,11 @@ async fn accounts<C: ConnectionTrait>(
 /// A line's account, read under its order's lock: one that does not add up
 /// is a broken invariant, and nothing is changed on it.
 async fn account_of<C: ConnectionTrait>(db: &C, line: &order_line::Model) -> Result<LineAccount, StoreError> {
-    let account =
-        accounts(db, &[line.order_id]).await?.remove(&line.id).map(|(_, account)| account).unwrap_or_default();
+    let account = accounts(db, &[line.order_id])
+        .await?
+        .remove(&line.id)
+        .map(|(_, account)| account)
+        .ok_or_else(|| StoreError::Invariant(format!("line {} is missing from its order's accounts", line.id)))?;
     if !account.balances() {
         return Err(StoreError::Invariant(format!("line {} does not balance: {account:?}", line.id)));
     }
@@ -284,10 +288,11 @@ impl Store {
     /// and the skus whose stock changed.
     pub async fn cancel_order_line(
         &self,
-        line_id: i64,
+        line_id: OrderLineId,
         quantity: Option<u32>,
         reason: &str,
     ) -> Result<(i64, Vec<String>), StoreError> {
+        let line_id = line_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         let (seen, _) = line_and_order(&txn, line_id).await?;
@@ -332,12 +337,13 @@ impl Store {
     /// once by an agent.
     pub async fn substitute(
         &self,
-        line_id: i64,
+        line_id: OrderLineId,
         substitute_sku: &domain::Sku,
         quantity: Option<u32>,
         note: &str,
         mode: SubstitutionMode,
     ) -> Result<SubstitutionRecord, StoreError> {
+        let line_id = line_id.get();
         let apply_now = mode == SubstitutionMode::Apply;
         let now = self.now_ms();
         let txn = self.write().await?;
@@ -391,7 +397,12 @@ impl Store {
     }
 
     /// The shopper's answer to a proposal; a proposal is answered once.
-    pub async fn respond_to_substitution(&self, id: i64, accept: bool) -> Result<SubstitutionRecord, StoreError> {
+    pub async fn respond_to_substitution(
+        &self,
+        id: SubstitutionId,
+        accept: bool,
+    ) -> Result<SubstitutionRecord, StoreError> {
+        let id = id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         let seen = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
@@ -482,11 +493,12 @@ impl Store {
     /// fewest new ones) or waits for them as a confirmed backorder.
     pub async fn report_short_pick(
         &self,
-        shipment_id: i64,
+        shipment_id: ShipmentId,
         sku: &domain::Sku,
         quantity: u32,
         reason: &str,
     ) -> Result<ShortPickOutcome, StoreError> {
+        let shipment_id = shipment_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         let seen = shipment::Entity::find_by_id(shipment_id)
@@ -548,7 +560,9 @@ impl Store {
             .one(&txn)
             .await?
             .map(|w| w.code)
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                StoreError::Invariant(format!("a package names missing warehouse {}", package.warehouse_id))
+            })?;
         let sources: Vec<serde_json::Value> =
             resourced.iter().map(|(w, q)| json!({ "warehouse": w, "quantity": q })).collect();
         event(
@@ -664,7 +678,9 @@ pub(super) async fn absorb_shortfall<C: ConnectionTrait>(
             .one(db)
             .await?
             .map(|w| w.code)
-            .unwrap_or_default();
+            .ok_or_else(|| {
+                StoreError::Invariant(format!("a package names missing warehouse {}", package.warehouse_id))
+            })?;
         event(
             db,
             order.id,

@@ -12,6 +12,7 @@ use std::collections::HashMap;
 
 use domain::Sku;
 use domain::backorder::{BackorderAction, Waiting, allocate, transition};
+use domain::ids::BackorderId;
 use domain::order::{BackorderStatus, EventKind};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -185,7 +186,8 @@ fn record(m: backorder::Model) -> Result<BackorderRecord, StoreError> {
 }
 
 impl Store {
-    async fn change_backorder(&self, id: i64, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
+    async fn change_backorder(&self, id: BackorderId, action: BackorderAction) -> Result<BackorderRecord, StoreError> {
+        let id = id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         let seen = backorder::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownBackorder(id))?;
@@ -243,13 +245,13 @@ impl Store {
 
     /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already available is
     /// allocated at once, oldest first.
-    pub async fn confirm_backorder(&self, id: i64) -> Result<BackorderRecord, StoreError> {
+    pub async fn confirm_backorder(&self, id: BackorderId) -> Result<BackorderRecord, StoreError> {
         self.change_backorder(id, BackorderAction::Confirm).await
     }
 
     /// A waiting backorder is cancelled; the order is re-evaluated (a held
     /// `SHIP_COMPLETE` order with nothing left waiting is released).
-    pub async fn cancel_backorder(&self, id: i64) -> Result<BackorderRecord, StoreError> {
+    pub async fn cancel_backorder(&self, id: BackorderId) -> Result<BackorderRecord, StoreError> {
         self.change_backorder(id, BackorderAction::Cancel).await
     }
 

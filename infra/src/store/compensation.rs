@@ -2,6 +2,7 @@
 
 use domain::Money;
 use domain::compensation::{BilledLine, Grant, OrderTotals};
+use domain::ids::OrderId;
 use domain::order::EventKind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde_json::json;
@@ -67,10 +68,11 @@ impl Store {
     /// Credits an order by hand (an agent's decision), exact to the cent.
     pub async fn issue_compensation(
         &self,
-        order_id: i64,
+        order_id: OrderId,
         grant: Grant,
         reason: &str,
     ) -> Result<CompensationRecord, StoreError> {
+        let order_id = order_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         // Credits are the order's: two agents crediting at once each see

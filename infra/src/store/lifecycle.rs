@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 
 use domain::backorder::BackorderAction;
+use domain::ids::{OrderId, ShipmentId};
 use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
 use domain::{Sku, WarehouseCode};
 use sea_orm::sea_query::{Expr, ExprTrait};
@@ -66,7 +67,12 @@ async fn open_products<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<Vec<
 
 impl Store {
     /// A released package left the warehouse with this tracking number.
-    pub async fn mark_shipped(&self, shipment_id: i64, tracking_number: &str) -> Result<ShipmentRecord, StoreError> {
+    pub async fn mark_shipped(
+        &self,
+        shipment_id: ShipmentId,
+        tracking_number: &str,
+    ) -> Result<ShipmentRecord, StoreError> {
+        let shipment_id = shipment_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         let seen = shipment::Entity::find_by_id(shipment_id)
@@ -110,7 +116,9 @@ impl Store {
             release(&txn, &locks, found.warehouse_id, line.product_id, line.quantity, true, now).await?;
         }
         let code =
-            warehouse::Entity::find_by_id(found.warehouse_id).one(&txn).await?.map(|w| w.code).unwrap_or_default();
+            warehouse::Entity::find_by_id(found.warehouse_id).one(&txn).await?.map(|w| w.code).ok_or_else(|| {
+                StoreError::Invariant(format!("a package names missing warehouse {}", found.warehouse_id))
+            })?;
         event(
             &txn,
             found.order_id,
@@ -129,7 +137,8 @@ impl Store {
     /// Cancels everything of an order that has not shipped: open packages
     /// (their reservations go back, first to the backorder queue) and
     /// waiting backorders. Returns the skus whose stock changed.
-    pub async fn cancel_order(&self, order_id: i64, reason: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn cancel_order(&self, order_id: OrderId, reason: &str) -> Result<Vec<String>, StoreError> {
+        let order_id = order_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
         order::Entity::find_by_id(order_id).one(&txn).await?.ok_or(StoreError::UnknownOrder(order_id))?;

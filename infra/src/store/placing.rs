@@ -76,7 +76,10 @@ pub(super) async fn settle_order<C: ConnectionTrait>(
             _ => continue,
         };
         move_shipment(db, p.id, &[status], Some(to), now).await?;
-        let code = warehouse::Entity::find_by_id(p.warehouse_id).one(db).await?.map(|w| w.code).unwrap_or_default();
+        let code =
+            warehouse::Entity::find_by_id(p.warehouse_id).one(db).await?.map(|w| w.code).ok_or_else(|| {
+                StoreError::Invariant(format!("a package names missing warehouse {}", p.warehouse_id))
+            })?;
         event(db, order_id, kind, json!({ "shipment": p.id, "warehouse": code, "reason": reason }), now).await?;
     }
     if order.status != settlement.status.as_str() {
