@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::placing::{LineRef, add_to_shipment, choose_sources, settle_order};
-use super::queue::{ahead_of, head_of_queue, in_queue_order, refresh_estimates};
+use super::queue::{ahead_of, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
 use super::rows::{available_of, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
 use super::{BackorderRecord, Store, StoreError};
@@ -175,6 +175,7 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String)> {
         ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50)),
         ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50)),
         ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50)),
+        ("behind the head, dated otherwise", dated_otherwise(2, 20_000, [7, 8])),
     ]
     .into_iter()
     .map(|(name, query)| (name, query.build(backend).to_string()))

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
-use super::rows::{OPEN, event, today, waiting, warehouse_and_product};
+use super::rows::{OPEN, today, waiting, warehouse_and_product};
 use super::{Store, StoreError, stored};
 use crate::db::entity::{backorder, inbound_receipt, order, warehouse};
 
@@ -70,7 +70,13 @@ fn transit_from(origin: GeoPoint, destination: GeoPoint) -> u32 {
 }
 
 /// Re-estimates when the waiting backorders of `product_id` get their units,
-/// from the expected receipts, and records every date that moved.
+/// from the expected receipts, and records every date that moved. Only the
+/// head of the queue that the receipts reach can get a receipt's date
+/// (`domain::backorder::estimate_availability` walks the queue in order),
+/// so only that head is read and dated one by one; everyone behind it waits
+/// for the supplier (`today + lead time`), which is one set-based write of
+/// the rows whose stored date differs (none, unless the day or the receipts
+/// moved), found through the estimate index.
 pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     db: &C,
     locks: &Locks,
@@ -79,68 +85,155 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     use domain::backorder::{estimate_availability, estimation_order};
     locks.require_product(product_id)?;
-    let open = backorder::Entity::find()
-        .filter(backorder::Column::ProductId.eq(product_id))
-        .filter(backorder::Column::Status.is_in(OPEN))
-        .all(db)
-        .await?;
-    if open.is_empty() {
-        return Ok(());
-    }
-    let product = crate::db::entity::product::Entity::find_by_id(product_id).one(db).await?;
-    let lead = match product {
-        Some(p) => stored::count("lead time", i64::from(p.lead_time_days))?,
-        None => return Err(StoreError::Invariant(format!("backorders of missing product {product_id}"))),
-    };
-    let today = today(now);
-    let (receipts, origins) = expected_receipts(db, product_id, today).await?;
-    let order_ids: Vec<i64> = open.iter().map(|b| b.order_id).collect();
-    let orders: HashMap<i64, order::Model> = order::Entity::find()
-        .filter(order::Column::Id.is_in(order_ids))
-        .all(db)
+    let product = crate::db::entity::product::Entity::find_by_id(product_id)
+        .one(db)
         .await?
-        .into_iter()
-        .map(|o| (o.id, o))
-        .collect();
-    let confirmed: Vec<&backorder::Model> =
-        open.iter().filter(|b| b.status == BackorderStatus::Confirmed.as_str()).collect();
-    let awaiting: Vec<&backorder::Model> =
-        open.iter().filter(|b| b.status != BackorderStatus::Confirmed.as_str()).collect();
-    let ordered = estimation_order(
-        confirmed.into_iter().map(waiting).collect::<Result<_, _>>()?,
-        awaiting.into_iter().map(waiting).collect::<Result<_, _>>()?,
-    );
-    let rows: HashMap<i64, &backorder::Model> = open.iter().map(|b| (b.id, b)).collect();
-    let destinations: HashMap<i64, GeoPoint> = orders
-        .values()
-        .map(|o| Ok((o.id, stored::point(o.latitude, o.longitude)?)))
-        .collect::<Result<_, StoreError>>()?;
-    let arrival = |id: i64, receipt: &domain::backorder::Receipt| {
-        let destination = destinations[&rows[&id].order_id];
-        receipt.expected_on.plus_days(transit_from(origins[&receipt.origin], destination))
-    };
-    for (id, day) in estimate_availability(&ordered, &receipts, today.plus_days(lead), arrival) {
-        let row = rows[&id];
-        if row.estimated_available == day.days_since_epoch() {
-            continue;
-        }
-        backorder::Entity::update_many()
-            .col_expr(backorder::Column::EstimatedAvailable, Expr::value(day.days_since_epoch()))
-            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
-            .filter(backorder::Column::Id.eq(id))
-            .exec(db)
+        .ok_or_else(|| StoreError::Invariant(format!("backorders of missing product {product_id}")))?;
+    let lead = stored::count("lead time", i64::from(product.lead_time_days))?;
+    let today = today(now);
+    let fallback = today.plus_days(lead);
+    let (receipts, origins) = expected_receipts(db, product_id, today).await?;
+    let supply: u64 = receipts.iter().map(|r| u64::from(r.quantity)).sum();
+
+    // The head: confirmed backorders in queue order, then (only if the
+    // receipts reach past all of them) the unconfirmed, oldest first, up to
+    // the first one the receipts do not cover.
+    let mut head: Vec<backorder::Model> = Vec::new();
+    let mut demand = 0u64;
+    let mut confirmed_done = false;
+    while demand <= supply && supply > 0 {
+        let batch = head_of_queue(product_id, ESTIMATE_BATCH)
+            .filter(backorder::Column::Id.is_not_in(head.iter().map(|b| b.id)))
+            .all(db)
             .await?;
-        event(
-            db,
-            row.order_id,
-            EventKind::BackorderEtaChanged,
-            json!({ "backorder": id, "sku": row.sku, "fromDay": row.estimated_available, "toDay": day.days_since_epoch() }),
-            now,
-        )
+        let full = batch.len() as u64 == ESTIMATE_BATCH;
+        for b in batch {
+            demand += u64::try_from(b.quantity).unwrap_or(0);
+            head.push(b);
+            if demand > supply {
+                break;
+            }
+        }
+        if !full {
+            confirmed_done = true;
+            break;
+        }
+    }
+    let confirmed_head = head.len();
+    if confirmed_done && demand <= supply {
+        // Rare: more expected than the whole queue wants.
+        let mut unconfirmed = backorder::Entity::find()
+            .filter(backorder::Column::ProductId.eq(product_id))
+            .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
+            .all(db)
+            .await?;
+        unconfirmed.sort_by_key(|b| (b.confirmed_at_ms.unwrap_or(b.created_at_ms), b.id));
+        for b in unconfirmed {
+            demand += u64::try_from(b.quantity).unwrap_or(0);
+            head.push(b);
+            if demand > supply {
+                break;
+            }
+        }
+    }
+
+    let mut moved: Vec<(i64, i64, String, i32, Day)> = Vec::new();
+    if !head.is_empty() {
+        let order_ids: Vec<i64> = head.iter().map(|b| b.order_id).collect();
+        let destinations: HashMap<i64, GeoPoint> = order::Entity::find()
+            .filter(order::Column::Id.is_in(order_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| Ok((o.id, stored::point(o.latitude, o.longitude)?)))
+            .collect::<Result<_, StoreError>>()?;
+        let rows: HashMap<i64, &backorder::Model> = head.iter().map(|b| (b.id, b)).collect();
+        let ordered = estimation_order(
+            head[..confirmed_head].iter().map(waiting).collect::<Result<_, _>>()?,
+            head[confirmed_head..].iter().map(waiting).collect::<Result<_, _>>()?,
+        );
+        let arrival = |id: i64, receipt: &domain::backorder::Receipt| {
+            let destination = destinations[&rows[&id].order_id];
+            receipt.expected_on.plus_days(transit_from(origins[&receipt.origin], destination))
+        };
+        for (id, day) in estimate_availability(&ordered, &receipts, fallback, arrival) {
+            let row = rows[&id];
+            if row.estimated_available != day.days_since_epoch() {
+                moved.push((id, row.order_id, row.sku.clone(), row.estimated_available, day));
+            }
+        }
+    }
+    // Everyone behind the head: the supplier's date, where it is not stored
+    // already (read through the estimate index: below it, or above it).
+    let fallback_day = fallback.days_since_epoch();
+    let behind = dated_otherwise(product_id, fallback_day, head.iter().map(|b| b.id))
+        .select_only()
+        .columns([
+            backorder::Column::Id,
+            backorder::Column::OrderId,
+            backorder::Column::Sku,
+            backorder::Column::EstimatedAvailable,
+        ])
+        .into_tuple::<(i64, i64, String, i32)>()
+        .all(db)
         .await?;
+    moved.extend(behind.into_iter().map(|(id, order_id, sku, from)| (id, order_id, sku, from, fallback)));
+
+    // Set-based: one update per new date, one insert of the events.
+    let mut by_day: std::collections::BTreeMap<i32, Vec<i64>> = std::collections::BTreeMap::new();
+    for (id, _, _, _, day) in &moved {
+        by_day.entry(day.days_since_epoch()).or_default().push(*id);
+    }
+    for (day, ids) in by_day {
+        for chunk in ids.chunks(WRITE_CHUNK) {
+            backorder::Entity::update_many()
+                .col_expr(backorder::Column::EstimatedAvailable, Expr::value(day))
+                .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+                .filter(backorder::Column::Id.is_in(chunk.iter().copied()))
+                .exec(db)
+                .await?;
+        }
+    }
+    let events: Vec<crate::db::entity::order_event::ActiveModel> = moved
+        .iter()
+        .map(|(id, order_id, sku, from, day)| crate::db::entity::order_event::ActiveModel {
+            order_id: Set(*order_id),
+            kind: Set(EventKind::BackorderEtaChanged.as_str().to_owned()),
+            payload: Set(
+                json!({ "backorder": id, "sku": sku, "fromDay": from, "toDay": day.days_since_epoch() }).to_string()
+            ),
+            created_at_ms: Set(now),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in events.chunks(WRITE_CHUNK) {
+        crate::db::entity::order_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
     Ok(())
 }
+
+/// The waiting backorders of a product, but those in `head`, whose stored
+/// estimate is not `day`: two ranges of the estimate index.
+pub(super) fn dated_otherwise(
+    product_id: i64,
+    day: i32,
+    head: impl IntoIterator<Item = i64>,
+) -> Select<backorder::Entity> {
+    backorder::Entity::find()
+        .filter(backorder::Column::ProductId.eq(product_id))
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .filter(
+            Condition::any()
+                .add(backorder::Column::EstimatedAvailable.lt(day))
+                .add(backorder::Column::EstimatedAvailable.gt(day)),
+        )
+        .filter(backorder::Column::Id.is_not_in(head))
+}
+
+/// Rows of a queue's head read at a time while dating it.
+const ESTIMATE_BATCH: u64 = 256;
+/// Rows per set-based write: well under what one statement may bind.
+const WRITE_CHUNK: usize = 1_000;
 
 const EXPECTED: &str = "EXPECTED";
 

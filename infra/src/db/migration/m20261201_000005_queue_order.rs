@@ -1,7 +1,8 @@
 //! Indexes in queue order, so that whatever reads a backorder queue reads
 //! only the part it needs: allocation the head of one sku's queue, a queue
 //! position the entries ahead of one backorder, the queue page its first
-//! rows. Queue order is higher order priority first, then the oldest
+//! rows; an estimate refresh the backorders whose stored date must move.
+//! Queue order is higher order priority first, then the oldest
 //! confirmation, then the oldest backorder.
 
 use sea_orm_migration::prelude::*;
@@ -29,11 +30,24 @@ impl MigrationTrait for Migration {
                 .col((Alias::new("id"), IndexOrder::Asc));
             m.create_index(index).await?;
         }
+        // Waiting backorders by stored estimate: an estimate refresh finds
+        // the few whose date must move without reading the queue.
+        m.create_index(
+            Index::create()
+                .name("backorders_by_estimate")
+                .table(Alias::new("backorders"))
+                .if_not_exists()
+                .col(Alias::new("product_id"))
+                .col(Alias::new("status"))
+                .col(Alias::new("estimated_available"))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for name in ["backorders_in_queue_order", "backorders_page_order"] {
+        for name in ["backorders_in_queue_order", "backorders_page_order", "backorders_by_estimate"] {
             m.drop_index(Index::drop().name(name).table(Alias::new("backorders")).to_owned()).await?;
         }
         Ok(())
