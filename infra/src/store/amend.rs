@@ -27,7 +27,7 @@ use super::locks::Locks;
 use super::placing::{LineRef, open_backorder, place_units, settle_order};
 use super::queue::refresh_estimates;
 use super::rows::release;
-use super::rows::{OPEN, UNSHIPPED, count_on_line, event, move_shipment, split_backorder};
+use super::rows::{OPEN, UNSHIPPED, count_on_line, event, move_shipment, package, split_backorder};
 use super::stored;
 use super::{Store, StoreError, money_from_micros};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
@@ -501,10 +501,7 @@ impl Store {
         let shipment_id = shipment_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
-        let seen = shipment::Entity::find_by_id(shipment_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let seen = package(&txn, shipment_id).await?;
         let picked: Vec<i64> = product::Entity::find()
             .select_only()
             .column(product::Column::Id)
@@ -515,10 +512,7 @@ impl Store {
         let mut locks = Locks::new();
         locks.products(&txn, &picked).await?;
         locks.orders(&txn, &[seen.order_id]).await?;
-        let package = shipment::Entity::find_by_id(shipment_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let package = package(&txn, shipment_id).await?;
         if !UNSHIPPED.iter().any(|s| s.as_str() == package.status) {
             return Err(StoreError::Conflict(format!(
                 "shipment {shipment_id} is {} and can no longer be short-picked",

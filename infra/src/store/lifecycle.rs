@@ -20,7 +20,7 @@ use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
 use super::rows::release;
-use super::rows::{UNSHIPPED, count_on_line, event, move_shipment, split_backorder};
+use super::rows::{UNSHIPPED, count_on_line, event, move_shipment, package, split_backorder};
 use super::{ShipmentRecord, Store, StoreError};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
@@ -75,17 +75,11 @@ impl Store {
         let shipment_id = shipment_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
-        let seen = shipment::Entity::find_by_id(shipment_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let seen = package(&txn, shipment_id).await?;
         let mut locks = Locks::new();
         locks.products(&txn, &package_products(&txn, shipment_id).await?).await?;
         locks.orders(&txn, &[seen.order_id]).await?;
-        let found = shipment::Entity::find_by_id(shipment_id)
-            .one(&txn)
-            .await?
-            .ok_or(StoreError::UnknownShipment(shipment_id))?;
+        let found = package(&txn, shipment_id).await?;
         if found.status != ShipmentStatus::Released.as_str() {
             let state = found.status.to_lowercase();
             let why = if found.status == ShipmentStatus::Pending.as_str() {

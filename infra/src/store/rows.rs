@@ -52,6 +52,11 @@ pub(super) async fn move_shipment<C: ConnectionTrait>(
     Ok(())
 }
 
+/// A package by id, or which one is unknown.
+pub(super) async fn package<C: ConnectionTrait>(db: &C, id: i64) -> Result<shipment::Model, StoreError> {
+    shipment::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownShipment(id))
+}
+
 /// Applies `action` (allocate, cancel, expire, substitute) to `units` of a
 /// waiting backorder: the whole row, or a split-off row with the rest still
 /// waiting. The one place a waiting backorder leaves the queue: the
