@@ -38,7 +38,7 @@ async fn queue_reads_go_through_indexes_in_queue_order() {
     for lane in lanes() {
         let app = spawn_app(lane).await;
         let db = infra::db::connect(&app.database).await.unwrap();
-        for (name, sql) in infra::store::queue_reads(db.get_database_backend()) {
+        for (name, sql, leading) in infra::store::queue_reads(db.get_database_backend()) {
             let plan = plan(&db, &sql).await;
             let text = plan.join("\n");
             let full_scan = match lane {
@@ -51,6 +51,14 @@ async fn queue_reads_go_through_indexes_in_queue_order() {
             };
             assert!(!full_scan, "[{lane:?}] {name} scans every backorder:\n{sql}\n{text}");
             assert!(!sorts, "[{lane:?}] {name} sorts what it reads:\n{sql}\n{text}");
+            // The index search names the column it starts from.
+            let searched = match lane {
+                Lane::Postgres => plan.iter().any(|l| l.contains("Index Cond") && l.contains(leading)),
+                Lane::Sqlite => {
+                    plan.iter().any(|l| l.starts_with("SEARCH backorders") && l.contains(&format!("({leading}")))
+                }
+            };
+            assert!(searched, "[{lane:?}] {name} does not search an index by {leading}:\n{sql}\n{text}");
         }
     }
 }

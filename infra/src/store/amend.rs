@@ -74,11 +74,7 @@ async fn accounts<C: ConnectionTrait>(
             ShipmentStatus::Cancelled => {}
         }
     }
-    let waiting = backorder::Entity::find()
-        .filter(backorder::Column::OrderId.is_in(order_ids.iter().copied()))
-        .filter(backorder::Column::Status.is_in(OPEN))
-        .all(db)
-        .await?;
+    let waiting = super::rows::waiting_of(order_ids.iter().copied()).all(db).await?;
     for b in waiting {
         if let Some((_, account)) = out.get_mut(&b.order_line_id) {
             account.backordered += units(b.quantity)?;

@@ -148,10 +148,11 @@ fn page_query(product: Option<i64>, status: Option<BackorderStatus>, limit: u64)
     query.limit(limit)
 }
 
-/// The queue reads, as they are sent to `backend`, with sample values:
-/// what a test asks each database to plan, so that a read whose cost would
-/// grow with the queue (a full scan, a sort of every row) fails there.
-pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String)> {
+/// The queue reads, as they are sent to `backend`, with sample values, and
+/// the column their index search must lead with: what a test asks each
+/// database to plan, so that a read whose cost would grow with the queue (a
+/// full scan, a sort of every row, a search on the wrong index) fails there.
+pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String, &'static str)> {
     let sample = backorder::Model {
         id: 7,
         order_id: 3,
@@ -170,15 +171,16 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String)> {
     };
     let count = |query: Select<backorder::Entity>| query.select_only().column_as(backorder::Column::Id.count(), "n");
     [
-        ("head of a queue", head_of_queue(2, QUEUE_BATCH)),
-        ("ahead in a queue", count(ahead_of(&sample))),
-        ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50)),
-        ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50)),
-        ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50)),
-        ("behind the head, dated otherwise", dated_otherwise(2, 20_000, [7, 8])),
+        ("head of a queue", head_of_queue(2, QUEUE_BATCH), "product_id"),
+        ("ahead in a queue", count(ahead_of(&sample)), "product_id"),
+        ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50), "product_id"),
+        ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50), "status"),
+        ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50), "status"),
+        ("behind the head, dated otherwise", dated_otherwise(2, 20_000, [7, 8]), "product_id"),
+        ("waiting backorders of a page of orders", super::rows::waiting_of([3, 4, 5]), "order_id"),
     ]
     .into_iter()
-    .map(|(name, query)| (name, query.build(backend).to_string()))
+    .map(|(name, query, leading)| (name, query.build(backend).to_string(), leading))
     .collect()
 }
 

@@ -22,7 +22,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::queue::estimate_for_new;
-use super::rows::{OPEN, UNSHIPPED, available_of, event, move_shipment, today, total_of};
+use super::rows::{UNSHIPPED, available_of, event, move_shipment, today, total_of};
 use super::stored::{self, shipment_status, split_policy};
 use super::{StoreError, to_micros};
 use crate::db::entity::{backorder, order, shipment, shipment_line, warehouse};
@@ -40,11 +40,7 @@ pub(super) async fn settle_order<C: ConnectionTrait>(
     use domain::order::OrderProgress;
     locks.require_order(order_id)?;
     let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
-    let waiting = backorder::Entity::find()
-        .filter(backorder::Column::OrderId.eq(order_id))
-        .filter(backorder::Column::Status.is_in(OPEN))
-        .count(db)
-        .await?;
+    let waiting = super::rows::waiting_of([order_id]).count(db).await?;
     let packages = shipment::Entity::find().filter(shipment::Column::OrderId.eq(order_id)).all(db).await?;
     let mut progress = OrderProgress {
         complete_only: split_policy(&order.policy)? == SplitPolicy::ShipComplete,

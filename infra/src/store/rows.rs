@@ -52,6 +52,14 @@ pub(super) async fn move_shipment<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The waiting backorders of some orders: a line's account and an order's
+/// settlement read these, through the index by order and status.
+pub(super) fn waiting_of(order_ids: impl IntoIterator<Item = i64>) -> sea_orm::Select<backorder::Entity> {
+    backorder::Entity::find()
+        .filter(backorder::Column::OrderId.is_in(order_ids))
+        .filter(backorder::Column::Status.is_in(OPEN))
+}
+
 /// A package by id, or which one is unknown.
 pub(super) async fn package<C: ConnectionTrait>(db: &C, id: i64) -> Result<shipment::Model, StoreError> {
     shipment::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownShipment(id))

@@ -30,6 +30,19 @@ impl MigrationTrait for Migration {
                 .col((Alias::new("id"), IndexOrder::Asc));
             m.create_index(index).await?;
         }
+        // Backorders of an order by status: what a line's account and an
+        // order's settlement read (SQLite would otherwise pick the status
+        // index and scan every waiting backorder).
+        m.create_index(
+            Index::create()
+                .name("backorders_by_order_and_status")
+                .table(Alias::new("backorders"))
+                .if_not_exists()
+                .col(Alias::new("order_id"))
+                .col(Alias::new("status"))
+                .to_owned(),
+        )
+        .await?;
         // Waiting backorders by stored estimate: an estimate refresh finds
         // the few whose date must move without reading the queue.
         m.create_index(
@@ -47,7 +60,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for name in ["backorders_in_queue_order", "backorders_page_order", "backorders_by_estimate"] {
+        for name in [
+            "backorders_in_queue_order",
+            "backorders_page_order",
+            "backorders_by_estimate",
+            "backorders_by_order_and_status",
+        ] {
             m.drop_index(Index::drop().name(name).table(Alias::new("backorders")).to_owned()).await?;
         }
         Ok(())
