@@ -30,32 +30,22 @@ impl MigrationTrait for Migration {
                 .col((Alias::new("id"), IndexOrder::Asc));
             m.create_index(index).await?;
         }
-        // Backorders of an order by status: what a line's account and an
-        // order's settlement read (SQLite would otherwise pick the status
-        // index and scan every waiting backorder).
-        m.create_index(
-            Index::create()
-                .name("backorders_by_order_and_status")
-                .table(Alias::new("backorders"))
-                .if_not_exists()
-                .col(Alias::new("order_id"))
-                .col(Alias::new("status"))
-                .to_owned(),
-        )
-        .await?;
-        // Waiting backorders by stored estimate: an estimate refresh finds
-        // the few whose date must move without reading the queue.
-        m.create_index(
-            Index::create()
-                .name("backorders_by_estimate")
-                .table(Alias::new("backorders"))
-                .if_not_exists()
-                .col(Alias::new("product_id"))
-                .col(Alias::new("status"))
-                .col(Alias::new("estimated_available"))
-                .to_owned(),
-        )
-        .await?;
+        for (name, columns) in [
+            // Backorders of an order by status: what a line's account and an
+            // order's settlement read (SQLite would otherwise pick the status
+            // index and scan every waiting backorder).
+            ("backorders_by_order_and_status", &["order_id", "status"][..]),
+            // Waiting backorders by stored estimate: an estimate refresh finds
+            // the few whose date must move without reading the queue.
+            ("backorders_by_estimate", &["product_id", "status", "estimated_available"][..]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(Alias::new("backorders")).if_not_exists();
+            for column in columns {
+                index.col(Alias::new(*column));
+            }
+            m.create_index(index).await?;
+        }
         Ok(())
     }
 
