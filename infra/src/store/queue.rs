@@ -108,7 +108,7 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
             .await?;
         let full = batch.len() as u64 == ESTIMATE_BATCH;
         for b in batch {
-            demand += u64::try_from(b.quantity).unwrap_or(0);
+            demand += u64::from(stored::count("backorder quantity", b.quantity)?);
             head.push(b);
             if demand > supply {
                 break;
@@ -129,7 +129,7 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
             .await?;
         unconfirmed.sort_by_key(|b| (b.confirmed_at_ms.unwrap_or(b.created_at_ms), b.id));
         for b in unconfirmed {
-            demand += u64::try_from(b.quantity).unwrap_or(0);
+            demand += u64::from(stored::count("backorder quantity", b.quantity)?);
             head.push(b);
             if demand > supply {
                 break;
@@ -286,22 +286,31 @@ pub(super) async fn estimate_for_new<C: ConnectionTrait>(
     now: i64,
 ) -> Result<Option<Day>, StoreError> {
     use domain::backorder::estimate_availability;
-    use sea_orm::sea_query::{Alias, ExprTrait, Func};
     let (receipts, origins) = expected_receipts(db, product_id, today(now)).await?;
     if receipts.is_empty() {
         return Ok(None);
     }
-    let ahead: Option<i64> = backorder::Entity::find()
+    // Only whether the units already waiting use up the receipts matters:
+    // they are counted until they pass what is expected, so the cost is
+    // bounded by the receipts, not by the queue (each backorder waits for
+    // at least one unit).
+    let supply: u64 = receipts.iter().map(|r| u64::from(r.quantity)).sum();
+    // Any supply + 1 of them already pass it.
+    let quantities: Vec<i64> = backorder::Entity::find()
         .select_only()
-        .column_as(Expr::expr(Func::sum(Expr::col(backorder::Column::Quantity))).cast_as(Alias::new("bigint")), "ahead")
+        .column(backorder::Column::Quantity)
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(OPEN))
+        .limit(supply.saturating_add(1))
         .into_tuple()
-        .one(db)
-        .await?
-        .flatten();
+        .all(db)
+        .await?;
+    let mut ahead = 0u64;
+    for q in quantities {
+        ahead += u64::from(stored::count("backorder quantity", q)?);
+    }
     // More units waiting than one count holds only delays the estimate.
-    let ahead = u32::try_from(ahead.unwrap_or(0)).unwrap_or(u32::MAX);
+    let ahead = u32::try_from(ahead).unwrap_or(u32::MAX);
     let queue = [
         Waiting { id: 0, priority: 0, confirmed_at_ms: 0, quantity: ahead },
         Waiting { id: 1, priority: 0, confirmed_at_ms: 1, quantity },
