@@ -13,6 +13,7 @@ pub(crate) struct Run {
 
 /// Runs `shipmix ARGS…` in this process.
 pub(crate) fn shipmix(args: &[&str]) -> Run {
+    init_test_logging();
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
     let argv = std::iter::once("shipmix").chain(args.iter().copied());
     let code = api::cli::run(argv, &mut stdout, &mut stderr);
@@ -272,10 +273,13 @@ async fn spawn_on(
     (address, store, cache, server)
 }
 
-fn init_test_logging() {
-    if std::env::var("TEST_LOG").is_ok() {
-        let _ = tracing_subscriber::fmt().with_env_filter("info").with_test_writer().try_init();
-    }
+/// Logs go to the test's output with `TEST_LOG`, and nowhere otherwise:
+/// the first call installs the process's subscriber, before `shipmix serve`
+/// run in-process could install its own and send every later test's logs
+/// to stderr.
+pub(crate) fn init_test_logging() {
+    let filter = if std::env::var("TEST_LOG").is_ok() { "info" } else { "off" };
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
 impl TestApp {
