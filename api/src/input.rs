@@ -36,6 +36,14 @@ pub fn id<T>(value: &str, what: &str, make: impl Fn(i64) -> Result<T, InvalidId>
         .ok_or_else(|| ApiError::user(ErrorCode::InvalidInput, format!("{value:?} is not {what} id")))
 }
 
+/// A batch of 1 to `max` `what` (levels, products) in one call.
+pub fn batch(len: usize, max: usize, what: &str) -> Result<(), ApiError> {
+    if len == 0 || len > max {
+        return Err(at(ErrorCode::InvalidInput, format!("send between 1 and {max} {what}"), &["input"]));
+    }
+    Ok(())
+}
+
 /// A number of units that must be at least one.
 pub fn units(value: i32, field: &[&str]) -> Result<u32, ApiError> {
     u32::try_from(value).ok().filter(|&v| v > 0).ok_or_else(|| {
@@ -91,6 +99,9 @@ mod tests {
         assert!(text(Some(&"é".repeat(MAX_TEXT)), "", MAX_TEXT, &["note"]).is_ok(), "characters, not bytes");
         assert!(text(Some(&"a".repeat(MAX_TEXT + 1)), "", MAX_TEXT, &["note"]).is_err());
         use domain::ids::{OrderId, OrderLineId};
+        assert!(batch(1, 5, "levels").is_ok() && batch(5, 5, "levels").is_ok());
+        assert_eq!(message(batch(0, 5, "levels").unwrap_err()).1, "send between 1 and 5 levels");
+        assert_eq!(message(batch(6, 5, "products").unwrap_err()).1, "send between 1 and 5 products");
         assert_eq!(id("42", "an order", OrderId::new).unwrap().get(), 42);
         assert_eq!(
             message(id("x1", "an order line", OrderLineId::new).unwrap_err()).1,

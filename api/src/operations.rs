@@ -25,11 +25,6 @@ use crate::error::{ApiError, ErrorCode, UserError};
 use crate::input::{self, MAX_TEXT, MAX_TRACKING};
 use crate::state::AppState;
 
-/// Skus as the store reports them back, for the cache.
-fn skus(names: Vec<String>) -> Vec<Sku> {
-    names.into_iter().filter_map(|s| Sku::new(s).ok()).collect()
-}
-
 /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
 pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
     let id = input::id(id, "a backorder", BackorderId::new)?;
@@ -62,7 +57,7 @@ pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> R
     let id = input::id(id, "an order", OrderId::new)?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let changed = retrying(|| state.store.cancel_order(id, &reason)).await?;
-    state.cache.invalidate(&skus(changed)).await;
+    state.cache.invalidate(&changed).await;
     Ok(id.get())
 }
 
@@ -98,7 +93,7 @@ pub async fn cancel_order_line(
     let quantity = quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let (order_id, changed) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
-    state.cache.invalidate(&skus(changed)).await;
+    state.cache.invalidate(&changed).await;
     Ok(order_id)
 }
 
@@ -128,7 +123,7 @@ pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -
     let id = input::id(id, "a substitution", SubstitutionId::new)?;
     let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
     if accept {
-        state.cache.invalidate(&skus(vec![record.substitute_sku.clone()])).await;
+        state.cache.invalidate(std::slice::from_ref(&record.substitute_sku)).await;
     }
     Ok(record)
 }
@@ -164,12 +159,7 @@ pub const MAX_FEED_ROWS: usize = 5_000;
 
 /// Absolute levels from a feed, all or nothing; retried until they apply.
 pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result<Vec<FeedOutcome>, ApiError> {
-    if rows.is_empty() || rows.len() > MAX_FEED_ROWS {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_FEED_ROWS} levels"))
-                .at(&["input"]),
-        ));
-    }
+    input::batch(rows.len(), MAX_FEED_ROWS, "levels")?;
     let parsed = rows
         .iter()
         .enumerate()
@@ -196,7 +186,12 @@ pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result
 }
 
 /// Units that arrived; they serve the backorder queue first.
-pub async fn receive_stock(state: &AppState, warehouse: &str, sku: &str, quantity: i32) -> Result<SkuStock, ApiError> {
+pub async fn receive_stock(
+    state: &AppState,
+    warehouse: &str,
+    sku: &str,
+    quantity: i32,
+) -> Result<Option<SkuStock>, ApiError> {
     let units = input::units(quantity, &["input", "quantity"])?;
     change_stock(state, warehouse, sku, i64::from(units), "received").await
 }
@@ -208,7 +203,7 @@ pub async fn adjust_stock(
     sku: &str,
     delta: i32,
     reason: &str,
-) -> Result<SkuStock, ApiError> {
+) -> Result<Option<SkuStock>, ApiError> {
     if delta == 0 || reason.trim().is_empty() {
         return Err(ApiError::User(
             UserError::new(ErrorCode::InvalidInput, "an adjustment needs a non-zero delta and a reason").at(&["input"]),
@@ -224,7 +219,7 @@ async fn change_stock(
     sku: &str,
     delta: i64,
     reason: &str,
-) -> Result<SkuStock, ApiError> {
+) -> Result<Option<SkuStock>, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;
     // What arrives is the warehouse's truth and is retried until it applies;
@@ -235,8 +230,15 @@ async fn change_stock(
         retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
     }
     state.cache.invalidate(std::slice::from_ref(&sku)).await;
-    let mut stock = state.store.stock_of(&[sku]).await?;
-    stock.pop().ok_or_else(|| ApiError::Internal(anyhow::anyhow!("a changed level has no stock row")))
+    // The change is committed: a read of the level that fails now must not
+    // answer an error, or the partner would send the change again.
+    match state.store.stock_of(&[sku]).await {
+        Ok(mut stock) => Ok(stock.pop()),
+        Err(error) => {
+            tracing::warn!(%error, "stock changed; reading it back failed");
+            Ok(None)
+        }
+    }
 }
 
 /// Stock expected at a warehouse on a day.
@@ -268,6 +270,9 @@ pub struct WarehouseDraft<'a> {
     pub active: bool,
 }
 
+/// Longest partner code.
+pub const MAX_CODE: usize = 64;
+
 /// Creates a warehouse or updates the one with its code.
 pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Result<WarehouseRecord, ApiError> {
     let bad =
@@ -282,10 +287,20 @@ pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Re
     if draft.name.trim().is_empty() {
         return Err(bad(ErrorCode::InvalidInput, "name", "name must not be empty".into()));
     }
+    if draft.name.chars().count() > MAX_TEXT {
+        return Err(bad(ErrorCode::InvalidInput, "name", format!("name must be at most {MAX_TEXT} characters")));
+    }
     let name = draft.name.to_owned();
     let partner_code = match draft.partner_code {
         Some(p) if p.trim().is_empty() => {
             return Err(bad(ErrorCode::InvalidInput, "partnerCode", "partnerCode must not be empty".into()));
+        }
+        Some(p) if p.chars().count() > MAX_CODE => {
+            return Err(bad(
+                ErrorCode::InvalidInput,
+                "partnerCode",
+                format!("partnerCode must be at most {MAX_CODE} characters"),
+            ));
         }
         other => other.map(str::to_owned),
     };
@@ -321,12 +336,7 @@ pub const MAX_PRODUCTS: usize = 1_000;
 
 /// Creates or updates products by sku, all or nothing.
 pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> Result<Vec<ProductRecord>, ApiError> {
-    if drafts.is_empty() || drafts.len() > MAX_PRODUCTS {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, format!("send between 1 and {MAX_PRODUCTS} products"))
-                .at(&["input"]),
-        ));
-    }
+    input::batch(drafts.len(), MAX_PRODUCTS, "products")?;
     let mut seen = std::collections::HashSet::new();
     let products = drafts
         .iter()
@@ -343,6 +353,12 @@ pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> R
             if p.name.trim().is_empty() {
                 return Err(ApiError::User(
                     UserError::new(ErrorCode::InvalidInput, "name must not be empty").at(&field("name")),
+                ));
+            }
+            if p.name.chars().count() > MAX_TEXT {
+                return Err(ApiError::User(
+                    UserError::new(ErrorCode::InvalidInput, format!("name must be at most {MAX_TEXT} characters"))
+                        .at(&field("name")),
                 ));
             }
             let lead_time_days = u32::try_from(p.lead_time_days).map_err(|_| {

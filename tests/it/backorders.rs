@@ -581,3 +581,56 @@ async fn arrivals_serve_a_long_queue_in_order_across_batches() {
         assert_eq!(left["backorders"][0]["queuePosition"], 1, "[{lane:?}]");
     }
 }
+
+/// A feed that counts fewer units than are reserved is the warehouse's
+/// truth: the newest reservations there lose their units, which ship from
+/// elsewhere or wait, and each order touched is told.
+#[tokio::test]
+async fn a_short_feed_takes_units_from_the_newest_reservations_first() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        // NYC holds 10 lamps, RNO 1: both orders ship from NYC.
+        let older = place(&app, json!([{ "sku": "LAMP", "quantity": 3 }]), "older", "SHIP_AVAILABLE", true).await;
+        let newer = place(&app, json!([{ "sku": "LAMP", "quantity": 2 }]), "newer", "SHIP_AVAILABLE", true).await;
+        let nyc = |data: &Value| -> (i64, i64) {
+            let l = data["availability"][0]["locations"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["warehouse"]["code"] == "NYC")
+                .unwrap()
+                .clone();
+            (l["onHand"].as_i64().unwrap(), l["reserved"].as_i64().unwrap())
+        };
+        const LEVELS: &str = r#"{ availability(skus: ["LAMP"]) { locations { warehouse { code } onHand reserved } } }"#;
+        assert_eq!(nyc(&app.ok(LEVELS, json!({})).await), (10, 5), "[{lane:?}]");
+
+        // 4 counted where 5 are reserved: the newer order's unit moves to RNO.
+        restock(&app, "NYC", "LAMP", 4).await;
+        assert_eq!(nyc(&app.ok(LEVELS, json!({})).await), (4, 4), "[{lane:?}]");
+        let moved = order(&app, &newer["id"]).await;
+        let codes: Vec<&str> = moved["shipments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["status"] != "CANCELLED")
+            .map(|s| s["warehouse"]["code"].as_str().unwrap())
+            .collect();
+        assert_eq!(codes, ["NYC", "RNO"], "[{lane:?}] {moved}");
+        assert!(moved["events"].as_array().unwrap().iter().any(|e| e["kind"] == "SHORT_PICK_REPORTED"), "[{lane:?}]");
+        let kept = order(&app, &older["id"]).await;
+        assert!(
+            kept["events"].as_array().unwrap().iter().all(|e| e["kind"] != "SHORT_PICK_REPORTED"),
+            "[{lane:?}] {kept}"
+        );
+
+        // Nothing left at NYC and nothing on sale elsewhere: both now wait.
+        restock(&app, "NYC", "LAMP", 0).await;
+        assert_eq!(nyc(&app.ok(LEVELS, json!({})).await), (0, 0), "[{lane:?}]");
+        let older = order(&app, &older["id"]).await;
+        assert_eq!(older["backorders"], json!([{ "sku": "LAMP", "quantity": 3, "status": "CONFIRMED" }]), "[{lane:?}]");
+        assert_eq!(older["status"], "BACKORDERED");
+        let newer = order(&app, &newer["id"]).await;
+        assert_eq!(newer["backorders"], json!([{ "sku": "LAMP", "quantity": 1, "status": "CONFIRMED" }]), "[{lane:?}]");
+    }
+}

@@ -64,6 +64,8 @@ async fn upsert_warehouse_updates_by_code_and_rejects_bad_input() {
             ("baseCost", json!("-1"), "INVALID_INPUT", "base cost -1 must not be negative"),
             ("handlingDays", json!(-2), "INVALID_INPUT", "handlingDays must not be negative"),
             ("name", json!(" "), "INVALID_INPUT", "name must not be empty"),
+            ("name", json!("n".repeat(501)), "INVALID_INPUT", "name must be at most 500 characters"),
+            ("partnerCode", json!("p".repeat(65)), "INVALID_INPUT", "partnerCode must be at most 64 characters"),
             ("costPerKm", json!("0.0000001"), "INVALID_INPUT", "0.0000001 has more than 6 decimal places"),
         ] {
             let mut bad = input.clone();
@@ -136,6 +138,11 @@ async fn products_keep_ranked_substitutes_and_page_by_sku() {
                 json!([{ "sku": "D", "name": "D", "unitPrice": "1", "leadTimeDays": -1 }]),
                 "INVALID_INPUT",
                 "leadTimeDays must not be negative",
+            ),
+            (
+                json!([{ "sku": "D", "name": "n".repeat(501), "unitPrice": "1" }]),
+                "INVALID_INPUT",
+                "name must be at most 500 characters",
             ),
             (json!([]), "INVALID_INPUT", "send between 1 and 1000 products"),
         ] {

@@ -674,7 +674,7 @@ impl Substitution {
 
     /// What ships instead.
     async fn substitute_sku(&self) -> &str {
-        &self.0.substitute_sku
+        self.0.substitute_sku.as_str()
     }
 
     async fn quantity(&self) -> u32 {

@@ -193,9 +193,9 @@ pub(crate) struct StockChangePayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn stock_payload(result: Result<SkuStock, ApiError>) -> async_graphql::Result<StockChangePayload> {
+fn stock_payload(result: Result<Option<SkuStock>, ApiError>) -> async_graphql::Result<StockChangePayload> {
     let (stock, user_errors) = into_payload(result)?;
-    Ok(StockChangePayload { availability: stock.map(SkuAvailability), user_errors })
+    Ok(StockChangePayload { availability: stock.flatten().map(SkuAvailability), user_errors })
 }
 
 #[derive(Default)]

@@ -14,7 +14,7 @@ use domain::Money;
 use domain::amend::{AmendError, LineAccount, SubstitutionStatus, newest_first};
 use domain::backorder::BackorderAction;
 use domain::ids::{OrderLineId, ShipmentId, SubstitutionId};
-use domain::order::{BackorderStatus, EventKind, ShipmentStatus};
+use domain::order::{EventKind, ShipmentStatus};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -121,13 +121,14 @@ async fn line_and_order<C: ConnectionTrait>(
 }
 
 /// Takes `wanted` units out of a line's waiting backorders, newest first
-/// (the oldest keep their place in the queue), marking them `to`. Returns
+/// (the oldest keep their place in the queue), by `action` (cancel or
+/// substitute). Returns
 /// the units taken.
 async fn take_waiting<C: ConnectionTrait>(
     db: &C,
     line: &order_line::Model,
     wanted: u32,
-    to: BackorderStatus,
+    action: BackorderAction,
     now: i64,
 ) -> Result<u32, StoreError> {
     let rows: HashMap<i64, backorder::Model> = backorder::Entity::find()
@@ -139,12 +140,11 @@ async fn take_waiting<C: ConnectionTrait>(
         .map(|b| (b.id, b))
         .collect();
     let held = rows.values().map(|b| Ok((b.id, units(b.quantity)?))).collect::<Result<_, StoreError>>()?;
-    let action = if to == BackorderStatus::Substituted { BackorderAction::Substitute } else { BackorderAction::Cancel };
     let mut taken = 0;
     for (id, take) in newest_first(held, wanted) {
         let row = &rows[&id];
         split_backorder(db, row, i64::from(take), action, now).await?;
-        if to == BackorderStatus::Cancelled {
+        if action == BackorderAction::Cancel {
             let payload = json!({ "backorder": row.id, "sku": row.sku, "quantity": take });
             event(db, line.order_id, EventKind::BackorderCancelled, payload, now).await?;
         }
@@ -228,7 +228,7 @@ pub struct SubstitutionRecord {
     pub order_id: i64,
     pub order_line_id: i64,
     pub original_sku: String,
-    pub substitute_sku: String,
+    pub substitute_sku: domain::Sku,
     pub quantity: u32,
     pub status: SubstitutionStatus,
     /// Positive: the shopper is charged; negative: a refund credit.
@@ -287,7 +287,7 @@ impl Store {
         line_id: OrderLineId,
         quantity: Option<u32>,
         reason: &str,
-    ) -> Result<(i64, Vec<String>), StoreError> {
+    ) -> Result<(i64, Vec<domain::Sku>), StoreError> {
         let line_id = line_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
@@ -296,7 +296,7 @@ impl Store {
         let (line, _) = lock_line(&txn, &mut locks, &[seen.product_id], &seen).await?;
         let account = account_of(&txn, &line).await?;
         let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
-        let from_waiting = take_waiting(&txn, &line, wanted, BackorderStatus::Cancelled, now).await?;
+        let from_waiting = take_waiting(&txn, &line, wanted, BackorderAction::Cancel, now).await?;
         let packages = unshipped_of(&txn, line.id, None).await?;
         let from_packages = take_from_packages(&txn, &locks, packages, wanted - from_waiting, false, now).await?;
         if from_waiting + from_packages != wanted {
@@ -324,7 +324,7 @@ impl Store {
             refresh_estimates(&txn, &locks, line.product_id, now).await?;
         }
         txn.commit().await?;
-        let skus = if from_packages > 0 { vec![line.sku] } else { Vec::new() };
+        let skus = if from_packages > 0 { vec![super::stored::sku(line.sku)?] } else { Vec::new() };
         Ok((line.order_id, skus))
     }
 
@@ -456,7 +456,7 @@ impl Store {
                     original_sku: lines.get(&r.order_line_id).cloned().ok_or_else(|| {
                         StoreError::Invariant(format!("substitution {} names missing line {}", r.id, r.order_line_id))
                     })?,
-                    substitute_sku: r.substitute_sku,
+                    substitute_sku: super::stored::sku(r.substitute_sku)?,
                     quantity: units(r.quantity)?,
                     status: stored::substitution_status(&r.status)?,
                     price_difference: money_from_micros(r.price_difference_micros),
@@ -705,7 +705,7 @@ async fn apply_substitution<C: ConnectionTrait>(
     let row = substitution::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownSubstitution(id))?;
     let (line, order) = line_and_order(db, row.order_line_id).await?;
     let wanted = units(row.quantity)?;
-    let taken = take_waiting(db, &line, wanted, BackorderStatus::Substituted, now).await?;
+    let taken = take_waiting(db, &line, wanted, BackorderAction::Substitute, now).await?;
     if taken < wanted {
         return Err(StoreError::Conflict(format!(
             "line {} ({}) has only {taken} waiting units left to substitute, not {wanted}",

@@ -131,7 +131,7 @@ impl Store {
     /// Cancels everything of an order that has not shipped: open packages
     /// (their reservations go back, first to the backorder queue) and
     /// waiting backorders. Returns the skus whose stock changed.
-    pub async fn cancel_order(&self, order_id: OrderId, reason: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn cancel_order(&self, order_id: OrderId, reason: &str) -> Result<Vec<domain::Sku>, StoreError> {
         let order_id = order_id.get();
         let now = self.now_ms();
         let txn = self.write().await?;
@@ -201,7 +201,7 @@ impl Store {
             refresh_estimates(&txn, &locks, product_id, now).await?;
         }
         txn.commit().await?;
-        Ok(skus.into_iter().collect())
+        skus.into_iter().map(super::stored::sku).collect()
     }
 }
 

@@ -168,3 +168,40 @@ impl Locks {
 fn is_postgres<C: ConnectionTrait>(db: &C) -> bool {
     db.get_database_backend() == DatabaseBackend::Postgres
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn sqlite() -> sea_orm::DatabaseConnection {
+        sea_orm::Database::connect("sqlite::memory:").await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn locks_are_taken_products_first_and_in_id_order() {
+        let db = sqlite().await;
+        let mut locks = Locks::new();
+        locks.products(&db, &[3, 1]).await.unwrap();
+        locks.products(&db, &[3, 5]).await.unwrap();
+        assert!(locks.holds_product(1) && locks.holds_product(5));
+        assert!(matches!(locks.products(&db, &[2]).await, Err(StoreError::Invariant(_))), "below one held");
+        locks.orders(&db, &[9]).await.unwrap();
+        assert!(locks.require_order(9).is_ok() && locks.require_product(3).is_ok());
+        assert!(matches!(locks.require_order(8), Err(StoreError::Invariant(_))));
+        assert!(matches!(locks.require_product(4), Err(StoreError::Invariant(_))));
+        assert!(matches!(locks.products(&db, &[7]).await, Err(StoreError::Invariant(_))), "a product after an order");
+        locks.products(&db, &[5]).await.unwrap();
+        // Orders below the highest held are taken without waiting; held ones are kept.
+        locks.orders(&db, &[4, 12]).await.unwrap();
+        assert!(locks.require_order(4).is_ok() && locks.require_order(12).is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_background_pass_takes_its_products_first() {
+        let db = sqlite().await;
+        let mut locks = Locks::new();
+        let ids: BTreeSet<i64> = [2, 4].into();
+        assert_eq!(locks.free_products(&db, &ids).await.unwrap(), ids);
+        assert!(matches!(locks.free_products(&db, &ids).await, Err(StoreError::Invariant(_))));
+    }
+}

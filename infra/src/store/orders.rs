@@ -582,12 +582,9 @@ impl Store {
     }
 }
 
-/// The products a snapshot was read for, sorted: what a placement locks.
+/// The products a snapshot was read for: what a placement locks.
 fn snapshot_products(snapshot: &SourcingSnapshot) -> Vec<i64> {
-    let mut ids: Vec<i64> = snapshot.products.iter().map(|p| p.id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
+    snapshot.products.iter().map(|p| p.id).collect()
 }
 
 /// Tells whether the stock rows of `products` at the warehouses the

@@ -47,21 +47,33 @@ pub(super) fn head_of_queue(product_id: i64, limit: u64) -> Select<backorder::En
 /// The confirmed backorders ahead of `b` in its product's queue: its
 /// position is their count plus one, an index range count.
 pub(super) fn ahead_of(b: &backorder::Model) -> Select<backorder::Entity> {
-    let confirmed_at = b.confirmed_at_ms.unwrap_or(b.created_at_ms);
-    let same_priority = Condition::all().add(backorder::Column::Priority.eq(b.priority));
     backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(b.product_id))
         .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-        .filter(
-            Condition::any()
-                .add(backorder::Column::Priority.gt(b.priority))
-                .add(same_priority.clone().add(backorder::Column::ConfirmedAtMs.lt(confirmed_at)))
-                .add(
-                    same_priority
-                        .add(backorder::Column::ConfirmedAtMs.eq(confirmed_at))
-                        .add(backorder::Column::Id.lt(b.id)),
-                ),
+        .filter(queue_side(b, true))
+}
+
+/// Rows ahead of `b` in queue order (`ahead`), or behind it.
+fn queue_side(b: &backorder::Model, ahead: bool) -> Condition {
+    let confirmed_at = b.confirmed_at_ms.unwrap_or(b.created_at_ms);
+    let same_priority = Condition::all().add(backorder::Column::Priority.eq(b.priority));
+    let (priority, confirmed, id) = if ahead {
+        (
+            backorder::Column::Priority.gt(b.priority),
+            backorder::Column::ConfirmedAtMs.lt(confirmed_at),
+            backorder::Column::Id.lt(b.id),
         )
+    } else {
+        (
+            backorder::Column::Priority.lt(b.priority),
+            backorder::Column::ConfirmedAtMs.gt(confirmed_at),
+            backorder::Column::Id.gt(b.id),
+        )
+    };
+    Condition::any()
+        .add(priority)
+        .add(same_priority.clone().add(confirmed))
+        .add(same_priority.add(backorder::Column::ConfirmedAtMs.eq(confirmed_at)).add(id))
 }
 
 /// Days in transit from a warehouse to a destination.
@@ -102,10 +114,14 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     let mut demand = 0u64;
     let mut confirmed_done = false;
     while demand <= supply && supply > 0 {
-        let batch = head_of_queue(product_id, ESTIMATE_BATCH)
-            .filter(backorder::Column::Id.is_not_in(head.iter().map(|b| b.id)))
-            .all(db)
-            .await?;
+        // The next batch in queue order, after the last one read.
+        let next = head_of_queue(product_id, ESTIMATE_BATCH);
+        let batch = match head.last() {
+            Some(last) => next.filter(queue_side(last, false)),
+            None => next,
+        }
+        .all(db)
+        .await?;
         let full = batch.len() as u64 == ESTIMATE_BATCH;
         for b in batch {
             demand += u64::from(stored::count("backorder quantity", b.quantity)?);
@@ -166,7 +182,8 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     // Everyone behind the head: the supplier's date, where it is not stored
     // already (read through the estimate index: below it, or above it).
     let fallback_day = fallback.days_since_epoch();
-    let behind = dated_otherwise(product_id, fallback_day, head.iter().map(|b| b.id))
+    let in_head: std::collections::HashSet<i64> = head.iter().map(|b| b.id).collect();
+    let behind = dated_otherwise(product_id, fallback_day)
         .select_only()
         .columns([
             backorder::Column::Id,
@@ -177,7 +194,13 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
         .into_tuple::<(i64, i64, String, i32)>()
         .all(db)
         .await?;
-    moved.extend(behind.into_iter().map(|(id, order_id, sku, from)| (id, order_id, sku, from, fallback)));
+    // The head's rows are dated above; the rest of what differs moves.
+    moved.extend(
+        behind
+            .into_iter()
+            .filter(|(id, ..)| !in_head.contains(id))
+            .map(|(id, order_id, sku, from)| (id, order_id, sku, from, fallback)),
+    );
 
     // Set-based: one update per new date, one insert of the events.
     let mut by_day: std::collections::BTreeMap<i32, Vec<i64>> = std::collections::BTreeMap::new();
@@ -212,13 +235,9 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     Ok(())
 }
 
-/// The waiting backorders of a product, but those in `head`, whose stored
-/// estimate is not `day`: two ranges of the estimate index.
-pub(super) fn dated_otherwise(
-    product_id: i64,
-    day: i32,
-    head: impl IntoIterator<Item = i64>,
-) -> Select<backorder::Entity> {
+/// The waiting backorders of a product whose stored estimate is not `day`:
+/// two ranges of the estimate index.
+pub(super) fn dated_otherwise(product_id: i64, day: i32) -> Select<backorder::Entity> {
     backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(OPEN))
@@ -227,7 +246,6 @@ pub(super) fn dated_otherwise(
                 .add(backorder::Column::EstimatedAvailable.lt(day))
                 .add(backorder::Column::EstimatedAvailable.gt(day)),
         )
-        .filter(backorder::Column::Id.is_not_in(head))
 }
 
 /// Rows of a queue's head read at a time while dating it.

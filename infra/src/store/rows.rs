@@ -78,6 +78,9 @@ pub(super) async fn split_backorder<C: ConnectionTrait>(
     now: i64,
 ) -> Result<BackorderStatus, StoreError> {
     let to = transition(stored::backorder_status(&row.status)?, action).map_err(StoreError::InvalidTransition)?;
+    if units <= 0 || units > row.quantity {
+        return Err(StoreError::Invariant(format!("{units} units asked of backorder {} of {}", row.id, row.quantity)));
+    }
     let guard = backorder::Entity::update_many()
         .filter(backorder::Column::Id.eq(row.id))
         .filter(backorder::Column::Status.eq(row.status.clone()))
@@ -143,7 +146,6 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
     units: i64,
 ) -> Result<(), StoreError> {
     use crate::db::entity::order_line;
-    use sea_orm::sea_query::ExprTrait;
     let left = Expr::col(order_line::Column::Quantity)
         .sub(Expr::col(order_line::Column::Cancelled))
         .sub(Expr::col(order_line::Column::Substituted));
