@@ -568,6 +568,23 @@ async fn arrivals_serve_a_long_queue_in_order_across_batches() {
             "[{lane:?}]"
         );
 
+        // A page ranks its rows; an order's own backorder counts the rows
+        // ahead of it: both say the same, deep into the queue.
+        let page = app.ok("{ backorders(first: 100) { orderId queuePosition } }", json!({})).await;
+        let page = page["backorders"].as_array().unwrap();
+        for (n, b) in page.iter().enumerate() {
+            assert_eq!(b["queuePosition"], n + 1, "[{lane:?}] {b}");
+        }
+        for b in [&page[1], &page[57], &page[99]] {
+            let counted = app
+                .ok(
+                    "query($id: ID!) { order(id: $id) { backorders { queuePosition } } }",
+                    json!({ "id": b["orderId"] }),
+                )
+                .await;
+            assert_eq!(counted["order"]["backorders"][0]["queuePosition"], b["queuePosition"], "[{lane:?}]");
+        }
+
         // 140 units for 151 waiting: the priority order and the 139 oldest.
         restock(&app, "CHI", "RARE", 140).await;
         assert_eq!(order(&app, &vip).await["status"], "AWAITING_SHIPMENT", "[{lane:?}]");

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use domain::amend::LineAccount;
 use infra::store::{
     BackorderRecord, EventRecord, OrderLineRecord, ProductRecord, ShipmentRecord, Store, StoreError, WarehouseRecord,
@@ -19,7 +19,8 @@ pub struct Loaders {
     pub(crate) backorders: DataLoader<Backorders>,
     pub(crate) events: DataLoader<Events>,
     pub(crate) line_accounts: DataLoader<LineAccounts>,
-    pub(crate) queue_positions: DataLoader<QueuePositions>,
+    /// Cached, so that a queue page can hand over the positions it knows.
+    pub(crate) queue_positions: DataLoader<QueuePositions, HashMapCache>,
 }
 
 impl Loaders {
@@ -34,7 +35,7 @@ impl Loaders {
             backorders: DataLoader::new(Backorders(store.clone()), spawn),
             events: DataLoader::new(Events(store.clone()), spawn),
             line_accounts: DataLoader::new(LineAccounts(store.clone()), spawn),
-            queue_positions: DataLoader::new(QueuePositions(store.clone()), spawn),
+            queue_positions: DataLoader::with_cache(QueuePositions(store.clone()), spawn, HashMapCache::default()),
         }
     }
 }

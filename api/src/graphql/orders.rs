@@ -435,7 +435,12 @@ impl OrderQuery {
         let sku = sku.map(|s| super::inputs::sku(&s, &["sku"])).transpose().map_err(|e| e.extend())?;
         let status = status.map(Into::into);
         let rows = app(ctx)?.store.backorders_page(sku.as_ref(), status, limit as u64).await.map_err(internal)?;
-        Ok(rows.into_iter().map(Backorder).collect())
+        // The page knows its rows' positions; `queuePosition` reads them.
+        loaders(ctx)?
+            .queue_positions
+            .feed_many(rows.iter().filter_map(|(b, position)| position.map(|p| (b.id, p))))
+            .await;
+        Ok(rows.into_iter().map(|(b, _)| Backorder(b)).collect())
     }
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {

@@ -22,7 +22,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
-use super::placing::{LineRef, add_to_shipment, choose_sources, settle_order};
+use super::placing::{LineRef, Packing, settle_order, settle_orders};
 use super::queue::{ahead_of, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
 use super::rows::{available_of, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
@@ -81,7 +81,9 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
 const QUEUE_BATCH: u64 = 64;
 
 /// Hands `units` to the head of a queue (rows in queue order) and places
-/// them for each order served; returns how many backorders were served.
+/// them for each order served, set-based (`Packing`, `settle_orders`): the
+/// statements a batch costs do not grow with the backorders it serves.
+/// Returns how many backorders were served.
 async fn serve_head<C: ConnectionTrait>(
     db: &C,
     locks: &mut Locks,
@@ -96,33 +98,69 @@ async fn serve_head<C: ConnectionTrait>(
     if allocations.is_empty() {
         return Ok(0);
     }
-    let served = allocations.len();
     let rows: HashMap<i64, &backorder::Model> = head.iter().map(|b| (b.id, b)).collect();
     let order_ids: Vec<i64> = allocations.iter().map(|(id, _)| rows[id].order_id).collect();
-    let orders = locked_orders(db, locks, order_ids).await?;
-    for (backorder_id, units) in allocations {
+    let orders = locked_orders(db, locks, order_ids.clone()).await?;
+    let mut packing = Packing::of_orders(db, &order_ids).await?;
+    let mut whole = Vec::new();
+    let mut split = Vec::new();
+    for &(backorder_id, units) in &allocations {
         let row = rows[&backorder_id];
         let order = orders.get(&row.order_id).ok_or(StoreError::UnknownOrder(row.order_id))?;
-        let line = LineRef::of(row);
-        let sources = choose_sources(db, order, &row.sku, units, available, warehouses).await?;
-        for &(warehouse_id, take) in &sources {
-            super::rows::reserve(db, locks, warehouse_id, row.product_id, i64::from(take), now).await?;
-            *available.get_mut(&warehouse_id).expect("chosen from available") -= take;
-            add_to_shipment(db, locks, order, &line, &warehouses[&warehouse_id], take, now).await?;
+        let sources = packing.place(order, &LineRef::of(row), units, available, warehouses, now)?;
+        if sources.iter().map(|s| s.1).sum::<u32>() != units {
+            return Err(StoreError::Invariant(format!(
+                "{units} units allocated to backorder {backorder_id} not placed"
+            )));
         }
-        split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
+        if i64::from(units) == row.quantity {
+            whole.push(row);
+        } else {
+            split.push((row, units));
+        }
         let codes: Vec<&str> = sources.iter().map(|(w, _)| warehouses[w].code.as_str()).collect();
-        event(
-            db,
+        packing.event(
             order.id,
             EventKind::BackorderAllocated,
             json!({ "sku": row.sku, "quantity": units, "warehouses": codes }),
             now,
-        )
-        .await?;
-        settle_order(db, locks, order.id, now).await?;
+        );
     }
-    Ok(served)
+    packing.write(db, locks, now).await?;
+    allocate_whole(db, &whole, now).await?;
+    for (row, units) in split {
+        split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
+    }
+    settle_orders(db, locks, &order_ids, now).await?;
+    Ok(allocations.len())
+}
+
+/// Marks backorders allocated in full: one write, guarded by the status
+/// and quantity each was read with (`split_backorder` for one row).
+async fn allocate_whole<C: ConnectionTrait>(db: &C, rows: &[&backorder::Model], now: i64) -> Result<(), StoreError> {
+    let mut by_from: HashMap<(&str, i64), Vec<i64>> = HashMap::new();
+    for row in rows {
+        let to = transition(backorder_status(&row.status)?, BackorderAction::Allocate)
+            .map_err(StoreError::InvalidTransition)?;
+        if to != BackorderStatus::Allocated {
+            return Err(StoreError::Invariant(format!("allocating backorder {} makes it {to:?}", row.id)));
+        }
+        by_from.entry((row.status.as_str(), row.quantity)).or_default().push(row.id);
+    }
+    for ((status, quantity), ids) in by_from {
+        let allocated = backorder::Entity::update_many()
+            .col_expr(backorder::Column::Status, Expr::value(BackorderStatus::Allocated.as_str()))
+            .col_expr(backorder::Column::UpdatedAtMs, Expr::value(now))
+            .filter(backorder::Column::Id.is_in(ids.iter().copied()))
+            .filter(backorder::Column::Status.eq(status))
+            .filter(backorder::Column::Quantity.eq(quantity))
+            .exec(db)
+            .await?;
+        if allocated.rows_affected != ids.len() as u64 {
+            return Err(StoreError::StockMoved);
+        }
+    }
+    Ok(())
 }
 
 /// A page of the backorders of one product or all, of one status or all,
@@ -277,13 +315,17 @@ impl Store {
 
     /// The first `limit` backorders in queue order (higher priority, then
     /// older confirmation; unconfirmed ones last, on every database),
-    /// optionally of one sku or status.
+    /// optionally of one sku or status, with the queue position of each
+    /// confirmed one. The page is the start of a total order whose
+    /// restriction to a sku's confirmed backorders is that sku's queue, so
+    /// the confirmed rows of a sku on it are the head of its queue: their
+    /// positions are their ranks on the page, with nothing else to read.
     pub async fn backorders_page(
         &self,
         sku: Option<&Sku>,
         status: Option<BackorderStatus>,
         limit: u64,
-    ) -> Result<Vec<BackorderRecord>, StoreError> {
+    ) -> Result<Vec<(BackorderRecord, Option<u32>)>, StoreError> {
         let product = match sku {
             // By product, which the queue index leads with.
             Some(sku) => {
@@ -301,6 +343,19 @@ impl Store {
             }
             None => None,
         };
-        page_query(product, status, limit).all(&self.db).await?.into_iter().map(record).collect()
+        let mut ranks: HashMap<i64, u32> = HashMap::new();
+        page_query(product, status, limit)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|m| {
+                let position = (m.status == BackorderStatus::Confirmed.as_str()).then(|| {
+                    let rank = ranks.entry(m.product_id).or_default();
+                    *rank += 1;
+                    *rank
+                });
+                Ok((record(m)?, position))
+            })
+            .collect()
     }
 }

@@ -18,7 +18,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
-use super::rows::{OPEN, today, waiting, warehouse_and_product};
+use super::rows::{OPEN, event_row, today, waiting, warehouse_and_product};
 use super::{Store, StoreError, stored};
 use crate::db::entity::{backorder, inbound_receipt, order, warehouse};
 
@@ -219,14 +219,13 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     }
     let events: Vec<crate::db::entity::order_event::ActiveModel> = moved
         .iter()
-        .map(|(id, order_id, sku, from, day)| crate::db::entity::order_event::ActiveModel {
-            order_id: Set(*order_id),
-            kind: Set(EventKind::BackorderEtaChanged.as_str().to_owned()),
-            payload: Set(
-                json!({ "backorder": id, "sku": sku, "fromDay": from, "toDay": day.days_since_epoch() }).to_string()
-            ),
-            created_at_ms: Set(now),
-            ..Default::default()
+        .map(|(id, order_id, sku, from, day)| {
+            event_row(
+                *order_id,
+                EventKind::BackorderEtaChanged,
+                json!({ "backorder": id, "sku": sku, "fromDay": from, "toDay": day.days_since_epoch() }),
+                now,
+            )
         })
         .collect();
     for chunk in events.chunks(WRITE_CHUNK) {

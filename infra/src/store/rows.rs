@@ -124,6 +124,17 @@ pub(super) async fn event<C: ConnectionTrait>(
     payload: serde_json::Value,
     now: i64,
 ) -> Result<(), StoreError> {
+    event_row(order_id, kind, payload, now).insert(db).await?;
+    Ok(())
+}
+
+/// An order event's row, for writers that insert many at once.
+pub(super) fn event_row(
+    order_id: i64,
+    kind: EventKind,
+    payload: serde_json::Value,
+    now: i64,
+) -> order_event::ActiveModel {
     order_event::ActiveModel {
         order_id: Set(order_id),
         kind: Set(kind.as_str().to_owned()),
@@ -131,9 +142,6 @@ pub(super) async fn event<C: ConnectionTrait>(
         created_at_ms: Set(now),
         ..Default::default()
     }
-    .insert(db)
-    .await?;
-    Ok(())
 }
 
 /// Adds `units` to one of a line's accounting columns (`cancelled`,
