@@ -3,7 +3,7 @@
 # A release `serve` on each lane (SQLite, then Postgres + Redis) starts from
 # the demo network with three hot skus out of stock (SKU00002-4) and every
 # other sku plentiful; placeOrder through the API grows it to each size in
-# turn (one order in three also wants a hot sku and backorders it, nine in
+# turn (two orders in five also want a hot sku and backorder it, nine in
 # ten of those confirmed by consent, one in ten at a higher priority), then
 # every operation is measured: median latency of sequential requests (curl)
 # and throughput with 8 connections (wrk, bench/scale.lua).
@@ -45,7 +45,7 @@ stop() { kill "$SERVER"; wait "$SERVER" 2>/dev/null || true; SERVER=; }
 
 sql() {
   case "$LANE" in
-    sqlite) sqlite3 "$WORK/data/shipmix.sqlite" "$1" ;;
+    sqlite) sqlite3 -cmd ".timeout 10000" "$WORK/data/shipmix.sqlite" "$1" ;;
     postgres) psql "$PG_URL/shipmix_scale" -qAtc "$1" ;;
   esac
 }
@@ -80,7 +80,7 @@ gql() { # json-escaped query text -> request body
 }
 
 latency() { # name runs body-with-@ID@ [ids-file]
-  local name=$1 runs=$2 body=$3 ids=${4:-} times=() i=0
+  local name=$1 runs=$2 body=$3 ids=${4:-} times=() i=0 failed=0 first=
   while (( i < runs )); do
     local b=$body
     if [ -n "$ids" ]; then
@@ -88,22 +88,25 @@ latency() { # name runs body-with-@ID@ [ids-file]
       b=${body//@ID@/$id}
     fi
     b=${b//@N@/$RANDOM$i}
-    times+=("$(curl -s -o /dev/null -w '%{time_total}' -H 'content-type: application/json' -d "$b" "$URL")")
+    times+=("$(curl -s -o "$WORK/answer" -w '%{time_total}' -H 'content-type: application/json' -d "$b" "$URL")")
+    if grep -qF -e '"errors"' -e '"userErrors":[{' "$WORK/answer"; then
+      failed=$(( failed + 1 )); [ -n "$first" ] || first=$(head -c 200 "$WORK/answer")
+    fi
     i=$(( i + 1 ))
   done
   (( ${#times[@]} > 0 )) || { printf '  %-44s (no ids)\n' "$name"; return; }
-  printf '%s\n' "${times[@]}" | sort -n | awk -v name="$name" \
-    '{ t[NR] = $1 * 1000 } END { printf "  %-44s median %8.1f ms  max %8.1f ms  (n=%d)\n", name, t[int((NR + 1) / 2)], t[NR], NR }'
+  printf '%s\n' "${times[@]}" | sort -n | awk -v name="$name" -v failed="$failed" -v first="$first" \
+    '{ t[NR] = $1 * 1000 } END { printf "  %-44s median %8.1f ms  max %8.1f ms  (n=%d, failed %d) %s\n", name, t[int((NR + 1) / 2)], t[NR], NR, failed, first }'
 }
 
 throughput() { # name body-with-@ID@ [ids-file]
   local name=$1 body=$2 ids=${3:-} line
   if [ "$body" = grow ]; then
-    line=$(OPERATION=grow wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" | grep '^RESULT')
+    line=$(OPERATION=grow wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" 2>&1 | grep -E "^RESULT|first failure")
   elif [ -n "$ids" ]; then
-    line=$(OPERATION=ids IDS="$ids" BODY="$body" THREADS=2 wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" | grep '^RESULT')
+    line=$(OPERATION=ids IDS="$ids" BODY="$body" THREADS=2 wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" 2>&1 | grep -E "^RESULT|first failure")
   else
-    line=$(OPERATION=body BODY="$body" wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" | grep '^RESULT')
+    line=$(OPERATION=body BODY="$body" BODIES="${BODIES:-}" wrk -t2 -c8 -d"${SECS}s" -s bench/scale.lua "$URL" 2>&1 | grep -E "^RESULT|first failure")
   fi
   printf '  %-44s %s\n' "$name" "$line"
 }
@@ -117,10 +120,14 @@ measure() {
   w=$(sql "SELECT w.code FROM warehouses w JOIN stock_levels s ON s.warehouse_id = w.id JOIN products p ON p.id = s.product_id WHERE p.sku = '$hot1' AND w.active ORDER BY w.code LIMIT 1")
   local queues; queues=$(sql "SELECT sku || ' ' || count(*) FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY sku" | tr '\n' ' ')
   echo "## $LANE, $(sql "SELECT count(*) FROM orders") orders, $(sql "SELECT count(*) FROM backorders WHERE status = 'CONFIRMED'") confirmed backorders ($queues)"
-  local middle; middle=$(sql "SELECT order_id FROM backorders WHERE sku = '$hot1' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$hot1' AND status = 'CONFIRMED')")
-  local oldest="SELECT id FROM orders WHERE status = 'BACKORDERED' ORDER BY id"
-  local hot_lines="SELECT b.order_line_id FROM backorders b WHERE b.status = 'CONFIRMED' AND b.quantity = 1 ORDER BY b.id DESC"
-  local awaiting="SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id DESC"
+  # Half way down the longest queue.
+  local longest; longest=$(sql "SELECT sku FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY count(*) DESC LIMIT 1")
+  local middle; middle=$(sql "SELECT order_id FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED')")
+  # Disjoint pools: orders with even ids are cancelled whole, the others
+  # lose a line's unit or have a backorder confirmed.
+  local oldest="SELECT id FROM orders WHERE status = 'BACKORDERED' AND id % 2 = 0 ORDER BY id"
+  local hot_lines="SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' AND quantity = 1 AND order_id % 2 = 1 ORDER BY id DESC"
+  local awaiting="SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' AND order_id % 2 = 1 ORDER BY id DESC"
   ids "$WORK/cancel" "$oldest LIMIT 2000"
   ids "$WORK/lines" "$hot_lines LIMIT 2000"
   ids "$WORK/confirm" "$awaiting LIMIT 2000"
@@ -159,7 +166,13 @@ measure() {
   throughput "availability of 10 skus" "$availability"
   throughput "quote of 3 lines" "$quote"
   throughput "placeOrder (the growth mix)" grow
-  throughput "receiveStock of 1 unit" "$recv1"
+  # One unit to each hot sku in turn, so no queue runs dry.
+  local receipts=""
+  for s in "${HOT[@]}"; do
+    local ws; ws=$(sql "SELECT w.code FROM warehouses w JOIN stock_levels l ON l.warehouse_id = w.id JOIN products p ON p.id = l.product_id WHERE p.sku = '$s' AND w.active ORDER BY w.code LIMIT 1")
+    receipts+="$(gql "mutation { receiveStock(input: {warehouseCode: \\\"$ws\\\", sku: \\\"$s\\\", quantity: 1}) { userErrors { code } } }")"$'\n'
+  done
+  BODIES="$receipts" throughput "receiveStock of 1 unit (hot skus in turn)" "$recv1"
   throughput "cancelOrder" "$cancel" "$WORK/cancel.t"
   throughput "cancelOrderLine" "$line" "$WORK/lines.t"
   throughput "confirmBackorder" "$confirm" "$WORK/confirm.t"

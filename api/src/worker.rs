@@ -1,6 +1,6 @@
-//! The backorder worker: expires unconfirmed backorders, flags (and, if the
-//! policy says so, cancels) overdue ones, and issues the automatic delay
-//! credit. Every replica runs one; the store makes sure no backorder is
+//! The backorder worker: dates the queues a new day (or a changed lead
+//! time) moved, expires unconfirmed backorders, flags (and, if the policy
+//! says so, cancels) overdue ones, and issues the automatic delay credit. Every replica runs one; the store makes sure no backorder is
 //! processed twice.
 
 use std::time::Duration;
@@ -14,12 +14,6 @@ const BATCH: u64 = 200;
 /// Runs until the task is dropped.
 pub async fn run(state: AppState) {
     let policy = state.settings.policy;
-    if policy.unconfirmed_expiry_ms.is_none()
-        && policy.max_backorder_ms.is_none()
-        && policy.delay_compensation.is_none()
-    {
-        return;
-    }
     let mut tick = tokio::time::interval(state.settings.maintenance_interval.max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -33,10 +27,10 @@ pub async fn run(state: AppState) {
                         overdue = report.overdue,
                         cancelled_overdue = report.cancelled_overdue,
                         compensated = report.compensated,
+                        queues_dated = report.queues_dated,
                         "backorder maintenance"
                     );
-                    let busiest = report.expired.max(report.overdue).max(report.compensated);
-                    if u64::from(busiest) < BATCH {
+                    if !report.more {
                         break;
                     }
                 }

@@ -32,6 +32,7 @@ pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
 pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
 pub use maintenance::MaintenanceReport;
+pub use maintenance::worker_reads;
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
     BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,

@@ -580,14 +580,18 @@ async fn a_pass_expires_unconfirmed_backorders_rather_than_reporting_them_overdu
             max_backorder_ms: Some(60_000),
             ..Default::default()
         };
-        assert!(app.store.run_maintenance(&policy, 1).await.unwrap().is_empty(), "nothing is due yet");
+        // What the passes over backorders did (dating the queues for the day
+        // is the worker's too, but not what this is about).
+        let pass =
+            || async { MaintenanceReport { queues_dated: 0, ..app.store.run_maintenance(&policy, 1).await.unwrap() } };
+        assert!(pass().await.is_empty(), "nothing is due yet");
         clock.advance(Duration::from_secs(61));
         // One row per check and pass: the second backorder is past both
         // limits while the first expires, and must wait for its own expiry.
-        let expired_one = MaintenanceReport { expired: 1, ..Default::default() };
-        assert_eq!(app.store.run_maintenance(&policy, 1).await.unwrap(), expired_one);
-        assert_eq!(app.store.run_maintenance(&policy, 1).await.unwrap(), expired_one);
-        assert!(app.store.run_maintenance(&policy, 1).await.unwrap().is_empty());
+        let expired_one = MaintenanceReport { expired: 1, more: true, ..Default::default() };
+        assert_eq!(pass().await, expired_one);
+        assert_eq!(pass().await, expired_one);
+        assert!(pass().await.is_empty());
         for id in [&first, &second] {
             let done = order(&app, id).await;
             assert_eq!((count(&done, "BACKORDER_EXPIRED"), count(&done, "BACKORDER_OVERDUE")), (1, 0), "{done}");

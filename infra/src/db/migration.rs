@@ -7,6 +7,7 @@ mod m20261126_000002_compensations;
 mod m20261126_000003_lifecycle;
 mod m20261201_000004_one_open_package;
 mod m20261201_000005_queue_order;
+mod m20261201_000006_worker_passes;
 
 use sea_orm_migration::prelude::*;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_lifecycle::Migration),
             Box::new(m20261201_000004_one_open_package::Migration),
             Box::new(m20261201_000005_queue_order::Migration),
+            Box::new(m20261201_000006_worker_passes::Migration),
         ]
     }
 }

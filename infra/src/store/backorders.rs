@@ -23,7 +23,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::placing::{LineRef, Packing, settle_order, settle_orders};
-use super::queue::{ahead_of, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
+use super::queue::{counted_ahead, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
 use super::rows::{available_of, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
 use super::{BackorderRecord, Store, StoreError};
@@ -79,6 +79,8 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
 
 /// How many backorders of a queue's head allocation reads at a time.
 const QUEUE_BATCH: u64 = 64;
+/// Positions one count reads at most (a column each).
+const POSITIONS_PER_READ: usize = 50;
 
 /// Hands `units` to the head of a queue (rows in queue order) and places
 /// them for each order served, set-based (`Packing`, `settle_orders`): the
@@ -204,17 +206,18 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String, &'sta
         priority: 1,
         confirmed_at_ms: Some(1_000),
         overdue_at_ms: None,
+        delay_settled_at_ms: None,
         created_at_ms: 900,
         updated_at_ms: 1_000,
     };
-    let count = |query: Select<backorder::Entity>| query.select_only().column_as(backorder::Column::Id.count(), "n");
     [
         ("head of a queue", head_of_queue(2, QUEUE_BATCH), "product_id"),
-        ("ahead in a queue", count(ahead_of(&sample)), "product_id"),
+        ("ahead in a queue", counted_ahead(2, &[&sample, &sample]), "product_id"),
         ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50), "product_id"),
         ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50), "status"),
         ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50), "status"),
-        ("behind the head, dated otherwise", dated_otherwise(2, 20_000), "product_id"),
+        ("behind the head, dated earlier", dated_otherwise(2, 20_000, true).limit(256), "product_id"),
+        ("behind the head, dated later", dated_otherwise(2, 20_000, false).limit(256), "product_id"),
         ("waiting backorders of a page of orders", super::rows::waiting_of([3, 4, 5]), "order_id"),
     ]
     .into_iter()
@@ -297,18 +300,32 @@ impl Store {
     }
 
     /// Where confirmed backorders stand in their sku's queue (1 is served
-    /// next); backorders not in a queue are left out.
+    /// next); backorders not in a queue are left out. One read per sku
+    /// (`counted_ahead`), however many of its backorders are asked about.
     pub async fn queue_positions(&self, ids: &[i64]) -> Result<HashMap<i64, u32>, StoreError> {
         let confirmed = backorder::Entity::find()
             .filter(backorder::Column::Id.is_in(ids.iter().copied()))
             .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
             .all(&self.db)
             .await?;
+        let mut by_product: std::collections::BTreeMap<i64, Vec<&backorder::Model>> = Default::default();
+        for b in &confirmed {
+            by_product.entry(b.product_id).or_default().push(b);
+        }
         let mut positions = HashMap::new();
-        // One index range count per backorder asked for, never the queue.
-        for b in confirmed {
-            let ahead = sea_orm::PaginatorTrait::count(ahead_of(&b), &self.db).await?;
-            positions.insert(b.id, u32::try_from(ahead + 1).unwrap_or(u32::MAX));
+        for (product_id, rows) in by_product {
+            for chunk in rows.chunks(POSITIONS_PER_READ) {
+                let statement = counted_ahead(product_id, chunk).build(self.db.get_database_backend());
+                let counts = self
+                    .db
+                    .query_one_raw(statement)
+                    .await?
+                    .ok_or_else(|| StoreError::Invariant("a count of the rows ahead answered no row".to_owned()))?;
+                for (i, b) in chunk.iter().enumerate() {
+                    let ahead: i64 = counts.try_get("", &format!("p{i}"))?;
+                    positions.insert(b.id, u32::try_from(ahead.saturating_add(1)).unwrap_or(u32::MAX));
+                }
+            }
         }
         Ok(positions)
     }

@@ -70,6 +70,8 @@ impl Store {
                 backorderable: Set(input.backorderable),
                 lead_time_days: Set(i32::try_from(input.lead_time_days).unwrap_or(i32::MAX)),
                 updated_at_ms: Set(now),
+                // The lead time dates the queue's tail: the worker dates it again.
+                tail_dated_on: Set(None),
             };
             let id = match existing {
                 Some(_) => product::Entity::update(model).exec(&txn).await?.id,

@@ -38,6 +38,10 @@ pub struct MaintenanceReport {
     pub overdue: u32,
     pub cancelled_overdue: u32,
     pub compensated: u32,
+    /// Products whose whole queue was dated for today.
+    pub queues_dated: u32,
+    /// A pass filled its batch: there may be more to do at once.
+    pub more: bool,
 }
 
 impl MaintenanceReport {
@@ -45,6 +49,11 @@ impl MaintenanceReport {
         *self == Self::default()
     }
 }
+
+/// Products whose queues one pass dates at most, and refreshes (each
+/// dating at most a batch of a tail) it spends on them.
+const QUEUES_PER_PASS: u64 = 20;
+const REFRESHES_PER_PASS: u32 = 40;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -56,6 +65,7 @@ impl Store {
         batch: u64,
     ) -> Result<MaintenanceReport, StoreError> {
         let mut report = MaintenanceReport::default();
+        (report.queues_dated, report.more) = self.date_queues().await?;
         if policy.unconfirmed_expiry_ms.is_some() {
             report.expired = self.expire_unconfirmed(policy, batch).await?;
         }
@@ -65,7 +75,64 @@ impl Store {
         if policy.delay_compensation.is_some() {
             report.compensated = self.compensate_delays(policy, batch).await?;
         }
+        let busiest = [report.expired, report.overdue, report.compensated].into_iter().fold(0, Ord::max);
+        report.more |= u64::from(busiest) >= batch;
         Ok(report)
+    }
+
+    /// Dates the queues that are not dated for today: every queue on the
+    /// first pass of a day (the supplier's date moves with today), a queue
+    /// whose lead time changed, or one whose tail a request left to the
+    /// worker. A few products per pass, a bounded number of refreshes, in
+    /// one transaction that holds only products nobody else holds; a
+    /// product is marked dated once its whole queue is. Nothing due is one
+    /// indexed read and no transaction. Returns the products dated and
+    /// whether more may be due.
+    async fn date_queues(&self) -> Result<(u32, bool), StoreError> {
+        use crate::db::entity::product;
+        let now = self.now_ms();
+        let today = super::rows::today(now).days_since_epoch();
+        let due = |stale: Condition| {
+            product::Entity::find()
+                .select_only()
+                .column(product::Column::Id)
+                .filter(stale)
+                .order_by_asc(product::Column::Id)
+                .limit(QUEUES_PER_PASS)
+                .into_tuple::<i64>()
+        };
+        // Two ranges of one index, not an `OR` a planner may scan for.
+        let mut candidates: BTreeSet<i64> = due(Condition::all().add(product::Column::TailDatedOn.is_null()))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        candidates.extend(due(Condition::all().add(product::Column::TailDatedOn.lt(today))).all(&self.db).await?);
+        if candidates.is_empty() {
+            return Ok((0, false));
+        }
+        let txn = self.write().await?;
+        let mut locks = Locks::new();
+        let free = locks.free_products(&txn, &candidates).await?;
+        let (mut dated, mut refreshes) = (0, 0);
+        for product_id in free {
+            let mut complete = false;
+            while !complete && refreshes < REFRESHES_PER_PASS {
+                complete = refresh_estimates(&txn, &locks, product_id, now).await?;
+                refreshes += 1;
+            }
+            if !complete {
+                break;
+            }
+            product::Entity::update_many()
+                .col_expr(product::Column::TailDatedOn, Expr::value(today))
+                .filter(product::Column::Id.eq(product_id))
+                .exec(&txn)
+                .await?;
+            dated += 1;
+        }
+        txn.commit().await?;
+        Ok((dated, candidates.len() as u64 >= QUEUES_PER_PASS || refreshes >= REFRESHES_PER_PASS))
     }
 
     /// Candidates of a pass, under the locks of their products (those no
@@ -97,9 +164,7 @@ impl Store {
         let now = self.now_ms();
         let Some(expired_by) = policy.expired_if_created_by(now) else { return Ok(0) };
         let txn = self.write().await?;
-        let due = backorder::Entity::find()
-            .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
-            .filter(backorder::Column::CreatedAtMs.lte(expired_by));
+        let due = unconfirmed_since(expired_by);
         let (rows, locks) = self.claim(&txn, due, batch).await?;
         let mut done = 0;
         let mut touched = BTreeSet::new();
@@ -130,10 +195,7 @@ impl Store {
         let now = self.now_ms();
         let Some(overdue_by) = policy.overdue_if_created_by(now) else { return Ok((0, 0)) };
         let txn = self.write().await?;
-        let mut due = backorder::Entity::find()
-            .filter(backorder::Column::Status.is_in(OPEN))
-            .filter(backorder::Column::OverdueAtMs.is_null())
-            .filter(backorder::Column::CreatedAtMs.lte(overdue_by));
+        let mut due = not_yet_overdue(overdue_by);
         if let Some(expired_by) = policy.expired_if_created_by(now) {
             // An unconfirmed backorder past its window expires; it is not
             // also reported overdue on the way out.
@@ -198,14 +260,7 @@ impl Store {
         let now = self.now_ms();
         let txn = self.write().await?;
         let threshold = i64::from(rule.threshold_days);
-        let slipped = backorder::Entity::find()
-            .filter(backorder::Column::Status.is_in(OPEN))
-            .filter(backorder::Column::PromisedAvailable.is_not_null())
-            .filter(
-                Expr::col(backorder::Column::EstimatedAvailable)
-                    .gt(Expr::col(backorder::Column::PromisedAvailable).add(threshold)),
-            );
-        let (rows, _locks) = self.claim(&txn, slipped, batch).await?;
+        let (rows, _locks) = self.claim(&txn, slipped_unsettled(threshold), batch).await?;
         let credited: HashSet<i64> = compensation::Entity::find()
             .select_only()
             .column(compensation::Column::BackorderId)
@@ -227,6 +282,7 @@ impl Store {
             .into_iter()
             .collect();
         let mut done = 0;
+        let decided: Vec<i64> = rows.iter().map(|r| r.id).collect();
         for row in rows.into_iter().filter(|r| !credited.contains(&r.id)) {
             let Some(promised) = row.promised_available else { continue };
             let Some(&price) = prices.get(&row.order_line_id) else { continue };
@@ -262,7 +318,62 @@ impl Store {
             .await?;
             done += 1;
         }
+        // Decided, credited or not: the next pass reads past them.
+        for chunk in decided.chunks(1_000) {
+            backorder::Entity::update_many()
+                .col_expr(backorder::Column::DelaySettledAtMs, Expr::value(now))
+                .filter(backorder::Column::Id.is_in(chunk.iter().copied()))
+                .filter(backorder::Column::DelaySettledAtMs.is_null())
+                .exec(&txn)
+                .await?;
+        }
         txn.commit().await?;
         Ok(done)
     }
+}
+
+/// Waiting backorders whose estimate slipped more than `threshold` days past
+/// their promise and whose delay credit nobody decided yet: a range of the
+/// `backorders_slipped` index, which holds only undecided rows.
+fn slipped_unsettled(threshold: i64) -> Select<backorder::Entity> {
+    backorder::Entity::find()
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .filter(backorder::Column::DelaySettledAtMs.is_null())
+        .filter(
+            Expr::col(backorder::Column::EstimatedAvailable)
+                .sub(Expr::col(backorder::Column::PromisedAvailable))
+                .gt(threshold),
+        )
+}
+
+/// Waiting backorders created by `overdue_by` and not reported overdue: a
+/// range of the `backorders_not_yet_overdue` index.
+fn not_yet_overdue(overdue_by: i64) -> Select<backorder::Entity> {
+    backorder::Entity::find()
+        .filter(backorder::Column::Status.is_in(OPEN))
+        .filter(backorder::Column::OverdueAtMs.is_null())
+        .filter(backorder::Column::CreatedAtMs.lte(overdue_by))
+}
+
+/// Backorders still awaiting confirmation, created by `expired_by`.
+fn unconfirmed_since(expired_by: i64) -> Select<backorder::Entity> {
+    backorder::Entity::find()
+        .filter(backorder::Column::Status.eq(BackorderStatus::AwaitingConfirmation.as_str()))
+        .filter(backorder::Column::CreatedAtMs.lte(expired_by))
+}
+
+/// The worker's selections, as sent to `backend` with sample values, and
+/// the column their index search must lead with (see `queue_reads`).
+pub fn worker_reads(backend: sea_orm::DatabaseBackend) -> Vec<(&'static str, String, &'static str)> {
+    use sea_orm::QueryTrait;
+    [
+        ("unconfirmed past their window", unconfirmed_since(1_000), "status"),
+        ("not yet overdue", not_yet_overdue(1_000), "status"),
+        ("slipped, credit undecided", slipped_unsettled(3), "status"),
+    ]
+    .into_iter()
+    .map(|(name, query, leading)| {
+        (name, query.order_by_asc(backorder::Column::Id).limit(200).build(backend).to_string(), leading)
+    })
+    .collect()
 }

@@ -44,13 +44,26 @@ pub(super) fn head_of_queue(product_id: i64, limit: u64) -> Select<backorder::En
     .limit(limit)
 }
 
-/// The confirmed backorders ahead of `b` in its product's queue: its
-/// position is their count plus one, an index range count.
-pub(super) fn ahead_of(b: &backorder::Model) -> Select<backorder::Entity> {
-    backorder::Entity::find()
-        .filter(backorder::Column::ProductId.eq(b.product_id))
+/// How many confirmed backorders are ahead of each of `rows` (confirmed
+/// backorders of one product) in the queue, in one read: a count per row
+/// (`p0`, `p1`, …) over the index entries of the queue from its head down
+/// to the lowest priority asked about, read from the queue index alone
+/// (every column the counts compare is in it). A row's position is its
+/// count plus one.
+pub(super) fn counted_ahead(product_id: i64, rows: &[&backorder::Model]) -> Select<backorder::Entity> {
+    use sea_orm::sea_query::Func;
+    let lowest = rows.iter().map(|b| b.priority).min().unwrap_or_default();
+    let mut query = backorder::Entity::find()
+        .select_only()
+        .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-        .filter(queue_side(b, true))
+        .filter(backorder::Column::Priority.gte(lowest));
+    for (i, b) in rows.iter().enumerate() {
+        let ahead = Expr::case(queue_side(b, true), Expr::val(1)).finally(Expr::val(0));
+        let counted: [Expr; 2] = [Func::sum(ahead).into(), Expr::val(0)];
+        query = query.expr_as(Func::coalesce(counted), format!("p{i}"));
+    }
+    query
 }
 
 /// Rows ahead of `b` in queue order (`ahead`), or behind it.
@@ -86,15 +99,19 @@ fn transit_from(origin: GeoPoint, destination: GeoPoint) -> u32 {
 /// head of the queue that the receipts reach can get a receipt's date
 /// (`domain::backorder::estimate_availability` walks the queue in order),
 /// so only that head is read and dated one by one; everyone behind it waits
-/// for the supplier (`today + lead time`), which is one set-based write of
-/// the rows whose stored date differs (none, unless the day or the receipts
-/// moved), found through the estimate index.
+/// for the supplier (`today + lead time`), which is a set-based write of
+/// the rows whose stored date differs (none, unless the day, the lead time
+/// or the receipts moved), found through the estimate index, at most
+/// `TAIL_BATCH` of them: when more differ (the first refresh of a day moves
+/// the whole tail), the product is left to the worker
+/// (`Store::date_queues`), which dates the rest in batches, so no request
+/// pays for the length of a queue. Returns whether the whole queue is dated.
 pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     db: &C,
     locks: &Locks,
     product_id: i64,
     now: i64,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     use domain::backorder::{estimate_availability, estimation_order};
     locks.require_product(product_id)?;
     let product = crate::db::entity::product::Entity::find_by_id(product_id)
@@ -183,24 +200,30 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     // already (read through the estimate index: below it, or above it).
     let fallback_day = fallback.days_since_epoch();
     let in_head: std::collections::HashSet<i64> = head.iter().map(|b| b.id).collect();
-    let behind = dated_otherwise(product_id, fallback_day)
-        .select_only()
-        .columns([
-            backorder::Column::Id,
-            backorder::Column::OrderId,
-            backorder::Column::Sku,
-            backorder::Column::EstimatedAvailable,
-        ])
-        .into_tuple::<(i64, i64, String, i32)>()
-        .all(db)
-        .await?;
-    // The head's rows are dated above; the rest of what differs moves.
-    moved.extend(
-        behind
-            .into_iter()
-            .filter(|(id, ..)| !in_head.contains(id))
-            .map(|(id, order_id, sku, from)| (id, order_id, sku, from, fallback)),
-    );
+    let mut complete = true;
+    for earlier in [true, false] {
+        // The head's rows may be among them (dated above): read past them.
+        let limit = TAIL_BATCH + head.len() as u64;
+        let behind = dated_otherwise(product_id, fallback_day, earlier)
+            .select_only()
+            .columns([
+                backorder::Column::Id,
+                backorder::Column::OrderId,
+                backorder::Column::Sku,
+                backorder::Column::EstimatedAvailable,
+            ])
+            .limit(limit)
+            .into_tuple::<(i64, i64, String, i32)>()
+            .all(db)
+            .await?;
+        complete &= (behind.len() as u64) < limit;
+        moved.extend(
+            behind
+                .into_iter()
+                .filter(|(id, ..)| !in_head.contains(id))
+                .map(|(id, order_id, sku, from)| (id, order_id, sku, from, fallback)),
+        );
+    }
 
     // Set-based: one update per new date, one insert of the events.
     let mut by_day: std::collections::BTreeMap<i32, Vec<i64>> = std::collections::BTreeMap::new();
@@ -231,24 +254,37 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     for chunk in events.chunks(WRITE_CHUNK) {
         crate::db::entity::order_event::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
-    Ok(())
+    if !complete {
+        // Part of the tail still carries an older date: the worker's.
+        crate::db::entity::product::Entity::update_many()
+            .col_expr(crate::db::entity::product::Column::TailDatedOn, Expr::value(Option::<i32>::None))
+            .filter(crate::db::entity::product::Column::Id.eq(product_id))
+            .exec(db)
+            .await?;
+    }
+    Ok(complete)
 }
 
-/// The waiting backorders of a product whose stored estimate is not `day`:
-/// two ranges of the estimate index.
-pub(super) fn dated_otherwise(product_id: i64, day: i32) -> Select<backorder::Entity> {
+/// The waiting backorders of a product whose stored estimate is before
+/// `day` (`earlier`) or after it: a range of the estimate index (one range
+/// per read, which every planner serves from the index; an `OR` of both
+/// may be planned as a scan).
+pub(super) fn dated_otherwise(product_id: i64, day: i32, earlier: bool) -> Select<backorder::Entity> {
+    let range = if earlier {
+        backorder::Column::EstimatedAvailable.lt(day)
+    } else {
+        backorder::Column::EstimatedAvailable.gt(day)
+    };
     backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
         .filter(backorder::Column::Status.is_in(OPEN))
-        .filter(
-            Condition::any()
-                .add(backorder::Column::EstimatedAvailable.lt(day))
-                .add(backorder::Column::EstimatedAvailable.gt(day)),
-        )
+        .filter(range)
 }
 
 /// Rows of a queue's head read at a time while dating it.
 const ESTIMATE_BATCH: u64 = 256;
+/// Rows of a queue's tail one refresh dates at most.
+const TAIL_BATCH: u64 = 256;
 /// Rows per set-based write: well under what one statement may bind.
 const WRITE_CHUNK: usize = 1_000;
 

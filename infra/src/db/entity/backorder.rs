@@ -23,6 +23,9 @@ pub struct Model {
     pub overdue_at_ms: Option<i64>,
     /// The order's queue priority (higher is served first).
     pub priority: i32,
+    /// When the automatic delay credit was decided for it (granted, or
+    /// nothing was owed): at most once per backorder.
+    pub delay_settled_at_ms: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

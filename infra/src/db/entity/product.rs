@@ -14,6 +14,9 @@ pub struct Model {
     pub backorderable: bool,
     pub lead_time_days: i32,
     pub updated_at_ms: i64,
+    /// The day (days since the epoch) the estimates of its whole queue were
+    /// last dated; `None` when part of the queue waits for the worker.
+    pub tail_dated_on: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
