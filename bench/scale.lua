@@ -1,7 +1,7 @@
 -- wrk script for bench/scale.sh. OPERATION picks what every request does:
 --   grow      placeOrder: two in five orders also want a hot sku (out of
---             stock: it backorders, nine in ten confirmed by consent, one in
---             ten at a higher priority); the rest ship from stock
+--             stock: it backorders, seven in eight confirmed by consent, one in
+--             eight at a higher priority); the rest ship from stock
 --   ids       BODY with "@ID@" replaced by the next id of the file IDS
 --             (each thread takes its own stride, so no id is used twice;
 --             a thread stops when its ids run out)
@@ -45,8 +45,8 @@ local function place()
   if n % 5 < 2 then
     lines = lines .. ',{"sku":"' .. hot[math.floor(n / 5) % 3 + 1] .. '","quantity":1}'
   end
-  local consent = (n % 10 ~= 7) and "true" or "false"
-  local priority = (n % 10 == 3) and 1 or 0
+  local consent = (n % 20 ~= 6) and "true" or "false"
+  local priority = (n % 20 == 5) and 1 or 0
   return '{"query":"mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }","variables":{"i":{"lines":['
     .. lines .. '],"destination":{"latitude":41.9,"longitude":-87.6},"customerReference":"scale","backorderConsent":'
     .. consent .. ',"priority":' .. priority .. ',"idempotencyKey":"scale-' .. os.time() .. '-' .. tid .. '-' .. counter .. '"}}}'

@@ -3,8 +3,8 @@
 # A release `serve` on each lane (SQLite, then Postgres + Redis) starts from
 # the demo network with three hot skus out of stock (SKU00002-4) and every
 # other sku plentiful; placeOrder through the API grows it to each size in
-# turn (two orders in five also want a hot sku and backorder it, nine in
-# ten of those confirmed by consent, one in ten at a higher priority), then
+# turn (two orders in five also want a hot sku and backorder it, seven in
+# eight of those confirmed by consent, one in eight at a higher priority), then
 # every operation is measured: median latency of sequential requests (curl)
 # and throughput with 8 connections (wrk, bench/scale.lua).
 # Mutations act on ids read from the database, each id once.

@@ -651,3 +651,64 @@ async fn a_short_feed_takes_units_from_the_newest_reservations_first() {
         assert_eq!(newer["backorders"], json!([{ "sku": "LAMP", "quantity": 1, "status": "CONFIRMED" }]), "[{lane:?}]");
     }
 }
+
+/// The supplier's date moves with the day, and with it the estimate of
+/// every backorder no receipt reaches. The first request of a day that
+/// re-estimates a long queue dates at most a batch of it and leaves the
+/// rest to the worker, which dates every waiting backorder, once, with one
+/// event each: no request pays for the length of the queue.
+#[tokio::test]
+async fn a_new_day_dates_a_long_queue_in_batches_off_the_request_path() {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use sea_orm::{ConnectionTrait, Statement};
+
+    for lane in lanes() {
+        let clock = infra::clock::ManualClock::now();
+        let app = crate::support::seeded_timed(lane, Default::default(), clock.clone()).await;
+        let db = infra::db::connect(&app.database).await.unwrap();
+        let mut first = Value::Null;
+        for n in 0..300 {
+            let order =
+                place(&app, json!([{ "sku": "RARE", "quantity": 1 }]), &format!("tail-{n}"), "SHIP_AVAILABLE", true)
+                    .await;
+            if n == 0 {
+                first = order["backorders"][0]["id"].clone();
+            }
+        }
+        let dates = || async {
+            let sql = "SELECT estimated_available, count(*) FROM backorders WHERE status = 'CONFIRMED' GROUP BY estimated_available";
+            let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap();
+            rows.iter()
+                .map(|r| (r.try_get_by_index::<i32>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap()))
+                .collect::<BTreeMap<i32, i64>>()
+        };
+        let before = dates().await;
+        assert_eq!(before.len(), 1, "[{lane:?}] one supplier date: {before:?}");
+        let yesterday = *before.keys().next().unwrap();
+
+        clock.advance(Duration::from_secs(86_400));
+        // A cancellation re-estimates the queue behind it.
+        assert_eq!(cancel(&app, &first).await["userErrors"], json!([]));
+        let after = dates().await;
+        assert_eq!(after, BTreeMap::from([(yesterday, 299 - 256), (yesterday + 1, 256)]), "[{lane:?}]");
+
+        let report = app.store.run_maintenance(&domain::policy::FulfillmentPolicy::default(), 200).await.unwrap();
+        assert!(report.queues_dated >= 1, "[{lane:?}] {report:?}");
+        assert_eq!(dates().await, BTreeMap::from([(yesterday + 1, 299)]), "[{lane:?}]");
+        let moved = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT count(*) FROM order_events WHERE kind = 'BACKORDER_ETA_CHANGED'",
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(moved, 299, "[{lane:?}] one event per backorder whose date moved");
+        let again = app.store.run_maintenance(&domain::policy::FulfillmentPolicy::default(), 200).await.unwrap();
+        assert_eq!(again.queues_dated, 0, "[{lane:?}] a queue is dated once a day");
+    }
+}
