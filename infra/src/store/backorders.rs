@@ -216,8 +216,8 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String, &'sta
         ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50), "product_id"),
         ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50), "status"),
         ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50), "status"),
-        ("behind the head, dated earlier", dated_otherwise(2, 20_000, true).limit(256), "product_id"),
-        ("behind the head, dated later", dated_otherwise(2, 20_000, false).limit(256), "product_id"),
+        ("behind the head, dated earlier", dated_otherwise(2, "CONFIRMED", 20_000, true).limit(256), "product_id"),
+        ("behind the head, dated later", dated_otherwise(2, "CONFIRMED", 20_000, false).limit(256), "product_id"),
         ("waiting backorders of a page of orders", super::rows::waiting_of([3, 4, 5]), "order_id"),
     ]
     .into_iter()

@@ -201,10 +201,10 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     let fallback_day = fallback.days_since_epoch();
     let in_head: std::collections::HashSet<i64> = head.iter().map(|b| b.id).collect();
     let mut complete = true;
-    for earlier in [true, false] {
+    for (status, earlier) in OPEN.into_iter().flat_map(|status| [(status, true), (status, false)]) {
         // The head's rows may be among them (dated above): read past them.
         let limit = TAIL_BATCH + head.len() as u64;
-        let behind = dated_otherwise(product_id, fallback_day, earlier)
+        let behind = dated_otherwise(product_id, status, fallback_day, earlier)
             .select_only()
             .columns([
                 backorder::Column::Id,
@@ -265,11 +265,14 @@ pub(super) async fn refresh_estimates<C: ConnectionTrait>(
     Ok(complete)
 }
 
-/// The waiting backorders of a product whose stored estimate is before
-/// `day` (`earlier`) or after it: a range of the estimate index (one range
-/// per read, which every planner serves from the index; an `OR` of both
-/// may be planned as a scan).
-pub(super) fn dated_otherwise(product_id: i64, day: i32, earlier: bool) -> Select<backorder::Entity> {
+/// The backorders of a product in one waiting `status` whose stored
+/// estimate is before `day` (`earlier`) or after it, in estimate order: a
+/// range of the estimate index read in its order. The order is what keeps
+/// the read on the index under a plan made without the values (a prepared
+/// statement's generic plan): without it a limited read may be planned as
+/// a scan that stops early, which on a day when nothing moved reads every
+/// row to find none.
+pub(super) fn dated_otherwise(product_id: i64, status: &str, day: i32, earlier: bool) -> Select<backorder::Entity> {
     let range = if earlier {
         backorder::Column::EstimatedAvailable.lt(day)
     } else {
@@ -277,8 +280,9 @@ pub(super) fn dated_otherwise(product_id: i64, day: i32, earlier: bool) -> Selec
     };
     backorder::Entity::find()
         .filter(backorder::Column::ProductId.eq(product_id))
-        .filter(backorder::Column::Status.is_in(OPEN))
+        .filter(backorder::Column::Status.eq(status))
         .filter(range)
+        .order_by_asc(backorder::Column::EstimatedAvailable)
 }
 
 /// Rows of a queue's head read at a time while dating it.
