@@ -350,7 +350,14 @@ pub(crate) struct Soak {
 /// Sets the hot levels to 0–3 units, runs the clients against `targets`,
 /// and returns what they saw.
 async fn drive(targets: Vec<String>, warehouses: Vec<String>, skus: Vec<String>, soak: &Soak) -> (Tally, Duration) {
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
+    // Idle connections are dropped before the server's keep-alive (5 s)
+    // closes them, so a request never goes out on a connection the server
+    // is closing at that moment (which would be lost without a reply).
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let levels: Vec<Value> = warehouses
         .iter()
