@@ -10,7 +10,7 @@
 //! the state it expects, and the delay credit has a unique key per
 //! backorder: a row is never processed twice.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use domain::Money;
 use domain::backorder::BackorderAction;
@@ -261,16 +261,6 @@ impl Store {
         let txn = self.write().await?;
         let threshold = i64::from(rule.threshold_days);
         let (rows, _locks) = self.claim(&txn, slipped_unsettled(threshold), batch).await?;
-        let credited: HashSet<i64> = compensation::Entity::find()
-            .select_only()
-            .column(compensation::Column::BackorderId)
-            .filter(compensation::Column::BackorderId.is_in(rows.iter().map(|r| r.id)))
-            .into_tuple::<Option<i64>>()
-            .all(&txn)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
         let prices: HashMap<i64, i64> = order_line::Entity::find()
             .select_only()
             .column(order_line::Column::Id)
@@ -283,7 +273,9 @@ impl Store {
             .collect();
         let mut done = 0;
         let decided: Vec<i64> = rows.iter().map(|r| r.id).collect();
-        for row in rows.into_iter().filter(|r| !credited.contains(&r.id)) {
+        // A credited backorder is marked decided in the same transaction, so
+        // the selection never returns one; the unique key backs it.
+        for row in rows {
             let Some(promised) = row.promised_available else { continue };
             let Some(&price) = prices.get(&row.order_line_id) else { continue };
             let value = Money::new(from_micros(price) * Decimal::from(row.quantity));
