@@ -105,9 +105,25 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, value_name = "BYTES", env = "SHIPMIX_MAX_BODY_BYTES", default_value_t = crate::server::DEFAULT_MAX_BODY_BYTES)]
         max_body_bytes: usize,
+        /// Largest response body, in bytes; a larger answer is refused with
+        /// RESPONSE_TOO_LARGE.
+        #[arg(long, value_name = "BYTES", env = "SHIPMIX_MAX_RESPONSE_BYTES", default_value_t = crate::server::DEFAULT_MAX_RESPONSE_BYTES)]
+        max_response_bytes: usize,
         /// HTTP worker threads.
         #[arg(long, value_name = "N", env = "SHIPMIX_WORKERS", default_value_t = 2)]
         workers: usize,
+        /// Seconds a client has to send its request headers.
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_HEADER_TIMEOUT", default_value_t = 5)]
+        header_timeout: u64,
+        /// Seconds a client has to send its request body once the headers are in.
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_BODY_TIMEOUT", default_value_t = 10)]
+        body_timeout: u64,
+        /// Seconds an idle keep-alive connection stays open.
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_KEEP_ALIVE", default_value_t = 5)]
+        keep_alive: u64,
+        /// Open connections per worker thread; more wait in the listen backlog.
+        #[arg(long, value_name = "N", env = "SHIPMIX_MAX_CONNECTIONS", default_value_t = 1024)]
+        max_connections: usize,
         /// Search nodes per plan before settling for an unproven plan.
         #[arg(long, value_name = "NODES", env = "SHIPMIX_SEARCH_BUDGET", default_value_t = SearchBudget::default().node_limit())]
         search_budget: u64,
@@ -274,7 +290,12 @@ where
             demo,
             no_migrate,
             max_body_bytes,
+            max_response_bytes,
             workers,
+            header_timeout,
+            body_timeout,
+            keep_alive,
+            max_connections,
             search_budget,
             plan_token_ttl,
             policy,
@@ -298,8 +319,15 @@ where
                 },
                 migrate: !no_migrate,
                 demo,
-                max_body_bytes,
-                workers,
+                http: crate::server::HttpLimits {
+                    workers,
+                    max_body_bytes,
+                    max_response_bytes,
+                    header_timeout: std::time::Duration::from_secs(header_timeout.max(1)),
+                    body_timeout: std::time::Duration::from_secs(body_timeout.max(1)),
+                    keep_alive: std::time::Duration::from_secs(keep_alive),
+                    max_connections,
+                },
                 gateway: crate::state::GatewaySettings {
                     search_budget: SearchBudget::nodes(search_budget),
                     plan_token_ttl: std::time::Duration::from_secs(plan_token_ttl),

@@ -39,6 +39,8 @@ pub enum ErrorCode {
     /// The object is not in a state that allows this, e.g. confirming a
     /// cancelled backorder.
     InvalidTransition,
+    /// The answer would exceed the response size limit; ask for less.
+    ResponseTooLarge,
     Internal,
 }
 
@@ -113,6 +115,7 @@ impl From<StoreError> for ApiError {
                 format!("idempotency key {key:?} was already used with a different request"),
             ),
             StoreError::Invalid(message) => ApiError::user(ErrorCode::InvalidInput, message),
+            StoreError::OutOfRange(message) => ApiError::user(ErrorCode::BadQuantity, message),
             StoreError::UnknownShipment(id) => {
                 ApiError::user(ErrorCode::UnknownShipment, format!("unknown shipment {id}"))
             }

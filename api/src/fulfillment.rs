@@ -6,13 +6,15 @@
 use std::time::Duration;
 
 use domain::calendar::Day;
+use domain::limits::MAX_ORDER_VALUE;
 use domain::order::{BackorderConsent, LeadTimes, OrderDraft, draft_order};
 use domain::sourcing::{FulfillmentPlan, SourcingRequest, SplitPolicy, plan_fulfillment};
 use domain::{Money, Network, Sku, WarehouseCode};
 use infra::digest::fingerprint;
 use infra::store::{NewOrder, PlacedOrder, SourcingSnapshot, StoreError};
+use rust_decimal::Decimal;
 
-use crate::error::{ApiError, ErrorCode};
+use crate::error::{ApiError, ErrorCode, UserError};
 use crate::state::AppState;
 
 /// Lead times read from a snapshot.
@@ -228,13 +230,31 @@ fn decide(
             format!("not enough stock of products that cannot be backordered: {}", not_backorderable.join(", ")),
         ));
     }
-    let unit_prices = input
+    let unit_prices: Vec<Money> = input
         .request
         .lines()
         .iter()
         .zip(&input.unit_prices)
         .map(|(line, price)| price.or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price)).unwrap_or_default())
         .collect();
+    // Prices and quantities are in range, so this sum cannot overflow; the
+    // cap keeps every credit and total of the order inside what is stored.
+    let value: Decimal = input
+        .request
+        .lines()
+        .iter()
+        .zip(&unit_prices)
+        .map(|(l, p)| p.amount() * Decimal::from(l.quantity().units()))
+        .sum();
+    if value > MAX_ORDER_VALUE {
+        return Err(ApiError::User(
+            UserError::new(
+                ErrorCode::BadQuantity,
+                format!("the order's merchandise would be worth {value}, above the most one order may be ({MAX_ORDER_VALUE})"),
+            )
+            .at(&["lines"]),
+        ));
+    }
     let draft = draft_order(&plan, input.consent, state.today(), &SnapshotLeadTimes(snapshot));
     Ok(NewOrder {
         customer_reference: input.customer_reference.clone(),

@@ -80,10 +80,16 @@ fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
     ctx.data::<Loaders>()
 }
 
-/// A failure of ours surfaced in a resolver: logged, shown as "internal
-/// error".
-fn internal(err: impl std::fmt::Display) -> async_graphql::Error {
-    ApiError::Internal(anyhow::anyhow!("{err}")).log().extend()
+/// A failure of ours surfaced in a resolver: logged with its whole cause
+/// chain, shown as "internal error".
+fn internal<E: std::error::Error + Send + Sync + 'static>(err: E) -> async_graphql::Error {
+    ApiError::Internal(anyhow::Error::new(err)).log().extend()
+}
+
+/// A rule of ours that stored data broke, e.g. a plan naming a warehouse
+/// that is not there.
+fn broken(what: &'static str) -> async_graphql::Error {
+    ApiError::Internal(anyhow::anyhow!(what)).log().extend()
 }
 
 /// Page size bounds of every connection.

@@ -7,16 +7,96 @@
 //! queries work over GET and POST, mutations only over POST (405 on GET);
 //! a body that is not a GraphQL request is 400; a document that does not
 //! parse or validate is 400 under `application/graphql-response+json` and
-//! 200 with `errors` under `application/json`; bodies above the limit are 413.
+//! 200 with `errors` under `application/json`; bodies above the limit are 413,
+//! bodies that do not arrive in time 408.
+//!
+//! Every request gets an id (the caller's `X-Request-Id` when it is a
+//! plausible one), answered in the `X-Request-Id` header, carried by every
+//! log line of the request and by every `INTERNAL` error. A panic anywhere
+//! in execution is caught here: the request answers `INTERNAL` (whatever
+//! it had open is dropped, which rolls a transaction back) and the worker
+//! goes on serving.
 
 use actix_web::http::header::{self, ContentType};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::{DocumentOperations, OperationType};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::Positioned;
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, FragmentDefinition, OperationType, Selection, SelectionSet};
+use futures_util::{FutureExt as _, StreamExt as _};
+use tracing::Instrument as _;
+
+use crate::error::ErrorCode;
 use crate::graphql::{AppSchema, Loaders};
 use crate::state::AppState;
+
+/// Default request body limit: a 5,000-row stock feed fits comfortably.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+/// Default response limit: a full page of every connection with every
+/// field selected stays well below it.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 8 * 1024 * 1024;
+
+/// What one connection and one request may hold of the server: bytes in
+/// and out, time to send headers and body, idle time between requests,
+/// and connections per worker. A client that sends too slowly or too
+/// much is cut off; none can hold a connection, memory or a worker
+/// without bound.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub workers: usize,
+    pub max_body_bytes: usize,
+    pub max_response_bytes: usize,
+    /// From the connection's first byte to the end of its request headers.
+    pub header_timeout: Duration,
+    /// From the end of the headers to the end of the body.
+    pub body_timeout: Duration,
+    /// How long an idle keep-alive connection stays open.
+    pub keep_alive: Duration,
+    /// Open connections per worker; beyond it new ones wait in the backlog.
+    pub max_connections: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            header_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(10),
+            keep_alive: Duration::from_secs(5),
+            max_connections: 1_024,
+        }
+    }
+}
+
+/// Longest error message a response repeats: a parse error quotes the
+/// document, which can be as large as the body limit.
+const MAX_ERROR_MESSAGE: usize = 500;
+
+/// The request's id: the caller's, when it is 1 to 64 characters of
+/// letters, digits, `-`, `_` and `.`, else a fresh one, unique in this
+/// process (a counter) and across replicas (the process's start time).
+fn request_id(req: &HttpRequest) -> String {
+    static INSTANCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let given =
+        req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).filter(|v| {
+            (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        });
+    if let Some(given) = given {
+        return given.to_owned();
+    }
+    let instance = *INSTANCE.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    format!("{:012x}-{:x}", instance & 0xffff_ffff_ffff, NEXT.fetch_add(1, Ordering::Relaxed))
+}
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const JSON: &str = "application/json";
@@ -79,13 +159,69 @@ fn operation_type(request: &async_graphql::Request) -> Option<OperationType> {
     }
 }
 
+/// What a panic carried, for the log.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message")
+}
+
+fn internal_error(request_id: &str) -> async_graphql::ServerError {
+    let mut error = async_graphql::ServerError::new("internal error", None);
+    let mut extensions = async_graphql::ErrorExtensionValues::default();
+    extensions.set("code", async_graphql::Value::Enum(async_graphql::Name::new(ErrorCode::Internal.name())));
+    extensions.set("requestId", request_id);
+    error.extensions = Some(extensions);
+    error
+}
+
+/// Every error of a response as a client may see it: internal ones carry
+/// the request id (the log has the cause under the same id), and no
+/// message repeats more than `MAX_ERROR_MESSAGE` characters of the input.
+fn finish_errors(errors: &mut [async_graphql::ServerError], request_id: &str) {
+    for error in errors {
+        if let Some((cut, _)) = error.message.char_indices().nth(MAX_ERROR_MESSAGE) {
+            error.message.truncate(cut);
+            error.message.push('…');
+        }
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        let internal = extensions.get("code").is_some_and(
+            |code| matches!(code, async_graphql::Value::Enum(name) if name.as_str() == ErrorCode::Internal.name()),
+        );
+        if internal {
+            extensions.set("requestId", request_id);
+        }
+    }
+}
+
+/// Runs an execution, answering `INTERNAL` if it panics.
+async fn guarded(
+    run: impl std::future::Future<Output = async_graphql::Response>,
+    request_id: &str,
+) -> async_graphql::Response {
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            tracing::error!(panic = panic_message(panic.as_ref()), "a request panicked");
+            async_graphql::Response::from_errors(vec![internal_error(request_id)])
+        }
+    }
+}
+
 async fn execute(
     schema: &AppSchema,
     state: &AppState,
+    limits: &HttpLimits,
     request: async_graphql::Request,
     media: &'static str,
+    request_id: &str,
 ) -> HttpResponse {
-    let response = schema.execute(request.data(Loaders::new(&state.store))).await;
+    let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
+    let mut response = guarded(schema.execute(request.data(Loaders::new(&state.store))), request_id).await;
+    order_as_asked(&mut response.data, &query, operation_name.as_deref());
+    finish_errors(&mut response.errors, request_id);
     // A request error (the document did not parse or validate) has no data
     // and errors without a path; field errors always carry one.
     let request_error = response.data == async_graphql::Value::Null
@@ -100,6 +236,17 @@ async fn execute(
         (StatusCode::OK, serde_json::to_string(&response))
     };
     match body {
+        Ok(body) if body.len() > limits.max_response_bytes => {
+            tracing::warn!(bytes = body.len(), limit = limits.max_response_bytes, "response above the limit refused");
+            let message = format!(
+                "the response would be {} bytes, above the limit of {}: select fewer fields or smaller pages",
+                body.len(),
+                limits.max_response_bytes
+            );
+            let body = serde_json::json!({ "data": null, "errors": [{ "message": message,
+                "extensions": { "code": ErrorCode::ResponseTooLarge.name() } }] });
+            HttpResponse::build(StatusCode::OK).insert_header((header::CONTENT_TYPE, media)).body(body.to_string())
+        }
         Ok(body) => HttpResponse::build(status).insert_header((header::CONTENT_TYPE, media)).body(body),
         Err(e) => {
             tracing::error!(error = %e, "cannot serialize a GraphQL response");
@@ -108,71 +255,211 @@ async fn execute(
     }
 }
 
+/// Reads a body of at most `limit` bytes that must arrive within
+/// `timeout`: 413 beyond the limit, 408 when the client stalls.
+async fn read_body(
+    mut payload: web::Payload,
+    limits: &HttpLimits,
+    media: &'static str,
+) -> Result<web::BytesMut, HttpResponse> {
+    let read = async {
+        let mut body = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk.map_err(|e| bad_request(media, &e))?;
+            if body.len() + chunk.len() > limits.max_body_bytes {
+                let message = format!("the body is larger than {} bytes", limits.max_body_bytes);
+                return Err(error_body(StatusCode::PAYLOAD_TOO_LARGE, media, &message));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    };
+    match tokio::time::timeout(limits.body_timeout, read).await {
+        Ok(read) => read,
+        Err(_) => Err(error_body(StatusCode::REQUEST_TIMEOUT, media, "the body did not arrive in time")),
+    }
+}
+
+/// Puts every object of `data` in the order its selection set asks for.
+/// async-graphql resolves a query's fields concurrently and assembles each
+/// object in the order they finish, while the GraphQL spec orders a
+/// response by the query. Type conditions are not looked at: a key's place
+/// is its first appearance in the selection set with its fragments
+/// expanded, which only differs from the spec when fragments on different
+/// types select the same keys in different orders.
+fn order_as_asked(data: &mut async_graphql::Value, query: &str, operation_name: Option<&str>) {
+    let Ok(document) = async_graphql::parser::parse_query(query) else {
+        return;
+    };
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    };
+    if let Some(operation) = operation {
+        reorder(data, &[&operation.node.selection_set.node], &document.fragments);
+    }
+}
+
+type Fragments = std::collections::HashMap<async_graphql::Name, Positioned<FragmentDefinition>>;
+
+/// The response keys of `sets`, fragments expanded, in order of first
+/// appearance, each with the selection sets of its fields.
+fn keys_of<'a>(
+    sets: &[&'a SelectionSet],
+    fragments: &'a Fragments,
+    seen: &mut Vec<&'a str>,
+    out: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
+) {
+    for set in sets {
+        for item in &set.items {
+            match &item.node {
+                Selection::Field(field) => {
+                    let key = field.node.response_key().node.as_str();
+                    let child = &field.node.selection_set.node;
+                    match out.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, children)) => children.push(child),
+                        None => out.push((key, vec![child])),
+                    }
+                }
+                Selection::InlineFragment(fragment) => {
+                    keys_of(&[&fragment.node.selection_set.node], fragments, seen, out);
+                }
+                Selection::FragmentSpread(spread) => {
+                    let name = spread.node.fragment_name.node.as_str();
+                    // A fragment already being expanded would recurse
+                    // forever; validation refuses such cycles anyway.
+                    if seen.contains(&name) {
+                        continue;
+                    }
+                    if let Some(fragment) = fragments.get(name) {
+                        seen.push(name);
+                        keys_of(&[&fragment.node.selection_set.node], fragments, seen, out);
+                        seen.pop();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn reorder(value: &mut async_graphql::Value, sets: &[&SelectionSet], fragments: &Fragments) {
+    match value {
+        async_graphql::Value::List(items) => {
+            for item in items {
+                reorder(item, sets, fragments);
+            }
+        }
+        async_graphql::Value::Object(map) => {
+            let mut keys = Vec::new();
+            keys_of(sets, fragments, &mut Vec::new(), &mut keys);
+            let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(map.len());
+            for (key, children) in keys {
+                if let Some((name, mut child)) = map.shift_remove_entry(key) {
+                    reorder(&mut child, &children, fragments);
+                    ordered.insert(name, child);
+                }
+            }
+            ordered.extend(std::mem::take(map));
+            *map = ordered;
+        }
+        _ => {}
+    }
+}
+
+/// Runs a handler inside the request's span and answers its id.
+async fn traced(req: &HttpRequest, handle: impl AsyncFnOnce(&str) -> HttpResponse) -> HttpResponse {
+    let id = request_id(req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut response = handle(&id).instrument(span).await;
+    if let Ok(value) = header::HeaderValue::from_str(&id) {
+        response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
+    }
+    response
+}
+
 pub(crate) async fn graphql_post(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
+    limits: web::Data<HttpLimits>,
 ) -> HttpResponse {
-    let Some(media) = negotiate(&req) else {
-        return error_body(
-            StatusCode::NOT_ACCEPTABLE,
-            JSON,
-            "accept application/graphql-response+json or application/json",
-        );
-    };
-    let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if !content_type.to_ascii_lowercase().starts_with(JSON) {
-        return error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "send the request as application/json");
-    }
-    let request = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(value) if !value.get("query").is_some_and(serde_json::Value::is_string) => {
-            return bad_request(media, &"no \"query\" string");
+    traced(&req, async |request_id| {
+        let Some(media) = negotiate(&req) else {
+            return error_body(
+                StatusCode::NOT_ACCEPTABLE,
+                JSON,
+                "accept application/graphql-response+json or application/json",
+            );
+        };
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        if !content_type.to_ascii_lowercase().starts_with(JSON) {
+            return error_body(StatusCode::UNSUPPORTED_MEDIA_TYPE, media, "send the request as application/json");
         }
-        Ok(value) => serde_json::from_value::<async_graphql::Request>(value),
-        Err(e) => Err(e),
-    };
-    let request = match request {
-        Ok(request) => request,
-        Err(e) => {
-            return bad_request(media, &e);
-        }
-    };
-    execute(&schema, &state, request, media).await
+        let body = match read_body(payload, &limits, media).await {
+            Ok(body) => body,
+            Err(refused) => return refused,
+        };
+        let request = match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(value) if !value.get("query").is_some_and(serde_json::Value::is_string) => {
+                return bad_request(media, &"no \"query\" string");
+            }
+            Ok(value) => serde_json::from_value::<async_graphql::Request>(value),
+            Err(e) => Err(e),
+        };
+        let request = match request {
+            Ok(request) => request,
+            Err(e) => {
+                return bad_request(media, &e);
+            }
+        };
+        execute(&schema, &state, &limits, request, media, request_id).await
+    })
+    .await
 }
 
 pub(crate) async fn graphql_get(
     req: HttpRequest,
     schema: web::Data<AppSchema>,
     state: web::Data<AppState>,
+    limits: web::Data<HttpLimits>,
 ) -> HttpResponse {
-    if req.query_string().is_empty() && wants_html(&req) {
-        let page = GraphiQLSource::build().endpoint("/graphql").title("shipmix").finish();
-        return HttpResponse::Ok().content_type(ContentType::html()).body(page);
-    }
-    let Some(media) = negotiate(&req) else {
-        return error_body(
-            StatusCode::NOT_ACCEPTABLE,
-            JSON,
-            "accept application/graphql-response+json or application/json",
-        );
-    };
-    let request = match async_graphql::http::parse_query_string(req.query_string()) {
-        Ok(request) if request.query.is_empty() => {
-            return bad_request(media, &"no query parameter");
+    traced(&req, async |request_id| {
+        if req.query_string().is_empty() && wants_html(&req) {
+            let page = GraphiQLSource::build().endpoint("/graphql").title("shipmix").finish();
+            return HttpResponse::Ok().content_type(ContentType::html()).body(page);
         }
-        Ok(request) => request,
-        Err(e) => {
-            return bad_request(media, &e);
+        let Some(media) = negotiate(&req) else {
+            return error_body(
+                StatusCode::NOT_ACCEPTABLE,
+                JSON,
+                "accept application/graphql-response+json or application/json",
+            );
+        };
+        let request = match async_graphql::http::parse_query_string(req.query_string()) {
+            Ok(request) if request.query.is_empty() => {
+                return bad_request(media, &"no query parameter");
+            }
+            Ok(request) => request,
+            Err(e) => {
+                return bad_request(media, &e);
+            }
+        };
+        if operation_type(&request) == Some(OperationType::Mutation) {
+            return HttpResponse::MethodNotAllowed()
+                .insert_header((header::ALLOW, Method::POST.as_str()))
+                .insert_header((header::CONTENT_TYPE, media))
+                .body(
+                    serde_json::json!({ "errors": [{ "message": "mutations must be sent with POST" }] }).to_string(),
+                );
         }
-    };
-    if operation_type(&request) == Some(OperationType::Mutation) {
-        return HttpResponse::MethodNotAllowed()
-            .insert_header((header::ALLOW, Method::POST.as_str()))
-            .insert_header((header::CONTENT_TYPE, media))
-            .body(serde_json::json!({ "errors": [{ "message": "mutations must be sent with POST" }] }).to_string());
-    }
-    execute(&schema, &state, request, media).await
+        execute(&schema, &state, &limits, request, media, request_id).await
+    })
+    .await
 }
 
 pub(crate) async fn healthz() -> HttpResponse {
@@ -187,5 +474,60 @@ pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             tracing::warn!(error = %e, "database not ready");
             HttpResponse::ServiceUnavailable().content_type(ContentType::plaintext()).body("database unavailable")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+
+    use super::*;
+
+    struct Query;
+
+    #[Object]
+    impl Query {
+        async fn fine(&self) -> i32 {
+            1
+        }
+
+        async fn broken(&self) -> i32 {
+            let stored: Vec<i32> = Vec::new();
+            stored[3]
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_resolver_answers_internal_and_the_next_request_is_served() {
+        let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
+        let mut answer = guarded(schema.execute("{ fine broken }"), "req-1").await;
+        finish_errors(&mut answer.errors, "req-1");
+        let json = serde_json::to_value(&answer).unwrap();
+        assert_eq!(
+            json["errors"],
+            serde_json::json!([{ "message": "internal error", "extensions": { "code": "INTERNAL", "requestId": "req-1" } }])
+        );
+        let next = guarded(schema.execute("{ fine }"), "req-2").await;
+        assert_eq!(serde_json::to_value(&next).unwrap(), serde_json::json!({ "data": { "fine": 1 } }));
+    }
+
+    #[test]
+    fn objects_come_back_in_the_order_of_the_query() {
+        let query = "query { b: x { z y ...F } a: x { y } } fragment F on X { w y }";
+        let mut data = async_graphql::Value::from_json(serde_json::json!({
+            "a": { "y": 1 }, "b": [{ "w": 1, "y": 2, "z": 3 }]
+        }))
+        .unwrap();
+        order_as_asked(&mut data, query, None);
+        assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"b":[{"z":3,"y":2,"w":1}],"a":{"y":1}}"#);
+    }
+
+    #[test]
+    fn error_messages_are_cut_and_internal_ones_carry_the_request_id() {
+        let mut errors = vec![async_graphql::ServerError::new("x".repeat(5_000), None), internal_error("a")];
+        finish_errors(&mut errors, "req-9");
+        assert_eq!(errors[0].message.chars().count(), MAX_ERROR_MESSAGE + 1);
+        let id = errors[1].extensions.as_ref().and_then(|e| e.get("requestId")).cloned();
+        assert_eq!(id, Some(async_graphql::Value::from("req-9")));
     }
 }

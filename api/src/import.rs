@@ -4,7 +4,8 @@
 //! Warehouses are upserted by code. Skus the catalog does not know yet are
 //! created with their sku as name, a zero price and the default lead time;
 //! set the real catalog with `upsertProducts`. Each stock row becomes an
-//! absolute level with `onHand` = the file's `available` and no safety stock.
+//! absolute level with `onHand` = the file's `available` and no safety stock
+//! (a zero too: the warehouse stocks the sku and has none now).
 
 use std::path::Path;
 
@@ -40,7 +41,9 @@ pub async fn import_network(store: &Store, path: &Path) -> anyhow::Result<Import
             })
             .await?;
     }
-    let skus = network.skus();
+    let mut skus: Vec<&domain::Sku> = file.levels.iter().map(|(_, sku, _)| sku).collect();
+    skus.sort_unstable();
+    skus.dedup();
     let known: Vec<String> = store
         .products_by_sku(&skus.iter().map(|s| s.as_str()).collect::<Vec<_>>())
         .await?
@@ -63,16 +66,15 @@ pub async fn import_network(store: &Store, path: &Path) -> anyhow::Result<Import
     for chunk in new_products.chunks(1_000) {
         store.upsert_products(chunk.to_vec()).await?;
     }
-    let levels: Vec<StockInput> = skus
+    let levels: Vec<StockInput> = file
+        .levels
         .iter()
-        .flat_map(|sku| {
-            network.stock_of(sku).iter().map(move |&(w, units)| StockInput {
-                warehouse: network.warehouse(w).code().clone(),
-                sku: (*sku).clone(),
-                on_hand: units,
-                safety_stock: Some(0),
-                sequence: None,
-            })
+        .map(|(warehouse, sku, units)| StockInput {
+            warehouse: warehouse.clone(),
+            sku: sku.clone(),
+            on_hand: *units,
+            safety_stock: Some(0),
+            sequence: None,
         })
         .collect();
     for chunk in levels.chunks(5_000) {

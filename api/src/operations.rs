@@ -13,7 +13,7 @@
 use domain::calendar::Day;
 use domain::compensation::Grant;
 use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
-use domain::{GeoPoint, Money, ShippingRate, Sku};
+use domain::{GeoPoint, Money, ShippingRate, Sku, limits};
 use infra::store::{
     BackorderRecord, FeedOutcome, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord, ShortPickOutcome,
     SkuStock, StockInput, SubstitutionMode, SubstitutionRecord, WarehouseInput, WarehouseRecord,
@@ -27,7 +27,7 @@ use crate::state::AppState;
 
 /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
 pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, "a backorder", BackorderId::new)?;
+    let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
     let record = retrying(|| state.store.confirm_backorder(id)).await?;
     // Allocation may have reserved stock of this sku.
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -36,7 +36,7 @@ pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRe
 
 /// Cancels a waiting backorder.
 pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, "a backorder", BackorderId::new)?;
+    let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
     let record = retrying(|| state.store.cancel_backorder(id)).await?;
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
     Ok(record)
@@ -44,7 +44,7 @@ pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRec
 
 /// A released package left its warehouse.
 pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> Result<ShipmentRecord, ApiError> {
-    let id = input::id(id, "a shipment", ShipmentId::new)?;
+    let id = input::id(id, &["id"], "a shipment", ShipmentId::new)?;
     let tracking = input::text(Some(tracking_number), "", MAX_TRACKING, &["trackingNumber"])?;
     let record = retrying(|| state.store.mark_shipped(id, &tracking)).await?;
     let skus: Vec<Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
@@ -54,7 +54,7 @@ pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> 
 
 /// Cancels everything of an order that has not shipped; returns its id.
 pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> Result<i64, ApiError> {
-    let id = input::id(id, "an order", OrderId::new)?;
+    let id = input::id(id, &["id"], "an order", OrderId::new)?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let changed = retrying(|| state.store.cancel_order(id, &reason)).await?;
     state.cache.invalidate(&changed).await;
@@ -71,10 +71,12 @@ pub struct IssueCompensation<'a> {
 
 /// Credits an order by hand; returns its id.
 pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) -> Result<i64, ApiError> {
-    let id = input::id(input.order_id, "an order", OrderId::new)?;
+    let id = input::id(input.order_id, &["orderId"], "an order", OrderId::new)?;
     let grant = match (input.amount, input.percentage) {
-        (Some(amount), None) => Grant::Amount(amount),
-        (None, Some(p)) => Grant::Percentage(p),
+        (Some(amount), None) => {
+            Grant::Amount(Money::new(input::amount(amount.amount(), limits::MAX_CREDIT, &["amount"])?))
+        }
+        (None, Some(p)) => Grant::Percentage(input::amount(p, Decimal::ONE_HUNDRED, &["percentage"])?),
         _ => return Err(ApiError::user(ErrorCode::InvalidInput, "give exactly one of amount and percentage")),
     };
     let reason = input::text(Some(input.reason), "", MAX_TEXT, &["reason"])?;
@@ -89,7 +91,7 @@ pub async fn cancel_order_line(
     quantity: Option<i32>,
     reason: Option<&str>,
 ) -> Result<i64, ApiError> {
-    let line = input::id(line_id, "an order line", OrderLineId::new)?;
+    let line = input::id(line_id, &["lineId"], "an order line", OrderLineId::new)?;
     let quantity = quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let (order_id, changed) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
@@ -107,7 +109,7 @@ pub struct Substitute<'a> {
 }
 
 pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<SubstitutionRecord, ApiError> {
-    let line = input::id(input.line_id, "an order line", OrderLineId::new)?;
+    let line = input::id(input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
     let sku = input::sku(input.substitute_sku, &["substituteSku"])?;
     let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let note = input::text(input.note, "substituted by an agent", MAX_TEXT, &["note"])?;
@@ -120,7 +122,7 @@ pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<Subst
 
 /// The shopper's answer to a proposal.
 pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -> Result<SubstitutionRecord, ApiError> {
-    let id = input::id(id, "a substitution", SubstitutionId::new)?;
+    let id = input::id(id, &["id"], "a substitution", SubstitutionId::new)?;
     let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
     if accept {
         state.cache.invalidate(std::slice::from_ref(&record.substitute_sku)).await;
@@ -136,7 +138,7 @@ pub async fn report_short_pick(
     quantity: i32,
     reason: &str,
 ) -> Result<ShortPickOutcome, ApiError> {
-    let shipment = input::id(shipment_id, "a shipment", ShipmentId::new)?;
+    let shipment = input::id(shipment_id, &["shipmentId"], "a shipment", ShipmentId::new)?;
     let sku = input::sku(sku, &["sku"])?;
     let quantity = input::units(quantity, &["quantity"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["reason"])?;
@@ -173,7 +175,7 @@ pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result
                     .safety_stock
                     .map(|s| input::count(s, &["input", &index, "safetyStock"]))
                     .transpose()?,
-                sequence: row.sequence,
+                sequence: row.sequence.map(|q| input::sequence(q, &["input", &index, "sequence"])).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -192,8 +194,8 @@ pub async fn receive_stock(
     sku: &str,
     quantity: i32,
 ) -> Result<Option<SkuStock>, ApiError> {
-    let units = input::units(quantity, &["input", "quantity"])?;
-    change_stock(state, warehouse, sku, i64::from(units), "received").await
+    let units = input::arrival(quantity, &["input", "quantity"])?;
+    change_stock(state, warehouse, sku, (i64::from(units), &["input", "quantity"]), "received").await
 }
 
 /// A relative change with a reason (a recount, a write-off, a find).
@@ -204,31 +206,32 @@ pub async fn adjust_stock(
     delta: i32,
     reason: &str,
 ) -> Result<Option<SkuStock>, ApiError> {
-    if delta == 0 || reason.trim().is_empty() {
-        return Err(ApiError::User(
-            UserError::new(ErrorCode::InvalidInput, "an adjustment needs a non-zero delta and a reason").at(&["input"]),
-        ));
-    }
+    let delta = input::delta(delta, &["input", "delta"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["input", "reason"])?;
-    change_stock(state, warehouse, sku, i64::from(delta), &reason).await
+    change_stock(state, warehouse, sku, (delta, &["input", "delta"]), &reason).await
 }
 
 async fn change_stock(
     state: &AppState,
     warehouse: &str,
     sku: &str,
-    delta: i64,
+    (delta, field): (i64, &[&str]),
     reason: &str,
 ) -> Result<Option<SkuStock>, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;
     // What arrives is the warehouse's truth and is retried until it applies;
     // a removal is the caller's decision and may be refused.
-    if delta > 0 {
-        retrying_arrival(ARRIVAL_DEADLINE, || state.store.adjust_stock(&code, &sku, delta, reason)).await?;
+    let changed = if delta > 0 {
+        retrying_arrival(ARRIVAL_DEADLINE, || state.store.adjust_stock(&code, &sku, delta, reason)).await
     } else {
-        retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await?;
-    }
+        retrying(|| state.store.adjust_stock(&code, &sku, delta, reason)).await
+    };
+    changed.map_err(|e| match ApiError::from(e) {
+        // A level pushed out of its range: the quantity sent is at fault.
+        ApiError::User(u) if u.code == ErrorCode::BadQuantity => ApiError::User(u.at(field)),
+        other => other,
+    })?;
     state.cache.invalidate(std::slice::from_ref(&sku)).await;
     // The change is committed: a read of the level that fails now must not
     // answer an error, or the partner would send the change again.
@@ -251,7 +254,10 @@ pub async fn record_inbound_receipt(
 ) -> Result<ReceiptRecord, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;
-    let quantity = input::units(quantity, &["input", "quantity"])?;
+    let quantity = input::arrival(quantity, &["input", "quantity"])?;
+    domain::backorder::expected_on(expected_on, state.today()).map_err(|e| {
+        ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(&["input", "expectedOn"]))
+    })?;
     Ok(retrying_arrival(ARRIVAL_DEADLINE, || state.store.record_inbound_receipt(&code, &sku, quantity, expected_on))
         .await?)
 }
@@ -280,17 +286,13 @@ pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Re
     let code = input::warehouse_code(draft.code, &["code"])?;
     let location = GeoPoint::new(draft.latitude, draft.longitude)
         .map_err(|e| bad(ErrorCode::BadCoordinates, "latitude", e.to_string()))?;
-    let rate = ShippingRate::new(draft.base_cost, draft.cost_per_km)
+    let base_cost = input::amount(draft.base_cost, limits::MAX_BASE_COST, &["baseCost"])?;
+    let cost_per_km = input::amount(draft.cost_per_km, limits::MAX_COST_PER_KM, &["costPerKm"])?;
+    let rate = ShippingRate::new(base_cost, cost_per_km)
         .map_err(|e| bad(ErrorCode::InvalidInput, "baseCost", e.to_string()))?;
-    let handling_days = u32::try_from(draft.handling_days)
-        .map_err(|_| bad(ErrorCode::InvalidInput, "handlingDays", "handlingDays must not be negative".into()))?;
-    if draft.name.trim().is_empty() {
-        return Err(bad(ErrorCode::InvalidInput, "name", "name must not be empty".into()));
-    }
-    if draft.name.chars().count() > MAX_TEXT {
-        return Err(bad(ErrorCode::InvalidInput, "name", format!("name must be at most {MAX_TEXT} characters")));
-    }
-    let name = draft.name.to_owned();
+    let handling_days = input::days(draft.handling_days, limits::MAX_HANDLING_DAYS, &["handlingDays"])?;
+    let priority = input::priority(draft.priority, &["priority"])?;
+    let name = input::text(Some(draft.name), "", input::MAX_NAME, &["name"])?;
     let partner_code = match draft.partner_code {
         Some(p) if p.trim().is_empty() => {
             return Err(bad(ErrorCode::InvalidInput, "partnerCode", "partnerCode must not be empty".into()));
@@ -304,16 +306,8 @@ pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Re
         }
         other => other.map(str::to_owned),
     };
-    let parsed = WarehouseInput {
-        code,
-        name,
-        partner_code,
-        location,
-        priority: draft.priority,
-        handling_days,
-        rate,
-        active: draft.active,
-    };
+    let parsed =
+        WarehouseInput { code, name, partner_code, location, priority, handling_days, rate, active: draft.active };
     let saved = retrying(|| state.store.upsert_warehouse(parsed.clone())).await?;
     // Location, tariff or activity may have changed every sku's view.
     state.cache.invalidate_all().await;
@@ -330,6 +324,9 @@ pub struct ProductDraft<'a> {
     pub lead_time_days: i32,
     pub substitutes: &'a [String],
 }
+
+/// Most substitutes a product may list.
+pub const MAX_SUBSTITUTES: usize = 10;
 
 /// Most products one call may upsert.
 pub const MAX_PRODUCTS: usize = 1_000;
@@ -350,29 +347,24 @@ pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> R
                     UserError::new(ErrorCode::InvalidInput, format!("{sku} appears twice")).at(&field("sku")),
                 ));
             }
-            if p.name.trim().is_empty() {
+            let name = input::text(Some(p.name), "", input::MAX_NAME, &field("name"))?;
+            let unit_price = input::amount(p.unit_price.amount(), limits::MAX_UNIT_PRICE, &field("unitPrice"))?;
+            let lead_time_days = input::days(p.lead_time_days, limits::MAX_LEAD_TIME_DAYS, &field("leadTimeDays"))?;
+            if p.substitutes.len() > MAX_SUBSTITUTES {
                 return Err(ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, "name must not be empty").at(&field("name")),
+                    UserError::new(
+                        ErrorCode::InvalidInput,
+                        format!("a product may have at most {MAX_SUBSTITUTES} substitutes"),
+                    )
+                    .at(&field("substitutes")),
                 ));
             }
-            if p.name.chars().count() > MAX_TEXT {
-                return Err(ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, format!("name must be at most {MAX_TEXT} characters"))
-                        .at(&field("name")),
-                ));
-            }
-            let lead_time_days = u32::try_from(p.lead_time_days).map_err(|_| {
-                ApiError::User(
-                    UserError::new(ErrorCode::InvalidInput, "leadTimeDays must not be negative")
-                        .at(&field("leadTimeDays")),
-                )
-            })?;
             let substitutes =
                 p.substitutes.iter().map(|s| input::sku(s, &field("substitutes"))).collect::<Result<Vec<_>, _>>()?;
             Ok(ProductInput {
                 sku,
-                name: p.name.to_owned(),
-                unit_price: p.unit_price,
+                name,
+                unit_price: Money::new(unit_price),
                 backorderable: p.backorderable,
                 lead_time_days,
                 substitutes,

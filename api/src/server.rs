@@ -21,13 +21,11 @@ pub struct ServeSettings {
     pub cache: CacheSettings,
     pub migrate: bool,
     pub demo: bool,
-    pub max_body_bytes: usize,
-    pub workers: usize,
+    pub http: HttpLimits,
     pub gateway: GatewaySettings,
 }
 
-/// Default request body limit: a 5,000-row stock feed fits comfortably.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+pub use crate::http::{DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_RESPONSE_BYTES, HttpLimits};
 
 pub struct Application {
     server: Server,
@@ -55,15 +53,10 @@ impl Application {
         let cache = StockCache::new(&settings.cache).context("configuring the stock cache")?;
         let state = AppState::new(store, cache, settings.gateway.clone());
         let listener = TcpListener::bind(&settings.listen).with_context(|| format!("binding {}", settings.listen))?;
-        Self::with_listener(state, listener, settings.max_body_bytes, settings.workers)
+        Self::with_listener(state, listener, settings.http)
     }
 
-    pub fn with_listener(
-        state: AppState,
-        listener: TcpListener,
-        max_body_bytes: usize,
-        workers: usize,
-    ) -> anyhow::Result<Self> {
+    pub fn with_listener(state: AppState, listener: TcpListener, limits: HttpLimits) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let schema = build_schema(state.clone());
         let data_state = web::Data::new(state.clone());
@@ -72,13 +65,16 @@ impl Application {
             App::new()
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
-                .app_data(web::PayloadConfig::new(max_body_bytes))
+                .app_data(web::Data::new(limits))
                 .route("/graphql", web::post().to(crate::http::graphql_post))
                 .route("/graphql", web::get().to(crate::http::graphql_get))
                 .route("/healthz", web::get().to(crate::http::healthz))
                 .route("/readyz", web::get().to(crate::http::readyz))
         })
-        .workers(workers.max(1))
+        .workers(limits.workers.max(1))
+        .client_request_timeout(limits.header_timeout)
+        .keep_alive(limits.keep_alive)
+        .max_connections(limits.max_connections.max(1))
         .listen(listener)?
         .run();
         Ok(Self { server, port: address.port(), host: address.ip().to_string(), state })

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use chrono::Datelike as _;
+
 use domain::calendar::Day;
 use domain::policy::FulfillmentPolicy;
 use domain::sourcing::SearchBudget;
@@ -72,7 +74,22 @@ fn epoch() -> chrono::NaiveDate {
     chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
 }
 
-/// The calendar date of a day.
+/// The calendar date of a day. A stored day outside the calendar (a
+/// hand-edited row) reads as the nearest date rather than failing the read.
 pub fn to_date(day: Day) -> chrono::NaiveDate {
-    epoch() + chrono::Duration::days(i64::from(day.days_since_epoch()))
+    let days = day.days_since_epoch().clamp(-epoch().num_days_from_ce() + 1, Day::LAST.days_since_epoch());
+    epoch().checked_add_signed(chrono::Duration::days(i64::from(days))).unwrap_or(chrono::NaiveDate::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_day_reads_as_a_date() {
+        assert_eq!(to_date(Day::from_days_since_epoch(0)).to_string(), "1970-01-01");
+        assert_eq!(to_date(Day::LAST).to_string(), "9999-12-31");
+        assert_eq!(to_date(Day::from_days_since_epoch(i32::MAX)).to_string(), "9999-12-31");
+        assert_eq!(to_date(Day::from_days_since_epoch(i32::MIN)).to_string(), "0001-01-01");
+    }
 }

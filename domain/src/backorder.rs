@@ -83,17 +83,28 @@ pub fn estimation_order(confirmed: Vec<Waiting>, mut unconfirmed: Vec<Waiting>) 
     ordered
 }
 
-/// An expected receipt dated before `today` is a mistake, not a plan.
+/// An expected receipt dated before `today` is a mistake, not a plan; one
+/// dated beyond the horizon is a typo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("expectedOn must not be in the past")]
-pub struct ReceiptInThePast;
+pub enum InvalidReceiptDate {
+    #[error("expectedOn must not be in the past")]
+    InThePast,
+    #[error("expectedOn must be at most {} days ahead", crate::limits::MAX_RECEIPT_HORIZON_DAYS)]
+    TooFarAhead,
+}
 
 /// Checks an expected receipt's date against today.
 pub fn expected_on(
     day: crate::calendar::Day,
     today: crate::calendar::Day,
-) -> Result<crate::calendar::Day, ReceiptInThePast> {
-    if day < today { Err(ReceiptInThePast) } else { Ok(day) }
+) -> Result<crate::calendar::Day, InvalidReceiptDate> {
+    if day < today {
+        Err(InvalidReceiptDate::InThePast)
+    } else if day > today.plus_days(crate::limits::MAX_RECEIPT_HORIZON_DAYS) {
+        Err(InvalidReceiptDate::TooFarAhead)
+    } else {
+        Ok(day)
+    }
 }
 
 /// Hands `units` to the queue in order: each backorder takes what it needs
@@ -174,7 +185,12 @@ mod tests {
         let today = crate::calendar::Day::from_days_since_epoch(100);
         assert_eq!(expected_on(today, today), Ok(today));
         assert_eq!(expected_on(today.plus_days(3), today), Ok(today.plus_days(3)));
-        assert_eq!(expected_on(crate::calendar::Day::from_days_since_epoch(99), today), Err(ReceiptInThePast));
+        assert_eq!(
+            expected_on(crate::calendar::Day::from_days_since_epoch(99), today),
+            Err(InvalidReceiptDate::InThePast)
+        );
+        assert_eq!(expected_on(today.plus_days(3_650), today), Ok(today.plus_days(3_650)));
+        assert_eq!(expected_on(today.plus_days(3_651), today), Err(InvalidReceiptDate::TooFarAhead));
     }
     use proptest::prelude::*;
 

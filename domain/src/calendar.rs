@@ -16,8 +16,13 @@ impl Day {
         self.0
     }
 
+    /// The last day any estimate names (9999-12-31): adding days
+    /// saturates here, so no lead time makes an estimate that is not a date.
+    pub const LAST: Day = Day(crate::limits::LAST_DAY);
+
     pub fn plus_days(self, days: u32) -> Self {
-        Self(self.0.saturating_add(i32::try_from(days).unwrap_or(i32::MAX)))
+        let days = i32::try_from(days).unwrap_or(i32::MAX);
+        Self(self.0.saturating_add(days).min(Self::LAST.0.max(self.0)))
     }
 }
 
@@ -41,5 +46,7 @@ mod tests {
         assert_eq!(transit_days(800_001), 2);
         assert_eq!(transit_days(3_853_092), 5);
         assert_eq!(Day::from_days_since_epoch(10).plus_days(5), Day::from_days_since_epoch(15));
+        assert_eq!(Day::from_days_since_epoch(20_000).plus_days(u32::MAX), Day::LAST);
+        assert_eq!(Day::LAST.plus_days(1), Day::LAST);
     }
 }

@@ -68,13 +68,13 @@ impl fmt::Debug for Sku {
 pub struct Quantity(u32);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
-#[error("invalid quantity {0}: must be a positive whole number of units")]
+#[error("invalid quantity {0}: must be a whole number of units from 1 to 1000000")]
 pub struct InvalidQuantity(pub i64);
 
 impl Quantity {
     pub fn new(units: i64) -> Result<Self, InvalidQuantity> {
         match u32::try_from(units) {
-            Ok(u) if u > 0 => Ok(Self(u)),
+            Ok(u) if (1..=crate::limits::MAX_UNITS).contains(&u) => Ok(Self(u)),
             _ => Err(InvalidQuantity(units)),
         }
     }
@@ -128,5 +128,7 @@ mod tests {
         assert_eq!(Quantity::new(0), Err(InvalidQuantity(0)));
         assert_eq!(Quantity::new(-2), Err(InvalidQuantity(-2)));
         assert!(Quantity::new(i64::from(u32::MAX) + 1).is_err());
+        assert!(Quantity::new(i64::from(crate::limits::MAX_UNITS)).is_ok());
+        assert!(Quantity::new(i64::from(crate::limits::MAX_UNITS) + 1).is_err());
     }
 }

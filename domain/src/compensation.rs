@@ -72,6 +72,13 @@ impl OrderTotals {
         self.total + self.compensation
     }
 
+    /// Credit above what the order is still worth, which a cancellation or
+    /// a cheaper substitute leaves behind: the part of earlier credits to
+    /// reverse so that the total is zero rather than negative.
+    pub fn excess_credit(&self) -> Option<Money> {
+        (self.total < Money::ZERO).then(|| Money::ZERO - self.total)
+    }
+
     /// The credit `grant` gives on this order (see [`credit`]).
     pub fn credit(&self, grant: Grant) -> Result<Money, InvalidCompensation> {
         credit(grant, self.before_credits(), self.compensation)
@@ -118,6 +125,18 @@ mod tests {
         assert_eq!(totals.before_credits(), m("37.95"));
         assert_eq!(totals.credit(Grant::Amount(m("36.45"))), Ok(m("36.45")));
         assert!(totals.credit(Grant::Amount(m("36.46"))).is_err(), "never more than what is left");
+    }
+
+    #[test]
+    fn a_cancellation_leaves_no_credit_above_what_is_owed() {
+        let line = |cancelled| BilledLine { unit_price: m("10.00"), quantity: 3, cancelled, substituted: 0 };
+        let credited = OrderTotals::add_up(&[line(0)], m("5.00"), Money::ZERO, &[m("35.00")]);
+        assert_eq!(credited.total, Money::ZERO);
+        assert_eq!(credited.excess_credit(), None);
+        let cancelled = OrderTotals::add_up(&[line(3)], m("5.00"), Money::ZERO, &[m("35.00")]);
+        assert_eq!(cancelled.excess_credit(), Some(m("30.00")));
+        let reversed = OrderTotals::add_up(&[line(3)], m("5.00"), Money::ZERO, &[m("35.00"), m("-30.00")]);
+        assert_eq!((reversed.total, reversed.excess_credit()), (Money::ZERO, None));
     }
 
     #[test]

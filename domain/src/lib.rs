@@ -14,6 +14,7 @@ pub mod compensation;
 pub mod geo;
 pub mod ids;
 pub mod inventory;
+pub mod limits;
 pub mod money;
 pub mod network;
 pub mod order;

@@ -97,6 +97,7 @@ named_enum!(
         SubstitutionDeclined => "SUBSTITUTION_DECLINED",
         LineSubstituted => "LINE_SUBSTITUTED",
         ShortPickReported => "SHORT_PICK_REPORTED",
+        CompensationReversed => "COMPENSATION_REVERSED",
     }
 );
 

@@ -69,7 +69,7 @@ impl MaxShipments {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum InvalidRequest {
-    #[error("sku {0} is ordered in more than 4294967295 units in total")]
+    #[error("sku {0} is ordered in more than 1000000 units in total")]
     QuantityOverflow(Sku),
 }
 
@@ -101,8 +101,9 @@ impl SourcingRequest {
                         .quantity()
                         .units()
                         .checked_add(line.quantity().units())
+                        .and_then(|sum| Quantity::new(i64::from(sum)).ok())
                         .ok_or_else(|| InvalidRequest::QuantityOverflow(line.sku().clone()))?;
-                    let quantity = Quantity::new(i64::from(sum)).expect("a sum of positive quantities is positive");
+                    let quantity = sum;
                     merged[at] = OrderLine::new(line.sku().clone(), quantity);
                 }
                 None => {

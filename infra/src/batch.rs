@@ -37,6 +37,10 @@ pub struct BatchNetwork {
     pub network: Network,
     /// Display names in the network's warehouse order (empty if none given).
     pub names: Vec<String>,
+    /// Every stock row of the file, in file order, zeros included: the
+    /// network keeps only what can be sold, but a zero is a level (the
+    /// warehouse stocks the sku and has none now), which an import keeps.
+    pub levels: Vec<(WarehouseCode, Sku, u32)>,
 }
 
 /// One order of a batch.
@@ -177,6 +181,7 @@ pub fn read_network(path: &Path) -> Result<BatchNetwork, BatchError> {
     }
     let mut network = Network::new(parsed).map_err(|e| err.at("warehouses", e))?;
     let mut rows = HashSet::new();
+    let mut levels = Vec::new();
     for (i, row) in dto.stock.unwrap_or_default().into_iter().enumerate() {
         let at = format!("stock[{i}]");
         let code = WarehouseCode::new(row.warehouse.clone()).map_err(|e| err.at(format!("{at}.warehouse"), e))?;
@@ -184,22 +189,28 @@ pub fn read_network(path: &Path) -> Result<BatchNetwork, BatchError> {
             return Err(err.at(&at, format!("unknown warehouse {:?}", row.warehouse)));
         }
         let sku = Sku::new(row.sku).map_err(|e| err.at(format!("{at}.sku"), e))?;
-        let units = row.available.as_i64().and_then(|n| u32::try_from(n).ok()).ok_or_else(|| {
-            let max = u32::MAX;
-            let got = &row.available;
-            err.at(format!("{at}.available"), format!("must be a whole number from 0 to {max}, got {got}"))
-        })?;
+        let units = row
+            .available
+            .as_i64()
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n <= domain::limits::MAX_ON_HAND)
+            .ok_or_else(|| {
+                let max = domain::limits::MAX_ON_HAND;
+                let got = &row.available;
+                err.at(format!("{at}.available"), format!("must be a whole number from 0 to {max}, got {got}"))
+            })?;
         if !rows.insert((code.clone(), sku.clone())) {
             return Err(err.at(&at, format!("{sku} at {code} is listed twice")));
         }
-        network.set_available(&code, sku, units).map_err(|e| err.at(&at, e))?;
+        network.set_available(&code, sku.clone(), units).map_err(|e| err.at(&at, e))?;
+        levels.push((code, sku, units));
     }
     let names = network
         .warehouses()
         .iter()
         .map(|w| names.iter().find(|(c, _)| c == w.code()).map(|(_, n)| n.clone()).unwrap_or_default())
         .collect();
-    Ok(BatchNetwork { network, names })
+    Ok(BatchNetwork { network, names, levels })
 }
 
 /// Reads the orders of an orders file (or of a combined file).

@@ -78,13 +78,16 @@ pub enum StoreError {
     InvalidTransition(domain::backorder::InvalidTransition),
     #[error("{0}")]
     Invalid(String),
+    /// A quantity would leave its range (a level above the most it holds).
+    #[error("{0}")]
+    OutOfRange(String),
     /// Stored rows disagree with a rule the store keeps (a line whose units
     /// do not add up, a lock taken against the lock order): a bug or a
     /// hand-edited database, never the caller's fault. Nothing was written.
     #[error("broken invariant: {0}")]
     Invariant(String),
     #[error("database error")]
-    Database(DbErr),
+    Database(#[source] DbErr),
 }
 
 impl From<DbErr> for StoreError {

@@ -350,7 +350,9 @@ async fn received_units_serve_the_queue_before_going_on_sale() {
             (RECEIVE, json!({ "w": "CHI", "s": "RARE", "q": 0 }), "BAD_QUANTITY"),
             (RECEIVE, json!({ "w": "NOPE", "s": "RARE", "q": 1 }), "UNKNOWN_WAREHOUSE"),
             (RECEIVE, json!({ "w": "CHI", "s": "NOPE", "q": 1 }), "UNKNOWN_SKU"),
-            (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": 0, "r": "x" }), "INVALID_INPUT"),
+            (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": 0, "r": "x" }), "BAD_QUANTITY"),
+            (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": i32::MIN, "r": "x" }), "BAD_QUANTITY"),
+            (RECEIVE, json!({ "w": "CHI", "s": "RARE", "q": 1_000_000_001 }), "BAD_QUANTITY"),
             (ADJUST, json!({ "w": "CHI", "s": "RARE", "d": 1, "r": " " }), "INVALID_INPUT"),
         ] {
             let answer = app.ok(query, vars).await;

@@ -61,12 +61,41 @@ async fn upsert_warehouse_updates_by_code_and_rejects_bad_input() {
                 "INVALID_INPUT",
                 "invalid warehouse code \"has space\": must be 1 to 32 ASCII letters, digits, '-', '_', '.' or '/'",
             ),
-            ("baseCost", json!("-1"), "INVALID_INPUT", "base cost -1 must not be negative"),
-            ("handlingDays", json!(-2), "INVALID_INPUT", "handlingDays must not be negative"),
-            ("name", json!(" "), "INVALID_INPUT", "name must not be empty"),
-            ("name", json!("n".repeat(501)), "INVALID_INPUT", "name must be at most 500 characters"),
+            (
+                "baseCost",
+                json!("-1"),
+                "INVALID_INPUT",
+                "baseCost must be from 0 to 100000 with at most 6 decimal places, got -1",
+            ),
+            (
+                "baseCost",
+                json!("99999999999999999999999999"),
+                "INVALID_INPUT",
+                "baseCost must be from 0 to 100000 with at most 6 decimal places, got 99999999999999999999999999",
+            ),
+            (
+                "costPerKm",
+                json!("1000.01"),
+                "INVALID_INPUT",
+                "costPerKm must be from 0 to 1000 with at most 6 decimal places, got 1000.01",
+            ),
+            (
+                "priority",
+                json!(i32::MIN),
+                "INVALID_INPUT",
+                "priority must be from -1000000 to 1000000, got -2147483648",
+            ),
+            ("handlingDays", json!(100_000_000), "INVALID_INPUT", "handlingDays must be from 0 to 365, got 100000000"),
+            ("handlingDays", json!(-2), "INVALID_INPUT", "handlingDays must be from 0 to 365, got -2"),
+            ("name", json!(" "), "INVALID_INPUT", "name must be 1 to 200 characters"),
+            ("name", json!("n".repeat(201)), "INVALID_INPUT", "name must be 1 to 200 characters"),
             ("partnerCode", json!("p".repeat(65)), "INVALID_INPUT", "partnerCode must be at most 64 characters"),
-            ("costPerKm", json!("0.0000001"), "INVALID_INPUT", "0.0000001 has more than 6 decimal places"),
+            (
+                "costPerKm",
+                json!("0.0000001"),
+                "INVALID_INPUT",
+                "costPerKm must be from 0 to 1000 with at most 6 decimal places, got 0.0000001",
+            ),
         ] {
             let mut bad = input.clone();
             bad[field] = value;
@@ -137,12 +166,27 @@ async fn products_keep_ranked_substitutes_and_page_by_sku() {
             (
                 json!([{ "sku": "D", "name": "D", "unitPrice": "1", "leadTimeDays": -1 }]),
                 "INVALID_INPUT",
-                "leadTimeDays must not be negative",
+                "leadTimeDays must be from 0 to 3650, got -1",
             ),
             (
-                json!([{ "sku": "D", "name": "n".repeat(501), "unitPrice": "1" }]),
+                json!([{ "sku": "D", "name": "D", "unitPrice": "1", "leadTimeDays": 100_000_000 }]),
                 "INVALID_INPUT",
-                "name must be at most 500 characters",
+                "leadTimeDays must be from 0 to 3650, got 100000000",
+            ),
+            (
+                json!([{ "sku": "D", "name": "D", "unitPrice": "99999999999999999999999999" }]),
+                "INVALID_INPUT",
+                "unitPrice must be from 0 to 1000000 with at most 6 decimal places, got 99999999999999999999999999",
+            ),
+            (
+                json!([{ "sku": "D", "name": "D", "unitPrice": "1", "substitutes": ["A","B","C","A","B","C","A","B","C","A","B"] }]),
+                "INVALID_INPUT",
+                "a product may have at most 10 substitutes",
+            ),
+            (
+                json!([{ "sku": "D", "name": "n".repeat(201), "unitPrice": "1" }]),
+                "INVALID_INPUT",
+                "name must be 1 to 200 characters",
             ),
             (json!([]), "INVALID_INPUT", "send between 1 and 1000 products"),
         ] {

@@ -46,6 +46,32 @@ fn import_loads_a_network_file_and_rejects_a_bad_one_untouched() {
     assert!(run.stderr.ends_with("bad.json: stock[0]: unknown warehouse \"X\"\n"), "{}", run.stderr);
 }
 
+#[test]
+fn import_keeps_levels_of_zero() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("data").display().to_string();
+    let network = scratch.file(
+        "zeros.json",
+        r#"{"warehouses": [{"code": "W1", "latitude": 40.0, "longitude": -75.0, "baseCost": 1, "costPerKm": 0.001}],
+            "stock": [{"warehouse": "W1", "sku": "EMPTY", "available": 0}, {"warehouse": "W1", "sku": "FULL", "available": 3}]}"#,
+    );
+    let run = shipmix(&["import", "--network", network.to_str().unwrap(), "--data-dir", &dir]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.stdout, "imported 1 warehouses, 2 stock levels (2 new products)\n");
+    let too_many = scratch.file(
+        "huge.json",
+        r#"{"warehouses": [{"code": "W1", "latitude": 40.0, "longitude": -75.0, "baseCost": 1, "costPerKm": 0.001}],
+            "stock": [{"warehouse": "W1", "sku": "FULL", "available": 1000000001}]}"#,
+    );
+    let run = shipmix(&["import", "--network", too_many.to_str().unwrap(), "--data-dir", &dir]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.ends_with("stock[0].available: must be a whole number from 0 to 1000000000, got 1000000001\n"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[tokio::test]
 async fn the_demo_network_loads_once_and_quotes() {
     let app = spawn_app(Lane::Sqlite).await;
@@ -73,8 +99,7 @@ async fn start_with_demo(app: &TestApp) {
         cache: infra::cache::CacheSettings::default(),
         migrate: true,
         demo: true,
-        max_body_bytes: api::server::DEFAULT_MAX_BODY_BYTES,
-        workers: 1,
+        http: api::server::HttpLimits { workers: 1, ..Default::default() },
         gateway: api::state::GatewaySettings::default(),
     };
     drop(api::server::Application::build(&settings).await.expect("serve --demo starts"));

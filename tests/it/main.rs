@@ -8,6 +8,7 @@ mod cache;
 mod catalog;
 mod cli;
 mod concurrency;
+mod hostile;
 mod http;
 mod lifecycle;
 mod lifecycle_properties;

@@ -93,7 +93,7 @@ async fn bad_quotes_get_typed_errors() {
             (
                 json!({ "lines": [{ "sku": "TENT", "quantity": 0 }], "destination": nyc() }),
                 "BAD_QUANTITY",
-                "invalid quantity 0: must be a positive whole number of units",
+                "invalid quantity 0: must be a whole number of units from 1 to 1000000",
             ),
             (
                 json!({ "lines": [{ "sku": "TENT", "quantity": 1 }], "destination": { "latitude": 95, "longitude": 0 } }),
@@ -278,7 +278,7 @@ async fn bad_orders_change_nothing() {
             (
                 order(json!([{ "sku": "TENT", "quantity": -1 }]), "x2"),
                 "BAD_QUANTITY",
-                "invalid quantity -1: must be a positive whole number of units",
+                "invalid quantity -1: must be a whole number of units from 1 to 1000000",
             ),
             (order(json!([{ "sku": "NOPE", "quantity": 1 }]), "x3"), "UNKNOWN_SKU", "unknown sku NOPE"),
             (

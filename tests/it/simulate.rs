@@ -170,11 +170,11 @@ fn malformed_files_are_rejected_naming_file_and_entry() {
         (("\"WEST\", \"sku\": \"B\"", "\"WH999\", \"sku\": \"B\""), "stock[2]: unknown warehouse \"WH999\""),
         (
             ("\"available\": 2", "\"available\": -2"),
-            "stock[2].available: must be a whole number from 0 to 4294967295, got -2",
+            "stock[2].available: must be a whole number from 0 to 1000000000, got -2",
         ),
         (
             ("\"available\": 1", "\"available\": 1.5"),
-            "stock[1].available: must be a whole number from 0 to 4294967295, got 1.5",
+            "stock[1].available: must be a whole number from 0 to 1000000000, got 1.5",
         ),
         (("\"WEST\", \"name\"", "\"EAST\", \"name\""), "warehouses[1].code: warehouse EAST is listed twice"),
         (("\"latitude\": 39.5", "\"latitude\": 95"), "warehouses[1]: latitude 95 is outside [-90, 90]"),
@@ -198,12 +198,12 @@ fn bad_orders_are_rejected_naming_file_and_entry() {
     rejects(
         NETWORK,
         &orders(r#"[{"sku": "A", "quantity": -1}]"#),
-        "{orders}: orders[0].lines[0].quantity: invalid quantity -1: must be a positive whole number of units",
+        "{orders}: orders[0].lines[0].quantity: invalid quantity -1: must be a whole number of units from 1 to 1000000",
     );
     rejects(
         NETWORK,
         &orders(r#"[{"sku": "A", "quantity": 0}]"#),
-        "{orders}: orders[0].lines[0].quantity: invalid quantity 0: must be a positive whole number of units",
+        "{orders}: orders[0].lines[0].quantity: invalid quantity 0: must be a whole number of units from 1 to 1000000",
     );
     rejects(
         NETWORK,

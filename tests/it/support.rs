@@ -215,9 +215,25 @@ pub(crate) async fn spawn_timed(
     gateway: GatewaySettings,
     clock: Arc<dyn Clock>,
 ) -> TestApp {
+    spawn_limited(lane, cache_settings, gateway, clock, test_limits()).await
+}
+
+/// What test servers may take: a small body limit, the rest as served.
+pub(crate) fn test_limits() -> api::server::HttpLimits {
+    api::server::HttpLimits { max_body_bytes: 64 * 1024, ..Default::default() }
+}
+
+/// A gateway with its own HTTP limits (timeouts, sizes).
+pub(crate) async fn spawn_limited(
+    lane: Lane,
+    cache_settings: CacheSettings,
+    gateway: GatewaySettings,
+    clock: Arc<dyn Clock>,
+    limits: api::server::HttpLimits,
+) -> TestApp {
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
-    let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway, clock.clone()).await;
+    let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway, clock.clone(), limits).await;
     TestApp {
         lane,
         address,
@@ -239,7 +255,8 @@ pub(crate) async fn spawn_replica(of: &TestApp) -> TestApp {
 
 /// A replica with its own settings (a policy, a worker interval).
 pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -> TestApp {
-    let (address, store, cache, server) = spawn_on(&of.database, &of.cache_settings, gateway, of.clock.clone()).await;
+    let (address, store, cache, server) =
+        spawn_on(&of.database, &of.cache_settings, gateway, of.clock.clone(), test_limits()).await;
     TestApp {
         lane: of.lane,
         address,
@@ -259,6 +276,7 @@ async fn spawn_on(
     cache_settings: &CacheSettings,
     gateway: GatewaySettings,
     clock: Arc<dyn Clock>,
+    limits: api::server::HttpLimits,
 ) -> (String, Store, StockCache, actix_web::dev::ServerHandle) {
     let connection = db::connect(database).await.expect("connect");
     db::migrate(&connection).await.expect("migrate");
@@ -266,7 +284,7 @@ async fn spawn_on(
     let cache = StockCache::new(cache_settings).expect("cache settings");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
     let state = AppState::new(store.clone(), cache.clone(), gateway);
-    let app = Application::with_listener(state, listener, 64 * 1024, 2).expect("build app");
+    let app = Application::with_listener(state, listener, limits).expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     let server = app.handle();
     tokio::spawn(app.run_until_stopped());
@@ -283,6 +301,54 @@ pub(crate) fn init_test_logging() {
 }
 
 impl TestApp {
+    /// A fingerprint of every row of every table but the migrations'
+    /// bookkeeping: equal before and after a call means it changed nothing.
+    pub(crate) async fn digest(&self) -> std::collections::BTreeMap<String, String> {
+        use sea_orm::Statement;
+        let db = Database::connect(&self.database.url).await.expect("connect for a digest");
+        let backend = db.get_database_backend();
+        let query = |sql: String| Statement::from_string(backend, sql);
+        let tables_sql = match self.lane {
+            Lane::Sqlite => {
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'seaql_migrations' ORDER BY name"
+            }
+            Lane::Postgres => {
+                "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY tablename"
+            }
+        };
+        let tables: Vec<String> = db
+            .query_all_raw(query(tables_sql.to_owned()))
+            .await
+            .expect("list tables")
+            .iter()
+            .map(|r| r.try_get::<String>("", "name").expect("table name"))
+            .collect();
+        let mut digest = std::collections::BTreeMap::new();
+        for table in tables {
+            let sql = match self.lane {
+                Lane::Sqlite => {
+                    let columns: Vec<String> = db
+                        .query_all_raw(query(format!("PRAGMA table_info('{table}')")))
+                        .await
+                        .expect("columns")
+                        .iter()
+                        .map(|r| format!("quote(\"{}\")", r.try_get::<String>("", "name").expect("column name")))
+                        .collect();
+                    format!(
+                        "SELECT coalesce(group_concat(r, '|'), '') AS d FROM (SELECT {} AS r FROM \"{table}\" ORDER BY 1)",
+                        columns.join(" || ',' || ")
+                    )
+                }
+                Lane::Postgres => {
+                    format!("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') AS d FROM \"{table}\" t")
+                }
+            };
+            let row = db.query_one_raw(query(sql)).await.expect("digest a table").expect("one row");
+            digest.insert(table, row.try_get::<String>("", "d").expect("digest"));
+        }
+        digest
+    }
+
     pub(crate) fn graphql_url(&self) -> String {
         format!("{}/graphql", self.address)
     }

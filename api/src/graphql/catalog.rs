@@ -61,6 +61,10 @@ impl CatalogQuery {
         search: Option<String>,
     ) -> async_graphql::Result<Connection<String, Product, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
+        if let Some(search) = &search {
+            crate::input::bounded(search, crate::input::MAX_SEARCH, &["search"])
+                .map_err(|e| async_graphql::ErrorExtensions::extend(&e))?;
+        }
         let rows = app(ctx)?
             .store
             .products_page(after.as_deref(), limit as u64 + 1, search.as_deref())

@@ -14,6 +14,8 @@ use super::scalars::{Date, DecimalValue, Money};
 use super::{app, internal, loaders};
 use crate::error::{ApiError, ErrorCode, UserError};
 use crate::fulfillment::{self, DatedPlan, PlaceOrder, Placement, Quote};
+use crate::input::MAX_REFERENCE;
+use domain::limits::MAX_UNIT_PRICE;
 
 /// A plan for one order: which warehouses ship what, what waits, and what
 /// it costs. From `quoteFulfillment`, or fresh in a `STALE_PLAN` answer.
@@ -61,7 +63,7 @@ impl PlannedShipment {
             return Ok(Warehouse(record.clone()));
         }
         let found = loaders(ctx)?.warehouses_by_code.load_one(code.to_string()).await.map_err(internal)?;
-        found.map(Warehouse).ok_or_else(|| internal("a plan names a missing warehouse"))
+        found.map(Warehouse).ok_or_else(|| super::broken("a plan names a missing warehouse"))
     }
 
     async fn lines(&self) -> Vec<PlannedLine> {
@@ -278,18 +280,17 @@ impl PlaceOrderInput {
     fn parse(self) -> Result<PlaceOrder, ApiError> {
         let lines: Vec<(String, i32)> = self.lines.iter().map(|l| (l.sku.clone(), l.quantity)).collect();
         let request = sourcing_request(&lines, &self.destination, self.policy, self.max_shipments)?;
-        let key = self.idempotency_key.trim();
-        if key.is_empty() || key.len() > 200 {
-            return Err(ApiError::User(
-                UserError::new(ErrorCode::InvalidInput, "idempotencyKey must be 1 to 200 characters")
-                    .at(&["idempotencyKey"]),
-            ));
+        let (country_code, postal_code) = super::inputs::address(&self.destination)?;
+        let key = crate::input::text(Some(&self.idempotency_key), "", MAX_REFERENCE, &["idempotencyKey"])?;
+        crate::input::bounded(&self.customer_reference, MAX_REFERENCE, &["customerReference"])?;
+        if let Some(token) = &self.plan_token {
+            crate::input::bounded(token, crate::input::MAX_PLAN_TOKEN, &["planToken"])?;
         }
-        if self.customer_reference.len() > 200 {
-            return Err(ApiError::User(
-                UserError::new(ErrorCode::InvalidInput, "customerReference must be at most 200 characters")
-                    .at(&["customerReference"]),
-            ));
+        let priority = crate::input::priority(self.priority, &["priority"])?;
+        for (i, line) in self.lines.iter().enumerate() {
+            if let Some(price) = line.unit_price {
+                crate::input::amount(price.0.amount(), MAX_UNIT_PRICE, &["lines", &i.to_string(), "unitPrice"])?;
+            }
         }
         // Prices follow the merged lines: the first price given for a sku.
         let unit_prices = request
@@ -305,10 +306,10 @@ impl PlaceOrderInput {
             unit_prices,
             consent: if self.backorder_consent { BackorderConsent::Given } else { BackorderConsent::NotGiven },
             plan_token: self.plan_token,
-            idempotency_key: key.to_owned(),
-            country_code: self.destination.country_code,
-            postal_code: self.destination.postal_code,
-            priority: self.priority,
+            idempotency_key: key,
+            country_code,
+            postal_code,
+            priority,
         })
     }
 }

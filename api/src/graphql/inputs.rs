@@ -67,9 +67,28 @@ pub(crate) const MAX_LINES: usize = 100;
 
 pub(crate) use crate::input::{sku, warehouse_code};
 
+/// The point a destination names; its country and postal code are
+/// checked too, so a quote refuses what placing the order would.
 pub(crate) fn destination(input: &DestinationInput) -> Result<GeoPoint, ApiError> {
-    GeoPoint::new(input.latitude, input.longitude)
-        .map_err(|e| ApiError::User(UserError::new(ErrorCode::BadCoordinates, e.to_string()).at(&["destination"])))
+    let point = GeoPoint::new(input.latitude, input.longitude)
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::BadCoordinates, e.to_string()).at(&["destination"])))?;
+    address(input)?;
+    Ok(point)
+}
+
+/// A destination's country (ISO 3166-1 alpha-2, upper case) and postal code.
+pub(crate) fn address(input: &DestinationInput) -> Result<(Option<String>, Option<String>), ApiError> {
+    let country = input
+        .country_code
+        .as_deref()
+        .map(|c| crate::input::country_code(c, &["destination", "countryCode"]))
+        .transpose()?;
+    let postal = input
+        .postal_code
+        .as_deref()
+        .map(|p| crate::input::postal_code(p, &["destination", "postalCode"]))
+        .transpose()?;
+    Ok((country, postal))
 }
 
 pub(crate) fn sourcing_request(

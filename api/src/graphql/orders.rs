@@ -269,7 +269,7 @@ impl Shipment {
 
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
         let found = loaders(ctx)?.warehouses_by_id.load_one(self.0.warehouse_id).await.map_err(internal)?;
-        found.map(Warehouse).ok_or_else(|| internal("a shipment names a missing warehouse"))
+        found.map(Warehouse).ok_or_else(|| super::broken("a shipment names a missing warehouse"))
     }
 
     async fn status(&self) -> ShipmentStatus {
@@ -444,7 +444,7 @@ impl OrderQuery {
     }
 
     async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let id = crate::input::id(&id, "an order", domain::ids::OrderId::new).map_err(|e| e.extend())?.get();
+        let id = crate::input::id(&id, &["id"], "an order", domain::ids::OrderId::new).map_err(|e| e.extend())?.get();
         Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
     }
 
@@ -603,7 +603,9 @@ pub(crate) struct Compensation {
     pub id: ID,
     pub amount: Money,
     pub reason: String,
-    /// Issued by the delay policy rather than by an agent.
+    /// Issued by the gateway rather than by an agent: the delay policy's
+    /// credit, or the reversal (negative) of credit that a cancellation
+    /// left above what the order is still worth.
     pub automatic: bool,
     pub at: DateTime,
 }

@@ -18,7 +18,7 @@ impl StockLocation {
             return Ok(Warehouse(record.clone()));
         }
         let found = loaders(ctx)?.warehouses_by_id.load_one(self.0.warehouse_id).await.map_err(internal)?;
-        found.map(Warehouse).ok_or_else(|| internal("a stock level names a missing warehouse"))
+        found.map(Warehouse).ok_or_else(|| super::broken("a stock level names a missing warehouse"))
     }
 
     async fn on_hand(&self) -> u32 {

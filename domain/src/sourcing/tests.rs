@@ -137,7 +137,7 @@ fn duplicate_skus_are_merged_into_the_first_line() {
     assert_eq!(lines, [("A".to_owned(), 3), ("B".to_owned(), 1)]);
     let overflow = SourcingRequest::new(
         vec![
-            OrderLine::new(Sku::new("A").unwrap(), Quantity::new(i64::from(u32::MAX)).unwrap()),
+            OrderLine::new(Sku::new("A").unwrap(), Quantity::new(i64::from(crate::limits::MAX_UNITS)).unwrap()),
             OrderLine::new(Sku::new("A").unwrap(), Quantity::new(1).unwrap()),
         ],
         GeoPoint::new(0.0, 0.0).unwrap(),

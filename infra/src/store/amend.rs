@@ -27,7 +27,7 @@ use super::locks::Locks;
 use super::placing::{LineRef, open_backorder, place_units, settle_order};
 use super::queue::refresh_estimates;
 use super::rows::release;
-use super::rows::{OPEN, UNSHIPPED, count_on_line, event, move_shipment, package, split_backorder};
+use super::rows::{OPEN, UNSHIPPED, cap_credits, count_on_line, event, move_shipment, package, split_backorder};
 use super::stored;
 use super::{Store, StoreError, money_from_micros};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
@@ -314,6 +314,7 @@ impl Store {
             now,
         )
         .await?;
+        cap_credits(&txn, &locks, &[line.order_id], now).await?;
         settle_order(&txn, &locks, line.order_id, now).await?;
         let moved = if from_packages > 0 {
             allocate_arrivals(&txn, &mut locks, &[line.product_id], now).await?
@@ -765,6 +766,7 @@ async fn apply_substitution<C: ConnectionTrait>(
         now,
     )
     .await?;
+    cap_credits(db, locks, &[order.id], now).await?;
     settle_order(db, locks, order.id, now).await?;
     refresh_estimates(db, locks, line.product_id, now).await?;
     Ok(())

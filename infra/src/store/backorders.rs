@@ -24,7 +24,7 @@ use serde_json::json;
 use super::locks::Locks;
 use super::placing::{LineRef, Packing, settle_order, settle_orders};
 use super::queue::{counted_ahead, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
-use super::rows::{available_of, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
+use super::rows::{available_of, cap_credits, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
 use super::{BackorderRecord, Store, StoreError};
 use crate::db::entity::backorder;
@@ -278,6 +278,7 @@ impl Store {
         } else {
             Default::default()
         };
+        cap_credits(&txn, &locks, &[row.order_id], now).await?;
         settle_order(&txn, &locks, row.order_id, now).await?;
         if !moved.contains(&row.product_id) {
             refresh_estimates(&txn, &locks, row.product_id, now).await?;

@@ -1,7 +1,7 @@
 //! Compensation credits and the totals of an order.
 
 use domain::Money;
-use domain::compensation::{BilledLine, Grant, OrderTotals};
+use domain::compensation::{Grant, OrderTotals};
 use domain::ids::OrderId;
 use domain::order::EventKind;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::rows::event;
 use super::{Store, StoreError, money_from_micros, to_micros};
-use crate::db::entity::{compensation, order, order_line};
+use crate::db::entity::compensation;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CompensationRecord {
@@ -27,41 +27,9 @@ fn record(m: compensation::Model) -> CompensationRecord {
         order_id: m.order_id,
         amount: money_from_micros(m.amount_micros),
         reason: m.reason,
-        automatic: m.kind == "AUTOMATIC",
+        automatic: m.kind != "MANUAL",
         created_at_ms: m.created_at_ms,
     }
-}
-
-pub(super) async fn totals<C: sea_orm::ConnectionTrait>(db: &C, order_id: i64) -> Result<OrderTotals, StoreError> {
-    use super::stored::count;
-    let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
-    let lines = order_line::Entity::find()
-        .filter(order_line::Column::OrderId.eq(order_id))
-        .all(db)
-        .await?
-        .into_iter()
-        .map(|l| {
-            Ok(BilledLine {
-                unit_price: money_from_micros(l.unit_price_micros),
-                quantity: count("line quantity", l.quantity)?,
-                cancelled: count("cancelled units", l.cancelled)?,
-                substituted: count("substituted units", l.substituted)?,
-            })
-        })
-        .collect::<Result<Vec<_>, StoreError>>()?;
-    let credits: Vec<Money> = compensation::Entity::find()
-        .filter(compensation::Column::OrderId.eq(order_id))
-        .all(db)
-        .await?
-        .iter()
-        .map(|c| money_from_micros(c.amount_micros))
-        .collect();
-    Ok(OrderTotals::add_up(
-        &lines,
-        money_from_micros(order.shipping_cost_micros),
-        money_from_micros(order.partial_shipment_charge_micros),
-        &credits,
-    ))
 }
 
 impl Store {
@@ -79,7 +47,7 @@ impl Store {
         // what the other granted, so the cap on the total holds.
         let mut locks = super::locks::Locks::new();
         locks.orders(&txn, &[order_id]).await?;
-        let current = totals(&txn, order_id).await?;
+        let current = super::rows::totals(&txn, order_id).await?;
         let amount = current.credit(grant).map_err(|e| StoreError::Invalid(e.to_string()))?;
         let id = compensation::Entity::insert(compensation::ActiveModel {
             order_id: Set(order_id),
@@ -117,6 +85,6 @@ impl Store {
     }
 
     pub async fn order_totals(&self, order_id: i64) -> Result<OrderTotals, StoreError> {
-        totals(&self.db, order_id).await
+        super::rows::totals(&self.db, order_id).await
     }
 }

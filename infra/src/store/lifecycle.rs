@@ -20,7 +20,7 @@ use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
 use super::rows::release;
-use super::rows::{UNSHIPPED, count_on_line, event, move_shipment, package, split_backorder};
+use super::rows::{UNSHIPPED, cap_credits, count_on_line, event, move_shipment, package, split_backorder};
 use super::{ShipmentRecord, Store, StoreError};
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
@@ -192,6 +192,7 @@ impl Store {
             .await?;
         }
         event(&txn, order_id, EventKind::OrderCancelled, json!({ "reason": reason }), now).await?;
+        cap_credits(&txn, &locks, &[order_id], now).await?;
         settle_order(&txn, &locks, order_id, now).await?;
         // Released units serve the queue before anyone else.
         let released: Vec<i64> = products.into_iter().collect();
@@ -225,10 +226,10 @@ impl Store {
         let level = stock_level::Entity::find_by_id((w.id, p.id)).one(&txn).await?;
         let (on_hand, reserved) = level.as_ref().map_or((0, 0), |l| (l.on_hand, l.reserved));
         let after = on_hand.saturating_add(delta);
-        if after > i64::from(u32::MAX) {
-            return Err(StoreError::Invalid(format!(
-                "{sku} at {warehouse}: onHand {on_hand} {delta:+} would exceed the most a level holds ({})",
-                u32::MAX
+        let most = i64::from(domain::limits::MAX_ON_HAND);
+        if after > most || after < 0 {
+            return Err(StoreError::OutOfRange(format!(
+                "{sku} at {warehouse}: onHand {on_hand} {delta:+} would leave the range a level holds (0 to {most})"
             )));
         }
         if after < reserved {

@@ -27,7 +27,7 @@ use serde_json::json;
 use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
-use super::rows::{OPEN, count_on_line, event, split_backorder};
+use super::rows::{OPEN, cap_credits, count_on_line, event, split_backorder};
 use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
 
@@ -180,6 +180,7 @@ impl Store {
                 now,
             )
             .await?;
+            cap_credits(&txn, &locks, &[row.order_id], now).await?;
             settle_order(&txn, &locks, row.order_id, now).await?;
             touched.insert(row.product_id);
             done += 1;
@@ -243,6 +244,7 @@ impl Store {
                     now,
                 )
                 .await?;
+                cap_credits(&txn, &locks, &[row.order_id], now).await?;
                 settle_order(&txn, &locks, row.order_id, now).await?;
                 touched.insert(row.product_id);
                 cancelled += 1;
@@ -281,7 +283,7 @@ impl Store {
             let value = Money::new(from_micros(price) * Decimal::from(row.quantity));
             let slip = row.estimated_available - promised;
             let Some(owed) = policy.delay_credit(slip, value) else { continue };
-            let totals = super::compensation::totals(&txn, row.order_id).await?;
+            let totals = super::rows::totals(&txn, row.order_id).await?;
             // Never more than what is left of the order's total.
             let Ok(amount) = totals.credit(Grant::Amount(owed)) else { continue };
             let reason = format!("automatic: {} delayed {slip} days", row.sku);

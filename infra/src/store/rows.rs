@@ -170,6 +170,100 @@ pub(super) async fn count_on_line<C: ConnectionTrait>(
     Ok(())
 }
 
+/// What an order adds up to, from its lines, shipping and credits.
+pub(super) async fn totals<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    order_id: i64,
+) -> Result<domain::compensation::OrderTotals, StoreError> {
+    use super::money_from_micros;
+    use super::stored::count;
+    use crate::db::entity::{compensation, order_line};
+    use domain::Money;
+    use domain::compensation::{BilledLine, OrderTotals};
+    let order = order::Entity::find_by_id(order_id).one(db).await?.ok_or(StoreError::UnknownOrder(order_id))?;
+    let lines = order_line::Entity::find()
+        .filter(order_line::Column::OrderId.eq(order_id))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| {
+            Ok(BilledLine {
+                unit_price: money_from_micros(l.unit_price_micros),
+                quantity: count("line quantity", l.quantity)?,
+                cancelled: count("cancelled units", l.cancelled)?,
+                substituted: count("substituted units", l.substituted)?,
+            })
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    let credits: Vec<Money> = compensation::Entity::find()
+        .filter(compensation::Column::OrderId.eq(order_id))
+        .all(db)
+        .await?
+        .iter()
+        .map(|c| money_from_micros(c.amount_micros))
+        .collect();
+    Ok(OrderTotals::add_up(
+        &lines,
+        money_from_micros(order.shipping_cost_micros),
+        money_from_micros(order.partial_shipment_charge_micros),
+        &credits,
+    ))
+}
+
+/// Reverses the part of an order's credits that a cancellation or a
+/// substitution left above what the order is still worth, so its total
+/// never goes below zero: a negative credit of that amount and a
+/// `COMPENSATION_REVERSED` event. Only orders that were credited at all are
+/// read. Runs under the orders' locks, after their lines changed.
+pub(super) async fn cap_credits<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    order_ids: &[i64],
+    now: i64,
+) -> Result<(), StoreError> {
+    use crate::db::entity::compensation;
+    use sea_orm::QuerySelect;
+    if order_ids.is_empty() {
+        return Ok(());
+    }
+    let mut credited: Vec<i64> = compensation::Entity::find()
+        .select_only()
+        .column(compensation::Column::OrderId)
+        .filter(compensation::Column::OrderId.is_in(order_ids.iter().copied()))
+        .distinct()
+        .into_tuple::<i64>()
+        .all(db)
+        .await?;
+    credited.sort_unstable();
+    for order_id in credited {
+        locks.require_order(order_id)?;
+        let Some(excess) = totals(db, order_id).await?.excess_credit() else {
+            continue;
+        };
+        let reason = "credit above what the order is still worth";
+        compensation::Entity::insert(compensation::ActiveModel {
+            order_id: Set(order_id),
+            amount_micros: Set(-super::to_micros(excess.amount())?),
+            reason: Set(reason.to_owned()),
+            kind: Set("REVERSAL".to_owned()),
+            backorder_id: Set(None),
+            created_at_ms: Set(now),
+            ..Default::default()
+        })
+        .exec_without_returning(db)
+        .await?;
+        event(
+            db,
+            order_id,
+            EventKind::CompensationReversed,
+            serde_json::json!({ "amount": excess.to_string(), "reason": reason }),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 /// Units available over all warehouses; a sum past what one count holds is
 /// more than anyone can ask for, so it saturates.
 pub(super) fn total_of(available: &HashMap<i64, u32>) -> u32 {
