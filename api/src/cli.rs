@@ -127,6 +127,13 @@ enum Command {
         /// Search nodes per plan before settling for an unproven plan.
         #[arg(long, value_name = "NODES", env = "SHIPMIX_SEARCH_BUDGET", default_value_t = SearchBudget::default().node_limit())]
         search_budget: u64,
+        /// Milliseconds all the searches of one request may take together;
+        /// past it, each answers its best plan so far (optimal: false).
+        #[arg(long, value_name = "MS", env = "SHIPMIX_PLAN_TIME_BUDGET_MS", default_value_t = 1000)]
+        plan_time_budget_ms: u64,
+        /// Plans searched at once, off the HTTP workers (default: every core but one).
+        #[arg(long, value_name = "N", env = "SHIPMIX_PLANNING_THREADS")]
+        planning_threads: Option<usize>,
         /// Seconds a quote's plan token stays redeemable.
         #[arg(long, value_name = "SECS", env = "SHIPMIX_PLAN_TOKEN_TTL", default_value_t = 900)]
         plan_token_ttl: u64,
@@ -297,6 +304,8 @@ where
             keep_alive,
             max_connections,
             search_budget,
+            plan_time_budget_ms,
+            planning_threads,
             plan_token_ttl,
             policy,
         } => {
@@ -330,6 +339,8 @@ where
                 },
                 gateway: crate::state::GatewaySettings {
                     search_budget: SearchBudget::nodes(search_budget),
+                    plan_time_budget: std::time::Duration::from_millis(plan_time_budget_ms),
+                    planning_threads: planning_threads.unwrap_or_else(crate::planning::default_threads),
                     plan_token_ttl: std::time::Duration::from_secs(plan_token_ttl),
                     policy,
                     maintenance_interval,

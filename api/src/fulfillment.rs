@@ -8,13 +8,14 @@ use std::time::Duration;
 use domain::calendar::Day;
 use domain::limits::MAX_ORDER_VALUE;
 use domain::order::{BackorderConsent, LeadTimes, OrderDraft, draft_order};
-use domain::sourcing::{FulfillmentPlan, SourcingRequest, SplitPolicy, plan_fulfillment};
+use domain::sourcing::{FulfillmentPlan, SearchBudget, SourcingRequest, SplitPolicy, plan_fulfillment};
 use domain::{Money, Network, Sku, WarehouseCode};
 use infra::digest::fingerprint;
 use infra::store::{NewOrder, PlacedOrder, SourcingSnapshot, StoreError};
 use rust_decimal::Decimal;
 
 use crate::error::{ApiError, ErrorCode, UserError};
+use crate::planning::Deadline;
 use crate::state::AppState;
 
 /// Lead times read from a snapshot.
@@ -137,18 +138,19 @@ fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
 }
 
 /// Plans `request` under both policies and issues a plan token.
-pub async fn quote(state: &AppState, request: SourcingRequest) -> Result<Quote, ApiError> {
+/// The searches run on the planning pool and end by `deadline`.
+pub async fn quote(state: &AppState, request: SourcingRequest, deadline: Deadline) -> Result<Quote, ApiError> {
     // Quotes read through the cache; only placing re-reads the database.
     let stock = state.cache.stock_of(&state.store, &skus_of(&request)).await?;
     let warehouses = state.warehouses.get(&state.store).await?;
     let snapshot = infra::store::snapshot_from(&state.store, stock, Some(&warehouses)).await?;
-    Ok(quote_from(state, request, &snapshot))
+    let state = state.clone();
+    state.planner.clone().run(deadline, move |budget| quote_from(&state, request, &snapshot, budget)).await
 }
 
-fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSnapshot) -> Quote {
+fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSnapshot, budget: SearchBudget) -> Quote {
     let today = state.today();
-    let budget = state.settings.search_budget;
-    let chosen = DatedPlan::new(plan_fulfillment(&request, &snapshot.network, budget), snapshot, today);
+    let chosen = DatedPlan::new(plan_fulfillment(&request, &snapshot.network, budget.clone()), snapshot, today);
     let options = [SplitPolicy::ShipAvailable, SplitPolicy::ShipComplete]
         .into_iter()
         .map(|policy| {
@@ -156,7 +158,7 @@ fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSna
             let plan = if policy == request.policy() {
                 chosen.clone()
             } else {
-                DatedPlan::new(plan_fulfillment(&variant, &snapshot.network, budget), snapshot, today)
+                DatedPlan::new(plan_fulfillment(&variant, &snapshot.network, budget.clone()), snapshot, today)
             };
             (policy, plan)
         })
@@ -211,14 +213,15 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
     fingerprint(&parts)
 }
 
-/// What placing `input` on `snapshot` would commit, or why it is refused.
+/// What placing `input` on `snapshot` with `plan` would commit, or why it
+/// is refused.
 fn decide(
     state: &AppState,
     input: &PlaceOrder,
     request_hash: &str,
     snapshot: &SourcingSnapshot,
+    plan: FulfillmentPlan,
 ) -> Result<NewOrder, ApiError> {
-    let plan = plan_fulfillment(&input.request, &snapshot.network, state.settings.search_budget);
     let not_backorderable: Vec<String> = plan
         .backordered()
         .filter(|(sku, _)| snapshot.product(sku).is_some_and(|p| !p.backorderable))
@@ -276,7 +279,7 @@ fn decide(
 /// lose (or, when the caller pinned a plan with a token, the answer is
 /// `Stale` with a fresh plan).
 #[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
-pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placement, ApiError> {
+pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline) -> Result<Placement, ApiError> {
     let request_hash = placement_fingerprint(&input);
     if let Some(order_id) = state.store.order_for_key(&input.idempotency_key, &request_hash).await? {
         return Ok(Placement::Placed { order_id, replayed: true });
@@ -286,10 +289,12 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
     if let Some(token) = &input.plan_token
         && let TokenCheck::Stale(reason) = check_token(token, &input.request, &snapshot, state.now_ms())?
     {
-        let fresh = quote_from(state, input.request.clone(), &snapshot);
+        let fresh = quote_from(state, input.request.clone(), &snapshot, state.planner.budget(deadline));
         return Ok(Placement::Stale { reason, fresh: Box::new(fresh) });
     }
-    let new = decide(state, &input, &request_hash, &snapshot)?;
+    let (request, network) = (input.request.clone(), snapshot.network.clone());
+    let plan = state.planner.run(deadline, move |budget| plan_fulfillment(&request, &network, budget)).await?;
+    let new = decide(state, &input, &request_hash, &snapshot, plan)?;
     let mut placed = state.store.place_order(&new, &snapshot).await;
     for attempt in 1..state.settings.placement_attempts {
         if !matches!(placed, Err(StoreError::StockMoved)) {
@@ -297,7 +302,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         }
         if input.plan_token.is_some() {
             let snapshot = state.store.sourcing_snapshot(&skus).await?;
-            let fresh = quote_from(state, input.request.clone(), &snapshot);
+            let fresh = quote_from(state, input.request.clone(), &snapshot, state.planner.budget(deadline));
             return Ok(Placement::Stale {
                 reason: "the stock this plan relied on has changed",
                 fresh: Box::new(fresh),
@@ -307,7 +312,13 @@ pub async fn place_order(state: &AppState, input: PlaceOrder) -> Result<Placemen
         tracing::debug!(attempt, "stock moved during reservation; deciding again under the products' locks");
         placed = match state
             .store
-            .place_order_locked(&snapshot, |fresh| decide(state, &input, &request_hash, fresh))
+            // Decided inline: the products' locks are held, and this is
+            // the rare order whose stock moved twice; the deadline still
+            // bounds its search.
+            .place_order_locked(&snapshot, |fresh| {
+                let plan = plan_fulfillment(&input.request, &fresh.network, state.planner.budget(deadline));
+                decide(state, &input, &request_hash, fresh, plan)
+            })
             .await
         {
             Ok(Ok(placed)) => Ok(placed),

@@ -45,8 +45,28 @@ pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// Deepest selection a query may have; the schema's own nesting needs 8.
 pub const MAX_DEPTH: usize = 12;
-/// Fields a query may select, counting list multipliers.
-pub const MAX_COMPLEXITY: usize = 5_000;
+/// What a query may cost: each field 1, times the size of the lists it is
+/// in (a page's `first`, the skus asked for, `LIST_WEIGHT` for lists of an
+/// object's parts), plus the weight of the searches it asks for.
+pub const MAX_COMPLEXITY: usize = 50_000;
+/// What a list of an object's parts (an order's lines, events, packages; a
+/// product's substitutes; a sku's locations) counts as.
+pub const LIST_WEIGHT: usize = 10;
+/// A quote's search: `QUOTE_WEIGHT` plus `QUOTE_LINE_WEIGHT` per line, so
+/// a request holds at most four quotes, or one of 100 lines.
+pub const QUOTE_WEIGHT: usize = 10_000;
+pub const QUOTE_LINE_WEIGHT: usize = 200;
+/// An explanation runs a search per package of the plan.
+pub const EXPLANATION_WEIGHT: usize = 10_000;
+
+fn quote_weight(lines: usize) -> usize {
+    QUOTE_WEIGHT + QUOTE_LINE_WEIGHT * lines
+}
+
+/// What a page of a connection weighs: the rows it can hold.
+fn page_weight(first: Option<i32>) -> usize {
+    first.map_or(DEFAULT_PAGE, |n| usize::try_from(n).unwrap_or(0).clamp(1, MAX_PAGE))
+}
 
 fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription> {
     Schema::build(Query::default(), Mutation::default(), EmptySubscription)
@@ -74,6 +94,15 @@ use crate::error::ApiError;
 
 fn app<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a AppState> {
     ctx.data::<AppState>()
+}
+
+/// The deadline of this request's searches: set when the request arrived,
+/// or from now for a request that came without one.
+fn deadline(ctx: &Context<'_>) -> async_graphql::Result<crate::planning::Deadline> {
+    match ctx.data_opt::<crate::planning::Deadline>() {
+        Some(deadline) => Ok(*deadline),
+        None => Ok(app(ctx)?.planner.deadline()),
+    }
 }
 
 fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {

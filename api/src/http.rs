@@ -219,7 +219,8 @@ async fn execute(
     request_id: &str,
 ) -> HttpResponse {
     let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
-    let mut response = guarded(schema.execute(request.data(Loaders::new(&state.store))), request_id).await;
+    let request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+    let mut response = guarded(schema.execute(request), request_id).await;
     order_as_asked(&mut response.data, &query, operation_name.as_deref());
     finish_errors(&mut response.errors, request_id);
     // A request error (the document did not parse or validate) has no data

@@ -12,6 +12,7 @@ mod http;
 pub mod import;
 pub mod input;
 pub mod operations;
+pub mod planning;
 pub mod server;
 pub mod simulate;
 pub mod state;

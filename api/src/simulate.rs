@@ -75,10 +75,10 @@ pub fn run(options: &Options) -> Result<String, BatchError> {
     for order in &orders {
         let against = if options.sequential { &live } else { &network };
         let started = Instant::now();
-        let plan = plan_fulfillment(&order.request, against, options.budget);
+        let plan = plan_fulfillment(&order.request, against, options.budget.clone());
         times.push(started.elapsed());
         if options.explain {
-            explanations.push(explain(&order.request, against, &plan, options.budget).to_string());
+            explanations.push(explain(&order.request, against, &plan, options.budget.clone()).to_string());
         }
         if options.sequential {
             live.commit(&plan);

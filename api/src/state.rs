@@ -14,6 +14,10 @@ use infra::store::Store;
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
     pub search_budget: SearchBudget,
+    /// How long all the searches of one request may take together.
+    pub plan_time_budget: Duration,
+    /// Plans searched at once (the planning pool's threads).
+    pub planning_threads: usize,
     /// How long a quote's plan token can be redeemed by `placeOrder`.
     pub plan_token_ttl: Duration,
     /// How many times `placeOrder` re-plans when stock moves under it.
@@ -32,6 +36,8 @@ impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
             search_budget: SearchBudget::default(),
+            plan_time_budget: Duration::from_secs(1),
+            planning_threads: crate::planning::default_threads(),
             plan_token_ttl: Duration::from_secs(15 * 60),
             placement_attempts: 32,
             warehouse_refresh: Duration::from_secs(5),
@@ -48,13 +54,19 @@ pub struct AppState {
     pub cache: StockCache,
     /// Warehouse records for reads; placing an order re-reads the database.
     pub warehouses: WarehouseDirectory,
+    pub planner: crate::planning::Planner,
     pub settings: GatewaySettings,
 }
 
 impl AppState {
     pub fn new(store: Store, cache: StockCache, settings: GatewaySettings) -> Self {
         let warehouses = WarehouseDirectory::new(settings.warehouse_refresh);
-        Self { store, cache, warehouses, settings }
+        let planner = crate::planning::Planner::new(
+            settings.planning_threads,
+            settings.search_budget.clone(),
+            settings.plan_time_budget,
+        );
+        Self { store, cache, warehouses, planner, settings }
     }
 
     /// Today in UTC, by the store's clock: the only place the gateway reads

@@ -140,17 +140,46 @@ impl SourcingRequest {
 
 /// How much search the engine may spend on one plan before it settles for
 /// its best plan so far, marked not proven optimal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SearchBudget {
     nodes: u64,
+    stop: Option<Stop>,
+}
+
+/// Asked every few hundred nodes whether the search must stop now: the
+/// caller's deadline (the engine never reads the clock itself). A search
+/// stopped this way returns its best plan so far, unproven, like one that
+/// ran out of nodes.
+#[derive(Clone)]
+pub struct Stop(std::sync::Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl Stop {
+    pub fn when(check: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(check))
+    }
+
+    pub(crate) fn now(&self) -> bool {
+        (self.0)()
+    }
+}
+
+impl std::fmt::Debug for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stop(..)")
+    }
 }
 
 impl SearchBudget {
     pub fn nodes(nodes: u64) -> Self {
-        Self { nodes }
+        Self { nodes, stop: None }
     }
 
-    pub fn node_limit(self) -> u64 {
+    /// The same budget, cut short whenever `stop` says so.
+    pub fn with_stop(self, stop: Stop) -> Self {
+        Self { stop: Some(stop), ..self }
+    }
+
+    pub fn node_limit(&self) -> u64 {
         self.nodes
     }
 }
@@ -158,10 +187,11 @@ impl SearchBudget {
 impl Default for SearchBudget {
     /// Realistic orders of 20 lines over 200 warehouses prove optimal in a few
     /// thousand nodes (BENCHMARKS.md); this leaves two orders of magnitude of
-    /// headroom while capping a pathological order at a few hundred
-    /// milliseconds.
+    /// headroom. An adversarial order (100 lines over 80 warehouses that
+    /// each hold a few of its skus) spends all of it in about a second,
+    /// which is why the gateway also gives each request a time budget.
     fn default() -> Self {
-        Self { nodes: 200_000 }
+        Self::nodes(200_000)
     }
 }
 
@@ -454,7 +484,7 @@ impl<'a> Prepared<'a> {
     }
 
     fn solve(&self, budget: SearchBudget) -> search::Outcome {
-        search::solve(&self.problem, self.request.max_shipments.map(MaxShipments::get), budget.node_limit())
+        search::solve(&self.problem, self.request.max_shipments.map(MaxShipments::get), &budget)
     }
 }
 

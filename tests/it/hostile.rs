@@ -442,3 +442,58 @@ async fn fields_come_back_in_the_order_of_the_query() {
         }
     }
 }
+
+#[tokio::test]
+async fn searches_are_weighed_by_their_lines_and_cut_at_the_time_budget() {
+    let gateway = api::state::GatewaySettings { plan_time_budget: Duration::from_millis(200), ..Default::default() };
+    let app = crate::support::spawn_configured(Lane::Sqlite, cache_for(Lane::Sqlite), gateway).await;
+    // 80 warehouses that each hold a few units of 8 of 100 skus at random:
+    // no few of them cover an order of every sku, and no search proves
+    // its plan quickly (the adversarial network of BENCHMARKS.md).
+    let warehouses: Vec<(String, f64, f64)> =
+        (0..80).map(|i| (format!("W{i:02}"), 30.0 + f64::from(i % 10), -100.0 + f64::from(i / 10))).collect();
+    let skus: Vec<String> = (0..100).map(|i| format!("S{i:03}")).collect();
+    let mut levels = std::collections::BTreeMap::new();
+    let mut x: u64 = 7;
+    for (code, _, _) in &warehouses {
+        for _ in 0..8 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            levels.insert((code.clone(), skus[((x >> 33) % 100) as usize].clone()), 1 + (x % 5) as i64);
+        }
+    }
+    let stock: Vec<(String, String, i64)> = levels.into_iter().map(|((w, s), q)| (w, s, q)).collect();
+    let w: Vec<(&str, f64, f64, &str)> = warehouses.iter().map(|(c, la, lo)| (c.as_str(), *la, *lo, "5")).collect();
+    let p: Vec<(&str, &str)> = skus.iter().map(|s| (s.as_str(), "10")).collect();
+    let l: Vec<(&str, &str, i64)> = stock.iter().map(|(w, s, q)| (w.as_str(), s.as_str(), *q)).collect();
+    app.seed(&w, &p, &l).await;
+    let lines: Vec<Value> = skus.iter().map(|s| json!({ "sku": s, "quantity": 3 })).collect();
+    let input = json!({ "lines": lines, "destination": { "latitude": 40.7, "longitude": -74.0 } });
+    const ONE: &str =
+        "query($i: QuoteInput!) { quoteFulfillment(input: $i) { shipmentCount lowerBound optimal explanation } }";
+    let one = app.ok(ONE, json!({ "i": input })).await["quoteFulfillment"].clone();
+    assert_eq!(one["optimal"], false, "the deadline cut the search: {one}");
+    assert!(one["lowerBound"].as_u64() <= one["shipmentCount"].as_u64(), "{one}");
+    assert!(one["explanation"].as_str().is_some_and(|e| !e.is_empty()));
+    // Two quotes of 100 lines, or five small ones, weigh more than a request may.
+    const TWO: &str = "query($i: QuoteInput!) { a: quoteFulfillment(input: $i) { optimal } b: quoteFulfillment(input: $i) { optimal } }";
+    let two = app.graphql(TWO, json!({ "i": input })).await;
+    assert!(two["errors"][0]["message"].as_str().is_some_and(|m| m.contains("too complex")), "{two}");
+    let small =
+        json!({ "lines": [{ "sku": "S000", "quantity": 1 }], "destination": { "latitude": 40.7, "longitude": -74.0 } });
+    let quotes = |n: usize| {
+        let fields: String = (0..n).map(|i| format!("q{i}: quoteFulfillment(input: $i) {{ optimal }} ")).collect();
+        format!("query($i: QuoteInput!) {{ {fields} }}")
+    };
+    assert!(app.graphql(&quotes(4), json!({ "i": small })).await.get("errors").is_none());
+    assert!(
+        app.graphql(&quotes(5), json!({ "i": small })).await["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("too complex"))
+    );
+    // Substitutes of substitutes of substitutes weigh ten times more at each level.
+    let nested = "{ products(first: 100) { edges { node { substitutes { substitutes { substitutes { sku } } } } } } }";
+    let refused = app.graphql(nested, json!({})).await;
+    assert!(refused["errors"][0]["message"].as_str().is_some_and(|m| m.contains("too complex")), "{refused}");
+    let alive = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
+    assert!(alive.status().is_success());
+}

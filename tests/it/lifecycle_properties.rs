@@ -404,6 +404,7 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                         postal_code: None,
                         priority: *priority,
                     },
+                    gateway.planner.deadline(),
                 )
                 .await;
                 prop_assert!(placed.is_ok(), "{} failed: {:?}", step, placed.err());

@@ -172,7 +172,9 @@ fn api_modules_call_only_downwards() {
         "api/src",
         "crate",
         &[
-            &["error", "state", "contention", "demo", "import", "simulate"],
+            &["error"],
+            &["planning"],
+            &["state", "contention", "demo", "import", "simulate"],
             &["input"],
             &["fulfillment", "operations", "worker"],
             &["graphql"],

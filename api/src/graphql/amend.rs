@@ -106,6 +106,7 @@ impl AmendQuery {
 
     /// A product's substitutes in rank order, each with its availability
     /// and the plan `quantity` units of it would get to `destination` now.
+    #[graphql(complexity = "super::quote_weight(1) + super::LIST_WEIGHT * child_complexity")]
     async fn substitutes(
         &self,
         ctx: &Context<'_>,
@@ -114,6 +115,7 @@ impl AmendQuery {
         #[graphql(default = 1)] quantity: i32,
     ) -> async_graphql::Result<Vec<SubstituteOption>> {
         let state = app(ctx)?;
+        let deadline = super::deadline(ctx)?;
         let result = async {
             let sku = super::inputs::sku(&sku, &["sku"])?;
             let to = super::inputs::destination(&destination)?;
@@ -135,7 +137,7 @@ impl AmendQuery {
                     None,
                 )
                 .map_err(|e| ApiError::user(ErrorCode::BadQuantity, e.to_string()))?;
-                let quote = crate::fulfillment::quote(state, request).await?;
+                let quote = crate::fulfillment::quote(state, request, deadline).await?;
                 options.push(SubstituteOption {
                     rank: u32::try_from(rank + 1).unwrap_or(u32::MAX),
                     total_available: quote.network.total_available(&substitute.sku),

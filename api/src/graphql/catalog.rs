@@ -36,6 +36,7 @@ impl Product {
     }
 
     /// Ranked substitutes, best first.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn substitutes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Product>> {
         let keys: Vec<String> = self.0.substitutes.iter().map(ToString::to_string).collect();
         let mut found = loaders(ctx)?.products_by_sku.load_many(keys.clone()).await.map_err(internal)?;
@@ -53,6 +54,7 @@ impl CatalogQuery {
     }
 
     /// Products in sku order; `search` matches sku or name, case-insensitive.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
     async fn products(
         &self,
         ctx: &Context<'_>,

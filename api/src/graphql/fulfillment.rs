@@ -66,6 +66,7 @@ impl PlannedShipment {
         found.map(Warehouse).ok_or_else(|| super::broken("a plan names a missing warehouse"))
     }
 
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn lines(&self) -> Vec<PlannedLine> {
         self.quote.chosen.plan.shipments()[self.index]
             .lines()
@@ -135,12 +136,14 @@ impl FulfillmentPlan {
     }
 
     /// Packages, in warehouse preference order.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn shipments(&self) -> Vec<PlannedShipment> {
         (0..self.plan().plan.shipment_count())
             .map(|index| PlannedShipment { quote: self.quote.clone(), index })
             .collect()
     }
 
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn backordered(&self) -> Vec<BackorderedLine> {
         self.plan()
             .draft
@@ -183,9 +186,16 @@ impl FulfillmentPlan {
 
     /// Why these warehouses: what each contributes, what one package fewer
     /// would leave behind, what the runner-up costs. Computed on request.
+    #[graphql(complexity = "super::EXPLANATION_WEIGHT + child_complexity")]
     async fn explanation(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
-        let budget = app(ctx)?.settings.search_budget;
-        Ok(explain(&self.quote.request, &self.quote.network, &self.plan().plan, budget).to_string())
+        let quote = self.quote.clone();
+        let why = app(ctx)?
+            .planner
+            .run(super::deadline(ctx)?, move |budget| {
+                explain(&quote.request, &quote.network, &quote.chosen.plan, budget).to_string()
+            })
+            .await;
+        why.map_err(|e| e.log().extend())
     }
 
     /// Pass to `placeOrder` to commit exactly this plan, if the stock it
@@ -227,9 +237,11 @@ pub(crate) struct FulfillmentQuery;
 #[Object]
 impl FulfillmentQuery {
     /// Plans an order without placing it.
+    #[graphql(complexity = "super::quote_weight(input.lines.len()) + child_complexity")]
     async fn quote_fulfillment(&self, ctx: &Context<'_>, input: QuoteInput) -> async_graphql::Result<FulfillmentPlan> {
         let state = app(ctx)?;
-        let result = async { fulfillment::quote(state, input.to_request()?).await }.await;
+        let deadline = super::deadline(ctx)?;
+        let result = async { fulfillment::quote(state, input.to_request()?, deadline).await }.await;
         result.map(|quote| FulfillmentPlan { quote: Arc::new(quote) }).map_err(|e| e.log().extend())
     }
 }
@@ -323,7 +335,8 @@ impl FulfillmentMutation {
     /// never more than the network holds.
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<PlaceOrderPayload> {
         let state = app(ctx)?;
-        let result = async { fulfillment::place_order(state, input.parse()?).await }.await;
+        let deadline = super::deadline(ctx)?;
+        let result = async { fulfillment::place_order(state, input.parse()?, deadline).await }.await;
         match result {
             Ok(Placement::Placed { order_id, replayed }) => {
                 let order = state.store.orders_by_id(&[order_id]).await.map_err(internal)?.pop().map(Order);

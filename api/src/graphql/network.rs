@@ -66,6 +66,7 @@ pub(crate) struct NetworkQuery;
 #[Object]
 impl NetworkQuery {
     /// Warehouses in code order.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
     async fn warehouses(
         &self,
         ctx: &Context<'_>,

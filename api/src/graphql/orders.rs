@@ -103,6 +103,7 @@ impl Order {
 
     /// Lines in number order; substitute lines come after the ones they
     /// replace, which keep what was ordered.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn lines(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderLine>> {
         let lines = loaders(ctx)?.lines.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         let mut accounts = loaders(ctx)?.line_accounts.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
@@ -126,16 +127,19 @@ impl Order {
     }
 
     /// Substitutions proposed or applied on the order, oldest first.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn substitutions(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Substitution>> {
         let rows = app(ctx)?.store.substitutions_of(&[self.0.id]).await.map_err(internal)?;
         Ok(rows.into_iter().map(Substitution).collect())
     }
 
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn shipments(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Shipment>> {
         let rows = loaders(ctx)?.shipments.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(Shipment).collect())
     }
 
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn backorders(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Backorder>> {
         let rows = loaders(ctx)?.backorders.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(Backorder).collect())
@@ -155,6 +159,7 @@ impl Order {
     }
 
     /// Credits granted on the order, oldest first.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn compensations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Compensation>> {
         let rows = app(ctx)?.store.compensations_of(self.0.id).await.map_err(internal)?;
         Ok(rows
@@ -170,6 +175,7 @@ impl Order {
     }
 
     /// Everything that happened to the order, oldest first.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn events(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<OrderEvent>> {
         let rows = loaders(ctx)?.events.load_one(self.0.id).await.map_err(internal)?.unwrap_or_default();
         Ok(rows.into_iter().map(OrderEvent).collect())
@@ -298,6 +304,7 @@ impl Shipment {
         domain::calendar::Day::from_days_since_epoch(self.0.estimated_delivery).into()
     }
 
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn lines(&self) -> Vec<ShipmentLine> {
         self.0.lines.iter().map(|l| ShipmentLine { sku: l.sku.to_string(), quantity: l.quantity }).collect()
     }
@@ -424,6 +431,7 @@ pub(crate) struct OrderQuery;
 impl OrderQuery {
     /// The backorder queue: confirmed backorders in the order arriving stock
     /// serves them (confirmation time, then id), then the rest.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
     async fn backorders(
         &self,
         ctx: &Context<'_>,
@@ -450,6 +458,7 @@ impl OrderQuery {
 
     /// Orders, newest first, optionally by status, by a sku they contain, or
     /// by a warehouse shipping them.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
     async fn orders(
         &self,
         ctx: &Context<'_>,

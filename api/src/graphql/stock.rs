@@ -60,6 +60,7 @@ impl SkuAvailability {
     }
 
     /// In warehouse code order.
+    #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn locations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StockLocation>> {
         // One directory read for all locations instead of a lookup each.
         let state = app(ctx)?;
@@ -77,6 +78,7 @@ pub(crate) struct StockQuery;
 #[Object]
 impl StockQuery {
     /// Stock of each sku at every active warehouse, in the order asked.
+    #[graphql(complexity = "skus.len().max(1) * child_complexity")]
     async fn availability(&self, ctx: &Context<'_>, skus: Vec<String>) -> async_graphql::Result<Vec<SkuAvailability>> {
         let state = app(ctx)?;
         let result = async {

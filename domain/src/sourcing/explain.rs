@@ -106,7 +106,7 @@ pub fn explain(
     let count = plan.shipment_count();
     let with_one_fewer = (count > 0).then(|| {
         let fewer = match MaxShipments::new(count as i64 - 1) {
-            Ok(cap) => plan_fulfillment(&request.with_policy(request.policy(), Some(cap)), network, budget),
+            Ok(cap) => plan_fulfillment(&request.with_policy(request.policy(), Some(cap)), network, budget.clone()),
             Err(_) => {
                 let nothing = Prepared::new(request, network, &[]);
                 nothing.plan(&[], true, 0, 0)
@@ -118,7 +118,7 @@ pub fn explain(
     let runner_up = plan
         .shipments()
         .iter()
-        .map(|s| Prepared::new(request, network, &[s.warehouse_index()]).optimal_plan(budget))
+        .map(|s| Prepared::new(request, network, &[s.warehouse_index()]).optimal_plan(budget.clone()))
         .min_by(rank)
         .map(|alt| Alternative::of(&alt, plan));
 

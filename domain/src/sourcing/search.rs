@@ -176,13 +176,23 @@ struct Search<'p> {
     best: Option<Solution>,
     nodes: u64,
     budget: u64,
+    stop: Option<super::Stop>,
     exhausted: bool,
 }
 
-/// Solves `problem` with at most `cap` warehouses within `budget` nodes.
-pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: u64) -> Outcome {
+/// Nodes between two questions to the caller's stop: often enough to stop
+/// within a millisecond, rarely enough to cost nothing.
+const STOP_EVERY: u64 = 256;
+
+/// Solves `problem` with at most `cap` warehouses within `budget`.
+pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: &super::SearchBudget) -> Outcome {
     let cap = cap.map_or(usize::MAX, |k| k as usize);
-    let mut search = Search::new(problem, cap, budget);
+    let mut search = Search::new(problem, cap, budget.node_limit());
+    search.stop = budget.stop.clone();
+    if search.stop.as_ref().is_some_and(super::Stop::now) {
+        // Out of time before starting: the greedy plan, unproven.
+        search.exhausted = true;
+    }
     if problem.total_target() == 0 {
         return Outcome { best: Solution::new(problem, Vec::new()), proven: true, lower_bound: 0, nodes: 0 };
     }
@@ -231,6 +241,7 @@ impl<'p> Search<'p> {
             best: None,
             nodes: 0,
             budget,
+            stop: None,
             exhausted: false,
         }
     }
@@ -281,7 +292,8 @@ impl<'p> Search<'p> {
             return false;
         }
         self.nodes += 1;
-        if self.nodes > self.budget {
+        let stopped = self.nodes.is_multiple_of(STOP_EVERY) && self.stop.as_ref().is_some_and(super::Stop::now);
+        if self.nodes > self.budget || stopped {
             self.exhausted = true;
             return false;
         }

@@ -207,6 +207,39 @@ fn a_spent_budget_returns_the_best_plan_unproven_with_a_true_lower_bound() {
 }
 
 #[test]
+fn a_stopped_search_answers_its_best_plan_so_far_unproven() {
+    let warehouses: Vec<Warehouse> = (0..40)
+        .map(|i| wh(&format!("W{i:02}"), 30.0 + f64::from(i % 10), -100.0 + f64::from(i / 10), "5", 100))
+        .collect();
+    let codes: Vec<String> = (0..40).map(|i| format!("W{i:02}")).collect();
+    let skus: Vec<String> = (0..40).map(|i| format!("S{i:02}")).collect();
+    let mut stock = Vec::new();
+    for (w, code) in codes.iter().enumerate() {
+        for k in 0..4 {
+            stock.push((code.as_str(), skus[(w * 7 + k * 11) % 40].as_str(), 1));
+        }
+    }
+    let net = network(warehouses, &stock);
+    let lines: Vec<(&str, i64)> = skus.iter().map(|s| (s.as_str(), 2)).collect();
+    let req = request(&lines, SplitPolicy::ShipAvailable, None);
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = asked.clone();
+    let stop = Stop::when(move || counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= 3);
+    let stopped = plan_fulfillment(&req, &net, SearchBudget::default().with_stop(stop));
+    assert!(!stopped.optimal(), "a stopped search claims nothing");
+    assert!(
+        stopped.search_nodes() <= 4 * 256 + 1,
+        "it stops at the first question after the stop: {}",
+        stopped.search_nodes()
+    );
+    let unstopped = plan(&req, &net);
+    assert_eq!(stopped.units_now(), unstopped.units_now(), "what ships now does not depend on the search");
+    assert!(stopped.lower_bound() as usize <= unstopped.shipment_count());
+    let at_once = plan_fulfillment(&req, &net, SearchBudget::default().with_stop(Stop::when(|| true)));
+    assert_eq!((at_once.optimal(), at_once.search_nodes()), (false, 0), "out of time before starting: the greedy plan");
+}
+
+#[test]
 fn plans_never_depend_on_the_order_warehouses_were_listed_in() {
     let mut reversed = three_warehouses();
     reversed.reverse();
