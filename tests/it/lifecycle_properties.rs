@@ -15,6 +15,7 @@
 //!   and holds nothing once none do;
 //! - every order's stored status is the one its rows derive;
 //! - no order has two open packages at one warehouse;
+//! - no order's total is below zero (credit above it is reversed);
 //! - a step that fails changes nothing.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,6 +38,8 @@ use crate::support::{Lane, cache_for, lanes, spawn_timed};
 
 const WAREHOUSES: [&str; 3] = ["NYC", "CHI", "RNO"];
 const SKUS: [&str; 3] = ["AX", "BX", "CX"];
+use domain::limits::MAX_ON_HAND;
+
 const INITIAL: [(&str, &str, i64); 6] =
     [("NYC", "AX", 2), ("NYC", "BX", 1), ("CHI", "BX", 2), ("CHI", "CX", 1), ("RNO", "AX", 1), ("RNO", "CX", 2)];
 
@@ -58,7 +61,8 @@ enum Op {
     CancelOrder(usize),
     Restock(usize, usize, u32),
     /// An absolute count from a warehouse's feed (often below what is
-    /// reserved, sometimes the largest count a level holds), newer than the
+    /// reserved, sometimes the largest count a level holds or more than
+    /// that, which is refused), newer than the
     /// last feed of the level or, with `older`, out of sequence.
     Feed {
         warehouse: usize,
@@ -85,8 +89,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => pick.clone().prop_map(Op::CancelBackorder),
         1 => (pick.clone(), prop::option::of(1u32..4)).prop_map(|(l, q)| Op::CancelLine(l, q)),
         1 => pick.clone().prop_map(Op::CancelOrder),
-        2 => (0usize..3, 0usize..3, 1u32..6).prop_map(|(w, s, q)| Op::Restock(w, s, q)),
-        2 => (0usize..3, 0usize..3, prop_oneof![8 => 0u32..5, 1 => Just(u32::MAX)], prop::bool::weighted(0.2))
+        2 => (0usize..3, 0usize..3, prop_oneof![16 => 1u32..6, 1 => Just(MAX_ON_HAND), 1 => Just(u32::MAX)])
+            .prop_map(|(w, s, q)| Op::Restock(w, s, q)),
+        2 => (0usize..3, 0usize..3, prop_oneof![16 => 0u32..5, 1 => Just(MAX_ON_HAND), 1 => Just(u32::MAX)], prop::bool::weighted(0.2))
             .prop_map(|(warehouse, sku, on_hand, older)| Op::Feed { warehouse, sku, on_hand, older }),
         2 => (pick.clone(), 0usize..3, prop::option::of(1u32..3)).prop_map(|(l, s, q)| Op::Substitute(l, s, q)),
         2 => (pick.clone(), 0usize..3, prop::option::of(1u32..3)).prop_map(|(l, s, q)| Op::Propose(l, s, q)),
@@ -552,6 +557,10 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             },
         };
         let after = state(&app.store, &db).await;
+        for id in ids(&db, "SELECT id FROM orders ORDER BY id").await {
+            let totals = app.store.order_totals(id).await.unwrap();
+            prop_assert!(totals.total >= domain::Money::ZERO, "{}: order {} owes {:?}", step, id, totals);
+        }
         match outcome {
             Ok(acted) => {
                 check(&after, Some(&on_hand), &step)?;

@@ -67,6 +67,13 @@ impl Store {
             if !products.contains_key(input.sku.as_str()) {
                 return Err(StoreError::UnknownSku(input.sku.to_string()));
             }
+            let most = domain::limits::MAX_ON_HAND;
+            if input.on_hand > most || input.safety_stock.is_some_and(|s| s > most) {
+                return Err(StoreError::OutOfRange(format!(
+                    "{} at {}: a level holds at most {most} units",
+                    input.sku, input.warehouse
+                )));
+            }
             if !seen.insert((input.warehouse.as_str(), input.sku.as_str())) {
                 return Err(StoreError::Invalid(format!(
                     "{} at {} appears twice in one feed",
