@@ -497,3 +497,276 @@ async fn searches_are_weighed_by_their_lines_and_cut_at_the_time_budget() {
     let alive = app.client.get(format!("{}/healthz", app.address)).send().await.unwrap();
     assert!(alive.status().is_success());
 }
+
+/// Random and extreme values for each kind of input field.
+mod extreme {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    pub(super) fn int() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(i64::from(i32::MIN)),
+            Just(i64::from(i32::MAX)),
+            Just(0),
+            Just(-1),
+            Just(1),
+            Just(1_000_000),
+            Just(1_000_000_001),
+            Just(9_007_199_254_740_993),
+            any::<i32>().prop_map(i64::from),
+        ]
+        .prop_map(|v| json!(v))
+    }
+
+    pub(super) fn decimal() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!("99999999999999999999999999")),
+            Just(json!("79228162514264337593543950335")),
+            Just(json!("-79228162514264337593543950335")),
+            Just(json!("0.0000000000000000000000000001")),
+            Just(json!("1e28")),
+            Just(json!("NaN")),
+            Just(json!("")),
+            Just(json!(1e300)),
+            "[0-9]{1,28}(\\.[0-9]{1,28})?".prop_map(|s| json!(s)),
+            "-?[0-9]{1,7}\\.[0-9]{1,6}".prop_map(|s| json!(s)),
+        ]
+    }
+
+    pub(super) fn text() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!("")),
+            Just(json!(" ")),
+            Just(json!("x".repeat(1 << 20))),
+            Just(json!("é".repeat(201))),
+            Just(json!("\u{0}\u{202e}")),
+            "\\PC{0,300}".prop_map(|s| json!(s)),
+            "[A-Z0-9]{1,8}".prop_map(|s| json!(s)),
+        ]
+    }
+
+    pub(super) fn date() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!("+262143-12-31")),
+            Just(json!("0000-01-01")),
+            Just(json!("9999-12-31")),
+            Just(json!("2026-02-30")),
+            Just(json!("1970-01-01")),
+            (2020i32..2100, 1u32..13, 1u32..29).prop_map(|(y, m, d)| json!(format!("{y}-{m:02}-{d:02}"))),
+        ]
+    }
+
+    pub(super) fn float() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(json!(1e308)),
+            Just(json!(-1e308)),
+            Just(json!(-0.0)),
+            (-200.0f64..200.0).prop_map(|f| json!(f))
+        ]
+    }
+}
+
+#[test]
+fn random_and_extreme_values_through_every_mutation_never_answer_internal() {
+    use async_graphql::{Request, Variables};
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let (app, placed) = runtime.block_on(async {
+        let app = seeded(Lane::Sqlite).await;
+        let placed = place(&app).await;
+        (app, placed)
+    });
+    let schema =
+        api::graphql::build_schema(api::state::AppState::new(app.store.clone(), app.cache.clone(), Default::default()));
+    let order = order_input(json!([{ "sku": "LAMP", "quantity": 1, "unitPrice": "19.99" }]), "random");
+    // (query, variables, the fields to vary: a JSON pointer and its kind)
+    type Template = (&'static str, Value, &'static [(&'static str, char)]);
+    let templates: Vec<Template> = vec![
+        (
+            "mutation($p: [ProductInput!]!) { upsertProducts(input: $p) { userErrors { code } } }",
+            json!({ "p": [{ "sku": "R1", "name": "R", "unitPrice": "1", "leadTimeDays": 3, "substitutes": ["TENT"] }] }),
+            &[
+                ("/p/0/sku", 's'),
+                ("/p/0/name", 's'),
+                ("/p/0/unitPrice", 'd'),
+                ("/p/0/leadTimeDays", 'i'),
+                ("/p/0/substitutes/0", 's'),
+            ],
+        ),
+        (
+            "mutation($i: UpsertWarehouseInput!) { upsertWarehouse(input: $i) { userErrors { code } } }",
+            json!({ "i": { "code": "R1", "name": "R", "partnerCode": "P", "latitude": 1.0, "longitude": 1.0, "priority": 1, "handlingDays": 1, "baseCost": "1", "costPerKm": "0.1" } }),
+            &[
+                ("/i/code", 's'),
+                ("/i/name", 's'),
+                ("/i/partnerCode", 's'),
+                ("/i/latitude", 'f'),
+                ("/i/longitude", 'f'),
+                ("/i/priority", 'i'),
+                ("/i/handlingDays", 'i'),
+                ("/i/baseCost", 'd'),
+                ("/i/costPerKm", 'd'),
+            ],
+        ),
+        (
+            "mutation($l: [StockLevelInput!]!) { setStockLevels(input: $l) { userErrors { code } } }",
+            json!({ "l": [{ "warehouseCode": "NYC", "sku": "LAMP", "onHand": 10, "safetyStock": 0, "sequence": 1 }] }),
+            &[
+                ("/l/0/warehouseCode", 's'),
+                ("/l/0/sku", 's'),
+                ("/l/0/onHand", 'i'),
+                ("/l/0/safetyStock", 'i'),
+                ("/l/0/sequence", 'i'),
+            ],
+        ),
+        (
+            "mutation($i: ReceiveStockInput!) { receiveStock(input: $i) { userErrors { code } } }",
+            json!({ "i": { "warehouseCode": "NYC", "sku": "LAMP", "quantity": 1 } }),
+            &[("/i/warehouseCode", 's'), ("/i/sku", 's'), ("/i/quantity", 'i')],
+        ),
+        (
+            "mutation($i: AdjustStockInput!) { adjustStock(input: $i) { userErrors { code } } }",
+            json!({ "i": { "warehouseCode": "NYC", "sku": "LAMP", "delta": 1, "reason": "r" } }),
+            &[("/i/delta", 'i'), ("/i/reason", 's')],
+        ),
+        (
+            "mutation($i: InboundReceiptInput!) { recordInboundReceipt(input: $i) { userErrors { code } } }",
+            json!({ "i": { "warehouseCode": "NYC", "sku": "LAMP", "quantity": 1, "expectedOn": "2099-01-01" } }),
+            &[("/i/quantity", 'i'), ("/i/expectedOn", 't')],
+        ),
+        (
+            "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }",
+            json!({ "i": order }),
+            &[
+                ("/i/lines/0/sku", 's'),
+                ("/i/lines/0/quantity", 'i'),
+                ("/i/lines/0/unitPrice", 'd'),
+                ("/i/destination/latitude", 'f'),
+                ("/i/destination/countryCode", 's'),
+                ("/i/destination/postalCode", 's'),
+                ("/i/customerReference", 's'),
+                ("/i/idempotencyKey", 's'),
+                ("/i/planToken", 's'),
+                ("/i/priority", 'i'),
+                ("/i/maxShipments", 'i'),
+            ],
+        ),
+        (
+            "mutation($i: IssueCompensationInput!) { issueCompensation(input: $i) { userErrors { code } } }",
+            json!({ "i": { "orderId": placed.order, "amount": "1", "reason": "r" } }),
+            &[("/i/orderId", 's'), ("/i/amount", 'd'), ("/i/reason", 's')],
+        ),
+        (
+            "mutation($i: IssueCompensationInput!) { issueCompensation(input: $i) { userErrors { code } } }",
+            json!({ "i": { "orderId": placed.order, "percentage": "1", "reason": "r" } }),
+            &[("/i/percentage", 'd')],
+        ),
+        (
+            "mutation($i: CancelOrderLineInput!) { cancelOrderLine(input: $i) { userErrors { code } } }",
+            json!({ "i": { "lineId": placed.line, "quantity": 1, "reason": "r" } }),
+            &[("/i/lineId", 's'), ("/i/quantity", 'i'), ("/i/reason", 's')],
+        ),
+        (
+            "mutation($id: ID!, $r: String) { cancelOrder(id: $id, reason: $r) { userErrors { code } } }",
+            json!({ "id": placed.order, "r": "r" }),
+            &[("/id", 's'), ("/r", 's')],
+        ),
+        (
+            "mutation($i: SubstituteLineInput!) { proposeSubstitution(input: $i) { userErrors { code } } }",
+            json!({ "i": { "lineId": placed.line, "substituteSku": "STOVE", "quantity": 1, "note": "n" } }),
+            &[("/i/lineId", 's'), ("/i/substituteSku", 's'), ("/i/quantity", 'i'), ("/i/note", 's')],
+        ),
+        (
+            "mutation($i: SubstituteLineInput!) { substituteLine(input: $i) { userErrors { code } } }",
+            json!({ "i": { "lineId": placed.line, "substituteSku": "STOVE", "quantity": 1, "note": "n" } }),
+            &[("/i/quantity", 'i'), ("/i/note", 's')],
+        ),
+        (
+            "mutation($i: ReportShortPickInput!) { reportShortPick(input: $i) { userErrors { code } } }",
+            json!({ "i": { "shipmentId": placed.shipment, "sku": "TENT", "quantity": 1, "reason": "r" } }),
+            &[("/i/shipmentId", 's'), ("/i/sku", 's'), ("/i/quantity", 'i'), ("/i/reason", 's')],
+        ),
+        (
+            "mutation($id: ID!, $t: String!) { markShipmentShipped(id: $id, trackingNumber: $t) { userErrors { code } } }",
+            json!({ "id": placed.shipment, "t": "T1" }),
+            &[("/id", 's'), ("/t", 's')],
+        ),
+        (
+            "mutation($id: ID!) { confirmBackorder(id: $id) { userErrors { code } } }",
+            json!({ "id": placed.backorder }),
+            &[("/id", 's')],
+        ),
+        (
+            "mutation($id: ID!) { cancelBackorder(id: $id) { userErrors { code } } }",
+            json!({ "id": placed.backorder }),
+            &[("/id", 's')],
+        ),
+        (
+            "mutation($id: ID!) { respondToSubstitution(id: $id, accept: true) { userErrors { code } } }",
+            json!({ "id": "1" }),
+            &[("/id", 's')],
+        ),
+        (
+            "query($i: QuoteInput!) { quoteFulfillment(input: $i) { shipmentCount } }",
+            json!({ "i": { "lines": [{ "sku": "TENT", "quantity": 1 }], "destination": { "latitude": 40.7, "longitude": -74.0 }, "maxShipments": 2 } }),
+            &[
+                ("/i/lines/0/sku", 's'),
+                ("/i/lines/0/quantity", 'i'),
+                ("/i/maxShipments", 'i'),
+                ("/i/destination/longitude", 'f'),
+            ],
+        ),
+    ];
+    let value = prop_oneof![
+        extreme::int().prop_map(|v| ('i', v)),
+        extreme::decimal().prop_map(|v| ('d', v)),
+        extreme::text().prop_map(|v| ('s', v)),
+        extreme::date().prop_map(|v| ('t', v)),
+        extreme::float().prop_map(|v| ('f', v)),
+    ];
+    let cases = (0..templates.len(), 0usize..16, prop::collection::vec(value, 1..4));
+    let config = Config { cases: 400, failure_persistence: None, ..Config::default() };
+    let (refused, accepted) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    TestRunner::new(config)
+        .run(&cases, |(t, f, values)| {
+            let (query, base, fields) = &templates[t];
+            let mut variables = base.clone();
+            // Values of the field's kind go where they fit; one of another
+            // kind would only be refused by validation, which is checked too.
+            for (i, (kind, v)) in values.into_iter().enumerate() {
+                let (pointer, wanted) = fields[(f + i) % fields.len()];
+                if kind == wanted || i == 0 {
+                    let (parent, key) = pointer.rsplit_once('/').expect("a pointer");
+                    match variables.pointer_mut(parent).expect("the template has the field's parent") {
+                        Value::Array(items) => items[key.parse::<usize>().expect("an index")] = v,
+                        object => {
+                            object[key] = v;
+                        }
+                    }
+                }
+            }
+            let request = Request::new(*query)
+                .variables(Variables::from_json(variables))
+                .data(api::graphql::Loaders::new(&app.store));
+            let answer = runtime.block_on(schema.execute(request));
+            let internal = answer.errors.iter().find(|e| {
+                e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| c.to_string() == "INTERNAL")
+            });
+            prop_assert!(internal.is_none(), "{query}: {:?}", answer.errors);
+            let data = answer.data.into_json().unwrap_or_default();
+            let payload = data.as_object().and_then(|d| d.values().next()).cloned().unwrap_or_default();
+            let counted = if answer.errors.is_empty() && payload["userErrors"].as_array().is_none_or(Vec::is_empty) {
+                &accepted
+            } else {
+                &refused
+            };
+            counted.set(counted.get() + 1);
+            Ok(())
+        })
+        .unwrap();
+    assert!(refused.get() > 100 && accepted.get() > 10, "refused {}, accepted {}", refused.get(), accepted.get());
+    let alive = runtime.block_on(app.graphql("{ warehouses { edges { node { code } } } }", json!({})));
+    assert!(alive["data"]["warehouses"]["edges"].as_array().map(Vec::len).unwrap_or(0) >= 3, "{alive}");
+}
