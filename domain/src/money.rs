@@ -38,7 +38,7 @@ impl Money {
     /// Whole cents, for the optimizer's integer arithmetic. Amounts are
     /// rounded to cents first; `None` only past ±92 quadrillion.
     pub fn to_cents(self) -> Option<i64> {
-        let cents = self.round_to_cents().0 * Decimal::ONE_HUNDRED;
+        let cents = self.round_to_cents().0.checked_mul(Decimal::ONE_HUNDRED)?;
         i64::try_from(cents.trunc()).ok()
     }
 

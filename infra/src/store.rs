@@ -162,7 +162,9 @@ impl Store {
 pub const MICROS_SCALE: u32 = 6;
 
 pub(crate) fn to_micros(amount: Decimal) -> Result<i64, StoreError> {
-    let scaled = amount * Decimal::from(1_000_000);
+    let scaled = amount
+        .checked_mul(Decimal::from(1_000_000))
+        .ok_or_else(|| StoreError::Invalid(format!("{amount} is too large")))?;
     if scaled.fract() != Decimal::ZERO {
         return Err(StoreError::Invalid(format!("{amount} has more than {MICROS_SCALE} decimal places")));
     }
@@ -175,4 +177,18 @@ pub(crate) fn from_micros(micros: i64) -> Decimal {
 
 pub(crate) fn money_from_micros(micros: i64) -> Money {
     Money::new(from_micros(micros))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_past_what_is_stored_is_refused_not_a_panic() {
+        assert!(matches!(to_micros(Decimal::MAX), Err(StoreError::Invalid(_))));
+        assert!(matches!(to_micros(Decimal::from(i64::MAX)), Err(StoreError::Invalid(_))));
+        assert_eq!(to_micros("1.5".parse().unwrap()).unwrap(), 1_500_000);
+        assert!(to_micros("0.0000001".parse().unwrap()).is_err());
+        assert_eq!(domain::Money::new(Decimal::MAX).to_cents(), None);
+    }
 }
