@@ -41,6 +41,9 @@ async fn accounts<C: ConnectionTrait>(
     db: &C,
     order_ids: &[i64],
 ) -> Result<HashMap<i64, (i64, LineAccount)>, StoreError> {
+    if order_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     let lines =
         order_line::Entity::find().filter(order_line::Column::OrderId.is_in(order_ids.iter().copied())).all(db).await?;
     let mut out: HashMap<i64, (i64, LineAccount)> = lines
@@ -62,10 +65,14 @@ async fn accounts<C: ConnectionTrait>(
         .into_iter()
         .map(|s| Ok((s.id, stored::shipment_status(&s.status)?)))
         .collect::<Result<_, StoreError>>()?;
-    let shipment_lines = shipment_line::Entity::find()
-        .filter(shipment_line::Column::ShipmentId.is_in(shipments.keys().copied()))
-        .all(db)
-        .await?;
+    let shipment_lines = if shipments.is_empty() {
+        Vec::new()
+    } else {
+        shipment_line::Entity::find()
+            .filter(shipment_line::Column::ShipmentId.is_in(shipments.keys().copied()))
+            .all(db)
+            .await?
+    };
     for sl in shipment_lines {
         let Some((_, account)) = out.get_mut(&sl.order_line_id) else { continue };
         match shipments[&sl.shipment_id] {
@@ -209,6 +216,9 @@ async fn unshipped_of<C: ConnectionTrait>(
         .order_by_desc(shipment_line::Column::Id)
         .all(db)
         .await?;
+    if lines.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut query = shipment::Entity::find()
         .filter(shipment::Column::Id.is_in(lines.iter().map(|l| l.shipment_id)))
         .filter(shipment::Column::Status.is_in(UNSHIPPED.map(ShipmentStatus::as_str)));
@@ -441,6 +451,9 @@ impl Store {
             .order_by_asc(substitution::Column::Id)
             .all(&self.db)
             .await?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
         let lines: HashMap<i64, String> = order_line::Entity::find()
             .filter(order_line::Column::Id.is_in(rows.iter().map(|r| r.order_line_id)))
             .all(&self.db)

@@ -86,6 +86,9 @@ pub(super) async fn active_warehouses<C: ConnectionTrait>(
     ids: impl Iterator<Item = i64>,
 ) -> Result<HashMap<i64, warehouse::Model>, StoreError> {
     let ids: Vec<i64> = ids.collect::<HashSet<_>>().into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(warehouse::Entity::find()
         .filter(warehouse::Column::Id.is_in(ids))
         .filter(warehouse::Column::Active.eq(true))

@@ -45,13 +45,17 @@ async fn open_products<C: ConnectionTrait>(db: &C, order_id: i64) -> Result<Vec<
         .into_tuple::<i64>()
         .all(db)
         .await?;
-    let mut products: Vec<i64> = shipment_line::Entity::find()
-        .select_only()
-        .column(shipment_line::Column::ProductId)
-        .filter(shipment_line::Column::ShipmentId.is_in(open))
-        .into_tuple::<i64>()
-        .all(db)
-        .await?;
+    let mut products: Vec<i64> = if open.is_empty() {
+        Vec::new()
+    } else {
+        shipment_line::Entity::find()
+            .select_only()
+            .column(shipment_line::Column::ProductId)
+            .filter(shipment_line::Column::ShipmentId.is_in(open))
+            .into_tuple::<i64>()
+            .all(db)
+            .await?
+    };
     products.extend(
         backorder::Entity::find()
             .select_only()

@@ -160,6 +160,9 @@ pub(super) async fn warehouses_by_id<C: ConnectionTrait>(
     db: &C,
     ids: &[i64],
 ) -> Result<Vec<WarehouseRecord>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     let models = warehouse::Entity::find().filter(warehouse::Column::Id.is_in(ids.iter().copied())).all(db).await?;
     with_partners(db, models).await
 }

@@ -166,6 +166,9 @@ async fn warehouse_codes<C: ConnectionTrait>(
     ids: impl IntoIterator<Item = i64>,
 ) -> Result<HashMap<i64, String>, StoreError> {
     let ids: std::collections::BTreeSet<i64> = ids.into_iter().collect();
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
     Ok(warehouse::Entity::find()
         .select_only()
         .columns([warehouse::Column::Id, warehouse::Column::Code])
