@@ -87,6 +87,9 @@ enum Command {
         /// Address to listen on; port 0 picks a free port.
         #[arg(long, value_name = "ADDR", env = "SHIPMIX_LISTEN", default_value = "127.0.0.1:8080")]
         listen: String,
+        /// Log lines as text for people or as JSON objects for collectors.
+        #[arg(long, value_enum, env = "SHIPMIX_LOG_FORMAT", default_value = "text")]
+        log_format: LogFormat,
         #[command(flatten)]
         database: DatabaseArgs,
         /// Redis for the shared stock cache; an in-process cache when unset.
@@ -291,6 +294,7 @@ where
     match cli.command {
         Command::Serve {
             listen,
+            log_format,
             database,
             redis_url,
             cache_ttl,
@@ -347,7 +351,7 @@ where
                     ..Default::default()
                 },
             };
-            init_logging();
+            init_logging(log_format);
             block_on(stderr, async {
                 let app = crate::server::Application::build(&settings).await?;
                 let _ = writeln!(stdout, "shipmix listening on {} (GraphiQL in a browser)", app.url());
@@ -466,11 +470,31 @@ fn block_on(stderr: &mut dyn Write, work: impl std::future::Future<Output = anyh
     }
 }
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line: time, level, message, fields and the
+    /// spans it is in (a request's id among them).
+    Json,
+}
+
 /// Logs to stderr; `RUST_LOG` filters (default: info).
-fn init_logging() {
+fn init_logging(format: LogFormat) {
+    let _ = tracing::subscriber::set_global_default(log_subscriber(format, std::io::stderr));
+}
+
+fn log_subscriber<W>(format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
+    match format {
+        LogFormat::Text => Box::new(builder.finish()),
+        LogFormat::Json => Box::new(builder.json().with_current_span(true).with_span_list(true).finish()),
+    }
 }
 
 fn write_out(stdout: &mut dyn Write, stderr: &mut dyn Write, bytes: &[u8]) -> u8 {
@@ -480,5 +504,44 @@ fn write_out(stdout: &mut dyn Write, stderr: &mut dyn Write, bytes: &[u8]) -> u8
             let _ = writeln!(stderr, "error: cannot write output: {e}");
             EXIT_FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_logs_are_one_object_a_line_with_the_request_id() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = log_subscriber(LogFormat::Json, move || writer.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("request", request_id = "r-1");
+            let _entered = span.enter();
+            tracing::info!(order_id = 7, "order placed");
+        });
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().expect("a line")).unwrap();
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["fields"]["message"], "order placed");
+        assert_eq!(line["fields"]["order_id"], 7);
+        assert_eq!(line["span"]["request_id"], "r-1");
     }
 }

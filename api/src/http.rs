@@ -467,15 +467,26 @@ pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
 }
 
-/// Ready when the database answers.
+/// Ready when the database answers. Redis is reported beside it but does
+/// not make the gateway unready: the cache is best effort, and reads go to
+/// the database while it is away.
 pub(crate) async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().content_type(ContentType::plaintext()).body("ready"),
+    let (database, redis) = futures_util::join!(state.store.ping(), state.cache.ping());
+    let database_ok = match database {
+        Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "database not ready");
-            HttpResponse::ServiceUnavailable().content_type(ContentType::plaintext()).body("database unavailable")
+            false
         }
-    }
+    };
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body = serde_json::json!({
+        "status": if database_ok { "ready" } else { "unavailable" },
+        "database": word(database_ok),
+        "redis": redis.map_or("not configured", word),
+    });
+    let status = if database_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    HttpResponse::build(status).content_type(ContentType::json()).body(body.to_string())
 }
 
 #[cfg(test)]

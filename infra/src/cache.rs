@@ -163,6 +163,19 @@ impl StockCache {
         matches!(*self.backend, Backend::Redis(_))
     }
 
+    /// Whether Redis answers a `PING` within the call timeout; `None` for
+    /// the in-process cache, which has nothing to ask.
+    pub async fn ping(&self) -> Option<bool> {
+        match &*self.backend {
+            Backend::Local(_) => None,
+            Backend::Redis(redis) => {
+                let pong: Option<String> =
+                    redis.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
+                Some(pong.is_some())
+            }
+        }
+    }
+
     /// Cached entries for `skus`, `None` where missing or unreadable.
     pub async fn get_many(&self, skus: &[Sku]) -> Vec<Option<SkuStock>> {
         match &*self.backend {

@@ -132,5 +132,24 @@ async fn health_and_readiness() {
     assert_eq!(health.status(), StatusCode::OK);
     let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
-    assert_eq!(ready.text().await.unwrap(), "ready");
+    assert_eq!(
+        ready.json::<Value>().await.unwrap(),
+        json!({ "status": "ready", "database": "ok", "redis": "not configured" })
+    );
+    // Redis away: reported, but the gateway serves from the database.
+    let away = infra::cache::CacheSettings {
+        redis_url: Some("redis://127.0.0.1:1".to_owned()),
+        redis_timeout: std::time::Duration::from_millis(200),
+        ..crate::support::cache_for(Lane::Sqlite)
+    };
+    let app = crate::support::spawn_app_with(Lane::Sqlite, away).await;
+    let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    assert_eq!(ready.json::<Value>().await.unwrap()["redis"], "unavailable");
+    if let Ok(url) = std::env::var("TEST_REDIS_URL") {
+        let there = infra::cache::CacheSettings { redis_url: Some(url), ..crate::support::cache_for(Lane::Sqlite) };
+        let app = crate::support::spawn_app_with(Lane::Sqlite, there).await;
+        let ready = app.client.get(format!("{}/readyz", app.address)).send().await.unwrap();
+        assert_eq!(ready.json::<Value>().await.unwrap()["redis"], "ok");
+    }
 }
