@@ -148,9 +148,17 @@ pub async fn quote(state: &AppState, request: SourcingRequest, deadline: Deadlin
     state.planner.clone().run(deadline, move |budget| quote_from(&state, request, &snapshot, budget)).await
 }
 
+/// Plans `request`, counted in the metrics.
+fn planned(state: &AppState, request: &SourcingRequest, network: &Network, budget: SearchBudget) -> FulfillmentPlan {
+    let started = std::time::Instant::now();
+    let plan = plan_fulfillment(request, network, budget);
+    state.metrics.plan(started.elapsed().as_secs_f64(), plan.optimal(), plan.shipment_count());
+    plan
+}
+
 fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSnapshot, budget: SearchBudget) -> Quote {
     let today = state.today();
-    let chosen = DatedPlan::new(plan_fulfillment(&request, &snapshot.network, budget.clone()), snapshot, today);
+    let chosen = DatedPlan::new(planned(state, &request, &snapshot.network, budget.clone()), snapshot, today);
     let options = [SplitPolicy::ShipAvailable, SplitPolicy::ShipComplete]
         .into_iter()
         .map(|policy| {
@@ -158,7 +166,7 @@ fn quote_from(state: &AppState, request: SourcingRequest, snapshot: &SourcingSna
             let plan = if policy == request.policy() {
                 chosen.clone()
             } else {
-                DatedPlan::new(plan_fulfillment(&variant, &snapshot.network, budget.clone()), snapshot, today)
+                DatedPlan::new(planned(state, &variant, &snapshot.network, budget.clone()), snapshot, today)
             };
             (policy, plan)
         })
@@ -292,8 +300,8 @@ pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline
         let fresh = quote_from(state, input.request.clone(), &snapshot, state.planner.budget(deadline));
         return Ok(Placement::Stale { reason, fresh: Box::new(fresh) });
     }
-    let (request, network) = (input.request.clone(), snapshot.network.clone());
-    let plan = state.planner.run(deadline, move |budget| plan_fulfillment(&request, &network, budget)).await?;
+    let (request, network, pool) = (input.request.clone(), snapshot.network.clone(), state.clone());
+    let plan = state.planner.run(deadline, move |budget| planned(&pool, &request, &network, budget)).await?;
     let new = decide(state, &input, &request_hash, &snapshot, plan)?;
     let mut placed = state.store.place_order(&new, &snapshot).await;
     for attempt in 1..state.settings.placement_attempts {
@@ -316,7 +324,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline
             // the rare order whose stock moved twice; the deadline still
             // bounds its search.
             .place_order_locked(&snapshot, |fresh| {
-                let plan = plan_fulfillment(&input.request, &fresh.network, state.planner.budget(deadline));
+                let plan = planned(state, &input.request, &fresh.network, state.planner.budget(deadline));
                 decide(state, &input, &request_hash, fresh, plan)
             })
             .await

@@ -196,6 +196,53 @@ fn finish_errors(errors: &mut [async_graphql::ServerError], request_id: &str) {
     }
 }
 
+/// Counts a request, by its first top-level field (schema names only: a
+/// request that did not validate is `invalid`), and the codes of the
+/// errors it answered, in payloads or as GraphQL errors.
+fn record(
+    state: &AppState,
+    response: &async_graphql::Response,
+    request_error: bool,
+    query: &str,
+    operation_name: Option<&str>,
+    seconds: f64,
+) {
+    let operation = if request_error { None } else { first_field(query, operation_name) };
+    let mut ok = response.errors.is_empty();
+    for error in &response.errors {
+        let code = error.extensions.as_ref().and_then(|e| e.get("code")).map(|c| c.to_string());
+        state.metrics.user_error(code.as_deref().unwrap_or("REQUEST"));
+    }
+    if let async_graphql::Value::Object(fields) = &response.data {
+        for value in fields.values() {
+            let async_graphql::Value::Object(payload) = value else { continue };
+            let Some(async_graphql::Value::List(errors)) = payload.get("userErrors") else { continue };
+            for error in errors {
+                if let async_graphql::Value::Object(error) = error
+                    && let Some(async_graphql::Value::Enum(code)) = error.get("code")
+                {
+                    ok = false;
+                    state.metrics.user_error(code.as_str());
+                }
+            }
+        }
+    }
+    state.metrics.request(operation.as_deref().unwrap_or("invalid"), ok, seconds);
+}
+
+/// The name of the first top-level field the operation selects.
+fn first_field(query: &str, operation_name: Option<&str>) -> Option<String> {
+    let document = async_graphql::parser::parse_query(query).ok()?;
+    let operation = match &document.operations {
+        DocumentOperations::Single(op) => op,
+        DocumentOperations::Multiple(ops) => ops.get(operation_name?)?,
+    };
+    operation.node.selection_set.node.items.iter().find_map(|item| match &item.node {
+        Selection::Field(field) if field.node.name.node != "__typename" => Some(field.node.name.node.to_string()),
+        _ => None,
+    })
+}
+
 /// Runs an execution, answering `INTERNAL` if it panics.
 async fn guarded(
     run: impl std::future::Future<Output = async_graphql::Response>,
@@ -218,6 +265,7 @@ async fn execute(
     media: &'static str,
     request_id: &str,
 ) -> HttpResponse {
+    let started = std::time::Instant::now();
     let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
     let request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
     let mut response = guarded(schema.execute(request), request_id).await;
@@ -228,6 +276,7 @@ async fn execute(
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
+    record(state, &response, request_error, &query, operation_name.as_deref(), started.elapsed().as_secs_f64());
     // Serialized straight from the response, which keeps fields in the
     // order the query selected them.
     let (status, body) = if request_error {
@@ -465,6 +514,14 @@ pub(crate) async fn graphql_get(
 
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
+}
+
+/// Prometheus metrics, the gauges read now.
+pub(crate) async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    use std::sync::atomic::Ordering::Relaxed;
+    let counts = state.cache.counts();
+    let text = state.metrics.render((counts.hits.load(Relaxed), counts.misses.load(Relaxed)), state.store.pool_use());
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text)
 }
 
 /// Ready when the database answers. Redis is reported beside it but does

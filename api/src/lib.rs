@@ -11,6 +11,7 @@ pub mod graphql;
 mod http;
 pub mod import;
 pub mod input;
+pub mod metrics;
 pub mod operations;
 pub mod planning;
 pub mod server;

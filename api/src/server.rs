@@ -70,6 +70,7 @@ impl Application {
                 .route("/graphql", web::get().to(crate::http::graphql_get))
                 .route("/healthz", web::get().to(crate::http::healthz))
                 .route("/readyz", web::get().to(crate::http::readyz))
+                .route("/metrics", web::get().to(crate::http::metrics))
         })
         .workers(limits.workers.max(1))
         .client_request_timeout(limits.header_timeout)

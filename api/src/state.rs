@@ -55,6 +55,7 @@ pub struct AppState {
     /// Warehouse records for reads; placing an order re-reads the database.
     pub warehouses: WarehouseDirectory,
     pub planner: crate::planning::Planner,
+    pub metrics: crate::metrics::Metrics,
     pub settings: GatewaySettings,
 }
 
@@ -66,7 +67,7 @@ impl AppState {
             settings.search_budget.clone(),
             settings.plan_time_budget,
         );
-        Self { store, cache, warehouses, planner, settings }
+        Self { store, cache, warehouses, planner, metrics: crate::metrics::Metrics::new(), settings }
     }
 
     /// Today in UTC, by the store's clock: the only place the gateway reads

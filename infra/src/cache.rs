@@ -119,10 +119,18 @@ enum Backend {
     Redis(Redis),
 }
 
+/// Skus served from the cache and skus read from the database, since start.
+#[derive(Debug, Default)]
+pub struct CacheCounts {
+    pub hits: std::sync::atomic::AtomicU64,
+    pub misses: std::sync::atomic::AtomicU64,
+}
+
 /// The stock cache. Cheap to clone.
 #[derive(Clone)]
 pub struct StockCache {
     backend: Arc<Backend>,
+    counts: Arc<CacheCounts>,
     ttl: Duration,
     /// `<namespace>:stock:`
     prefix: String,
@@ -151,12 +159,22 @@ impl StockCache {
                 timeout: settings.redis_timeout,
             }),
         };
-        Ok(Self { backend: Arc::new(backend), ttl: settings.ttl, prefix: format!("{}:stock:", settings.namespace) })
+        Ok(Self {
+            backend: Arc::new(backend),
+            counts: Arc::default(),
+            ttl: settings.ttl,
+            prefix: format!("{}:stock:", settings.namespace),
+        })
     }
 
     /// The Redis key of a sku's entry.
     pub fn key(&self, sku: &Sku) -> String {
         format!("{}{sku}", self.prefix)
+    }
+
+    /// Hits and misses of `stock_of`, per sku.
+    pub fn counts(&self) -> &CacheCounts {
+        &self.counts
     }
 
     pub fn is_redis(&self) -> bool {
@@ -284,6 +302,9 @@ impl StockCache {
         let cached = self.get_many(skus).await;
         let missing: Vec<Sku> =
             skus.iter().zip(&cached).filter(|(_, hit)| hit.is_none()).map(|(s, _)| s.clone()).collect();
+        use std::sync::atomic::Ordering::Relaxed;
+        self.counts.hits.fetch_add((skus.len() - missing.len()) as u64, Relaxed);
+        self.counts.misses.fetch_add(missing.len() as u64, Relaxed);
         let mut fresh = if missing.is_empty() { Vec::new() } else { store.stock_of(&missing).await? };
         self.put_many(&fresh).await;
         let mut out = Vec::with_capacity(skus.len());

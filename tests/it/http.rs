@@ -153,3 +153,26 @@ async fn health_and_readiness() {
         assert_eq!(ready.json::<Value>().await.unwrap()["redis"], "ok");
     }
 }
+
+#[tokio::test]
+async fn metrics_count_requests_errors_plans_and_the_cache() {
+    let app = crate::support::seeded(Lane::Sqlite).await;
+    let quote = r#"{ quoteFulfillment(input: {lines: [{sku: "TENT", quantity: 3}], destination: {latitude: 40.7, longitude: -74.0}}) { shipmentCount } }"#;
+    app.ok(quote, json!({})).await;
+    let bad = r#"{ quoteFulfillment(input: {lines: [{sku: "TENT", quantity: 0}], destination: {latitude: 40.7, longitude: -74.0}}) { shipmentCount } }"#;
+    app.graphql(bad, json!({})).await;
+    app.graphql("{ nosuchfield }", json!({})).await;
+    let text = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    for line in [
+        "shipmix_graphql_requests_total{operation=\"quoteFulfillment\",outcome=\"ok\"} 1",
+        "shipmix_graphql_requests_total{operation=\"quoteFulfillment\",outcome=\"error\"} 1",
+        "shipmix_graphql_requests_total{operation=\"invalid\",outcome=\"error\"} 1",
+        "shipmix_user_errors_total{code=\"BAD_QUANTITY\"} 1",
+        "shipmix_plans_total{optimal=\"true\"} 2",
+        "shipmix_plan_shipments_count 2",
+        "shipmix_stock_cache_misses_total 1",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
+    assert!(text.contains("shipmix_db_pool_connections "), "{text}");
+}

@@ -173,7 +173,7 @@ fn api_modules_call_only_downwards() {
         "crate",
         &[
             &["error"],
-            &["planning"],
+            &["planning", "metrics"],
             &["state", "contention", "demo", "import", "simulate"],
             &["input"],
             &["fulfillment", "operations", "worker"],
