@@ -195,3 +195,36 @@ fn api_modules_call_only_downwards() {
         ],
     );
 }
+
+/// Every value the chart's templates read is in `values.yaml`, and every
+/// top-level value there is in the chart's README table.
+#[test]
+fn every_chart_value_is_defined_and_documented() {
+    let chart = repo_root().join("helm/shipmix");
+    let values = std::fs::read_to_string(chart.join("values.yaml")).unwrap();
+    let readme = std::fs::read_to_string(chart.join("README.md")).unwrap();
+    let mut templates = Vec::new();
+    for entry in std::fs::read_dir(chart.join("templates")).unwrap() {
+        templates.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+    }
+    let mut missing = Vec::new();
+    for text in &templates {
+        for (at, _) in text.match_indices(".Values.") {
+            let path: String = text[at + 8..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+            let last = path.trim_end_matches('.').rsplit('.').next().unwrap_or_default().to_owned();
+            let defined = values.lines().any(|l| l.trim_start().starts_with(&format!("{last}:")));
+            if !defined {
+                missing.push(path);
+            }
+        }
+    }
+    assert!(missing.is_empty(), "values the templates read but values.yaml lacks: {missing:?}");
+    let top: Vec<&str> = values
+        .lines()
+        .filter(|l| !l.starts_with(' ') && !l.starts_with('#') && l.contains(':'))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert!(top.len() > 15, "{top:?}");
+    let undocumented: Vec<&&str> = top.iter().filter(|k| !readme.contains(&format!("`{k}"))).collect();
+    assert!(undocumented.is_empty(), "values the chart README does not list: {undocumented:?}");
+}
