@@ -351,7 +351,11 @@ where
                     ..Default::default()
                 },
             };
-            init_logging(log_format);
+            let telemetry = match init_telemetry(log_format) {
+                Ok(guard) => guard,
+                Err(e) => return bad_input(stderr, &format!("telemetry: {e:#}")),
+            };
+            let _flush_on_exit = telemetry;
             block_on(stderr, async {
                 let app = crate::server::Application::build(&settings).await?;
                 let _ = writeln!(stdout, "shipmix listening on {} (GraphiQL in a browser)", app.url());
@@ -479,22 +483,14 @@ pub enum LogFormat {
     Json,
 }
 
-/// Logs to stderr; `RUST_LOG` filters (default: info).
-fn init_logging(format: LogFormat) {
-    let _ = tracing::subscriber::set_global_default(log_subscriber(format, std::io::stderr));
-}
-
-fn log_subscriber<W>(format: LogFormat, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
-where
-    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
-{
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
-    match format {
-        LogFormat::Text => Box::new(builder.finish()),
-        LogFormat::Json => Box::new(builder.json().with_current_span(true).with_span_list(true).finish()),
-    }
+/// Logs to stderr (`RUST_LOG` filters, default `info`), and traces over
+/// OTLP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; the guard flushes them.
+fn init_telemetry(format: LogFormat) -> anyhow::Result<infra::telemetry::TelemetryGuard> {
+    let style = match format {
+        LogFormat::Text => infra::telemetry::LogStyle::Text,
+        LogFormat::Json => infra::telemetry::LogStyle::Json,
+    };
+    infra::telemetry::init(&infra::telemetry::TelemetrySettings::from_env(style))
 }
 
 fn write_out(stdout: &mut dyn Write, stderr: &mut dyn Write, bytes: &[u8]) -> u8 {
@@ -531,7 +527,7 @@ mod tests {
     fn json_logs_are_one_object_a_line_with_the_request_id() {
         let sink = Sink::default();
         let writer = sink.clone();
-        let subscriber = log_subscriber(LogFormat::Json, move || writer.clone());
+        let subscriber = infra::telemetry::subscriber(infra::telemetry::LogStyle::Json, move || writer.clone(), None);
         tracing::subscriber::with_default(subscriber, || {
             let span = tracing::info_span!("request", request_id = "r-1");
             let _entered = span.enter();

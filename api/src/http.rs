@@ -192,6 +192,9 @@ fn finish_errors(errors: &mut [async_graphql::ServerError], request_id: &str) {
         );
         if internal {
             extensions.set("requestId", request_id);
+            if let Some(trace) = infra::telemetry::trace_id(&tracing::Span::current()) {
+                extensions.set("traceId", trace);
+            }
         }
     }
 }
@@ -423,7 +426,12 @@ fn reorder(value: &mut async_graphql::Value, sets: &[&SelectionSet], fragments: 
 /// Runs a handler inside the request's span and answers its id.
 async fn traced(req: &HttpRequest, handle: impl AsyncFnOnce(&str) -> HttpResponse) -> HttpResponse {
     let id = request_id(req);
-    let span = tracing::info_span!("request", request_id = %id);
+    let span = tracing::info_span!("request", request_id = %id, trace_id = tracing::field::Empty);
+    let traceparent = req.headers().get("traceparent").and_then(|v| v.to_str().ok());
+    infra::telemetry::continue_trace(&span, traceparent);
+    if let Some(trace) = infra::telemetry::trace_id(&span) {
+        span.record("trace_id", trace.as_str());
+    }
     let mut response = handle(&id).instrument(span).await;
     if let Ok(value) = header::HeaderValue::from_str(&id) {
         response.headers_mut().insert(header::HeaderName::from_static("x-request-id"), value);
@@ -589,6 +597,25 @@ mod tests {
         .unwrap();
         order_as_asked(&mut data, query, None);
         assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"b":[{"z":3,"y":2,"w":1}],"a":{"y":1}}"#);
+    }
+
+    #[tokio::test]
+    async fn a_request_continues_the_callers_trace_and_answers_its_id() {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        let subscriber = infra::telemetry::subscriber(infra::telemetry::LogStyle::Text, std::io::sink, Some(&provider));
+        let _default = tracing::subscriber::set_default(subscriber);
+        let req = actix_web::test::TestRequest::default()
+            .insert_header(("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+            .insert_header(("x-request-id", "abc-1"))
+            .to_http_request();
+        let response = traced(&req, async |id| {
+            let trace = infra::telemetry::trace_id(&tracing::Span::current()).unwrap_or_default();
+            HttpResponse::Ok().body(format!("{id} {trace}"))
+        })
+        .await;
+        assert_eq!(response.headers().get("x-request-id").unwrap(), "abc-1");
+        let body = actix_web::body::to_bytes(response.into_body()).await.unwrap();
+        assert_eq!(body, "abc-1 4bf92f3577b34da6a3ce929d0e0e4736");
     }
 
     #[test]

@@ -9,3 +9,4 @@ pub mod clock;
 pub mod db;
 pub mod digest;
 pub mod store;
+pub mod telemetry;
