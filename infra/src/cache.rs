@@ -5,6 +5,15 @@
 //! replica), an in-process map otherwise. A Redis error or timeout is logged
 //! at warn and treated as a miss, so a slow or dead Redis costs latency, never
 //! a failed request; the connection manager reconnects when it returns.
+//!
+//! On Redis, each replica also keeps a near copy of what it read (bounded,
+//! same TTL), so a hit costs no round trip. Every invalidation is published
+//! on a Redis channel; every replica listens and drops what it is told
+//! changed. The near copy is used only while that subscription is up: when
+//! it drops, the copy is dropped wholesale and reads go to Redis until the
+//! subscription is back, so no replica serves a level another replica
+//! changed more than a moment (a message's flight) ago. A read that began
+//! before an invalidation arrived does not fill the near copy.
 //! Nothing that reserves stock reads the cache: `placeOrder` plans from the
 //! database inside its retry loop, so a stale entry can at worst show a
 //! stale number or make a quote's token go stale, never oversell.
@@ -116,7 +125,92 @@ struct Redis {
 
 enum Backend {
     Local(Mutex<HashMap<Sku, (Instant, SkuStock)>>),
-    Redis(Redis),
+    Redis(Redis, Arc<Near>),
+}
+
+/// A replica's near copy of what it read from Redis.
+struct Near {
+    entries: Mutex<HashMap<Sku, (Instant, SkuStock)>>,
+    /// Bumped by every invalidation seen (this replica's or another's) and
+    /// whenever the subscription drops or comes back.
+    version: std::sync::atomic::AtomicU64,
+    /// The subscription is up: other replicas' invalidations arrive.
+    live: std::sync::atomic::AtomicBool,
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    channel: String,
+}
+
+impl Near {
+    fn version(&self) -> u64 {
+        self.version.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn live(&self) -> bool {
+        self.live.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Sku, (Instant, SkuStock)>> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Forgets `skus` (every sku when `None`).
+    fn evict(&self, skus: Option<&[Sku]>) {
+        self.version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut entries = self.entries();
+        match skus {
+            None => entries.clear(),
+            Some(skus) => {
+                for sku in skus {
+                    entries.remove(sku);
+                }
+            }
+        }
+    }
+
+    /// Keeps what was read, unless something was invalidated since the
+    /// read began (`since`) or the subscription is down.
+    fn fill(&self, read: &[SkuStock], since: u64) {
+        let mut entries = self.entries();
+        if !self.live() || self.version() != since {
+            return;
+        }
+        if entries.len() + read.len() > LOCAL_CAPACITY {
+            entries.clear();
+        }
+        let now = Instant::now();
+        for stock in read {
+            entries.insert(stock.sku.clone(), (now, stock.clone()));
+        }
+    }
+
+    /// Listens for invalidations until the task is dropped, reconnecting
+    /// after a second whenever the subscription drops.
+    async fn listen(self: Arc<Self>, client: redis::Client) {
+        use futures_util::StreamExt as _;
+        loop {
+            if let Ok(mut pubsub) = client.get_async_pubsub().await
+                && pubsub.subscribe(&self.channel).await.is_ok()
+            {
+                // Whatever was kept may have changed while nobody listened.
+                self.evict(None);
+                self.live.store(true, std::sync::atomic::Ordering::SeqCst);
+                let mut messages = pubsub.on_message();
+                while let Some(message) = messages.next().await {
+                    let payload: String = message.get_payload().unwrap_or_default();
+                    if payload == "*" {
+                        self.evict(None);
+                    } else {
+                        let skus: Vec<Sku> = payload.split('\n').filter_map(|s| Sku::new(s).ok()).collect();
+                        self.evict(Some(&skus));
+                    }
+                }
+                tracing::warn!("lost the stock invalidation channel; the near cache is off until it is back");
+            }
+            self.live.store(false, std::sync::atomic::Ordering::SeqCst);
+            self.evict(None);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
 }
 
 /// Skus served from the cache and skus read from the database, since start.
@@ -140,7 +234,7 @@ impl std::fmt::Debug for StockCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match *self.backend {
             Backend::Local(_) => "local",
-            Backend::Redis(_) => "redis",
+            Backend::Redis(..) => "redis",
         };
         f.debug_struct("StockCache").field("backend", &kind).field("ttl", &self.ttl).finish()
     }
@@ -152,12 +246,21 @@ impl StockCache {
     pub fn new(settings: &CacheSettings) -> Result<Self, redis::RedisError> {
         let backend = match &settings.redis_url {
             None => Backend::Local(Mutex::new(HashMap::new())),
-            Some(url) => Backend::Redis(Redis {
-                client: redis::Client::open(url.as_str())?,
-                manager: tokio::sync::Mutex::new(None),
-                last_failure: Mutex::new(None),
-                timeout: settings.redis_timeout,
-            }),
+            Some(url) => Backend::Redis(
+                Redis {
+                    client: redis::Client::open(url.as_str())?,
+                    manager: tokio::sync::Mutex::new(None),
+                    last_failure: Mutex::new(None),
+                    timeout: settings.redis_timeout,
+                },
+                Arc::new(Near {
+                    entries: Mutex::new(HashMap::new()),
+                    version: Default::default(),
+                    live: Default::default(),
+                    listener: Mutex::new(None),
+                    channel: format!("{}:stock-changed", settings.namespace),
+                }),
+            ),
         };
         Ok(Self {
             backend: Arc::new(backend),
@@ -178,7 +281,27 @@ impl StockCache {
     }
 
     pub fn is_redis(&self) -> bool {
-        matches!(*self.backend, Backend::Redis(_))
+        matches!(*self.backend, Backend::Redis(..))
+    }
+
+    /// Whether this replica's near copy is in use (the invalidation
+    /// channel is up); always false for the in-process cache.
+    pub fn near_cache_live(&self) -> bool {
+        match &*self.backend {
+            Backend::Local(_) => false,
+            Backend::Redis(_, near) => near.live(),
+        }
+    }
+
+    /// Starts (or restarts) listening for other replicas' invalidations.
+    fn listen(&self, redis: &Redis, near: &Arc<Near>) {
+        let mut listener = near.listener.lock().unwrap_or_else(|e| e.into_inner());
+        if listener.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            *listener = Some(runtime.spawn(near.clone().listen(redis.client.clone())));
+        }
     }
 
     /// Whether Redis answers a `PING` within the call timeout; `None` for
@@ -186,7 +309,7 @@ impl StockCache {
     pub async fn ping(&self) -> Option<bool> {
         match &*self.backend {
             Backend::Local(_) => None,
-            Backend::Redis(redis) => {
+            Backend::Redis(redis, _) => {
                 let pong: Option<String> =
                     redis.call("PING", |mut c| async move { redis::cmd("PING").query_async(&mut c).await }).await;
                 Some(pong.is_some())
@@ -196,6 +319,36 @@ impl StockCache {
 
     /// Cached entries for `skus`, `None` where missing or unreadable.
     pub async fn get_many(&self, skus: &[Sku]) -> Vec<Option<SkuStock>> {
+        let Backend::Redis(redis, near) = &*self.backend else {
+            return self.get_many_far(skus).await;
+        };
+        self.listen(redis, near);
+        let since = near.version();
+        let mut out: Vec<Option<SkuStock>> = if near.live() {
+            let entries = near.entries();
+            skus.iter()
+                .map(|sku| entries.get(sku).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone()))
+                .collect()
+        } else {
+            vec![None; skus.len()]
+        };
+        let missing: Vec<Sku> =
+            skus.iter().zip(&out).filter(|(_, hit)| hit.is_none()).map(|(s, _)| s.clone()).collect();
+        if missing.is_empty() {
+            return out;
+        }
+        let mut far = self.get_many_far(&missing).await.into_iter();
+        let mut read = Vec::new();
+        for slot in out.iter_mut().filter(|s| s.is_none()) {
+            *slot = far.next().flatten();
+            read.extend(slot.clone());
+        }
+        near.fill(&read, since);
+        out
+    }
+
+    /// Entries from the backing store: the in-process map, or Redis.
+    async fn get_many_far(&self, skus: &[Sku]) -> Vec<Option<SkuStock>> {
         match &*self.backend {
             Backend::Local(map) => {
                 let map = map.lock().unwrap_or_else(|e| e.into_inner());
@@ -203,7 +356,7 @@ impl StockCache {
                     .map(|sku| map.get(sku).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone()))
                     .collect()
             }
-            Backend::Redis(redis) => {
+            Backend::Redis(redis, _) => {
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
                 // One MGET for all skus: one round trip however many are asked.
                 let values: Option<Vec<Option<String>>> =
@@ -224,6 +377,16 @@ impl StockCache {
     }
 
     pub async fn put_many(&self, entries: &[SkuStock]) {
+        let since = match &*self.backend {
+            Backend::Redis(_, near) => near.version(),
+            Backend::Local(_) => 0,
+        };
+        self.put_many_since(entries, since).await;
+    }
+
+    /// Stores entries read from the database; the near copy keeps them
+    /// only if nothing was invalidated since `since`.
+    async fn put_many_since(&self, entries: &[SkuStock], since: u64) {
         if entries.is_empty() {
             return;
         }
@@ -238,7 +401,8 @@ impl StockCache {
                     map.insert(e.sku.clone(), (now, e.clone()));
                 }
             }
-            Backend::Redis(redis) => {
+            Backend::Redis(redis, near) => {
+                near.fill(entries, since);
                 let ttl = self.ttl.as_secs().max(1);
                 let mut pipe = redis::pipe();
                 for e in entries {
@@ -263,9 +427,14 @@ impl StockCache {
                     map.remove(sku);
                 }
             }
-            Backend::Redis(redis) => {
+            Backend::Redis(redis, near) => {
+                near.evict(Some(skus));
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
-                let _: Option<()> = redis.call("DEL", |mut c| async move { c.del::<_, ()>(&keys).await }).await;
+                let changed: Vec<&str> = skus.iter().map(Sku::as_str).collect();
+                let mut pipe = redis::pipe();
+                pipe.del(&keys).ignore().publish(&near.channel, changed.join("\n")).ignore();
+                let _: Option<()> =
+                    redis.call("DEL+PUBLISH", |mut c| async move { pipe.query_async::<()>(&mut c).await }).await;
             }
         }
     }
@@ -274,7 +443,9 @@ impl StockCache {
     pub async fn invalidate_all(&self) {
         match &*self.backend {
             Backend::Local(map) => map.lock().unwrap_or_else(|e| e.into_inner()).clear(),
-            Backend::Redis(redis) => {
+            Backend::Redis(redis, near) => {
+                near.evict(None);
+                let channel = near.channel.clone();
                 let pattern = format!("{}*", self.prefix);
                 let _: Option<()> = redis
                     .call("SCAN+DEL", |mut c| async move {
@@ -289,7 +460,7 @@ impl StockCache {
                         for chunk in keys.chunks(500) {
                             c.del::<_, ()>(chunk).await?;
                         }
-                        Ok(())
+                        c.publish::<_, _, ()>(&channel, "*").await
                     })
                     .await;
             }
@@ -305,8 +476,14 @@ impl StockCache {
         use std::sync::atomic::Ordering::Relaxed;
         self.counts.hits.fetch_add((skus.len() - missing.len()) as u64, Relaxed);
         self.counts.misses.fetch_add(missing.len() as u64, Relaxed);
+        // Captured before the read: a write that lands meanwhile keeps
+        // what this read saw out of the near copy.
+        let since = match &*self.backend {
+            Backend::Redis(_, near) => near.version(),
+            Backend::Local(_) => 0,
+        };
         let mut fresh = if missing.is_empty() { Vec::new() } else { store.stock_of(&missing).await? };
-        self.put_many(&fresh).await;
+        self.put_many_since(&fresh, since).await;
         let mut out = Vec::with_capacity(skus.len());
         for hit in cached {
             match hit {

@@ -86,3 +86,63 @@ async fn a_dead_redis_degrades_to_the_database_without_failing_or_overselling() 
         assert_eq!(total(&app).await, 0);
     }
 }
+
+/// Polls `read` until it answers `want` or two seconds pass.
+async fn eventually(app: &TestApp, want: i64) -> i64 {
+    let mut seen = total(app).await;
+    for _ in 0..100 {
+        if seen == want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        seen = total(app).await;
+    }
+    seen
+}
+
+#[tokio::test]
+async fn each_replica_keeps_a_near_copy_that_other_replicas_writes_invalidate() {
+    let Ok(redis_url) = std::env::var("TEST_REDIS_URL") else {
+        eprintln!("skipped: the near cache needs Redis (TEST_REDIS_URL is not set)");
+        return;
+    };
+    let a =
+        spawn_app_with(Lane::Sqlite, CacheSettings { redis_url: Some(redis_url.clone()), ..cache_for(Lane::Sqlite) })
+            .await;
+    let b = crate::support::spawn_replica(&a).await;
+    seed_one(&a).await;
+    let tent = Sku::new("TENT").unwrap();
+    assert_eq!(total(&a).await, 5);
+    for _ in 0..250 {
+        if a.cache.near_cache_live() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.cache.near_cache_live(), "the invalidation channel comes up");
+    assert_eq!(total(&a).await, 5);
+    // A's copy is near: Redis can lose the entry without A noticing...
+    let keys = a.cache.key(&tent);
+    let del = std::process::Command::new("redis-cli").args(["-u", &redis_url, "DEL", &keys]).output().unwrap();
+    assert!(del.status.success());
+    assert_eq!(a.cache.get_many(std::slice::from_ref(&tent)).await[0].as_ref().map(|s| s.total_available()), Some(5));
+    // ...but a write on another replica reaches it at once.
+    b.ok(r#"mutation { setStockLevels(input: [{warehouseCode: "W1", sku: "TENT", onHand: 9}]) { userErrors { code } } }"#, json!({})).await;
+    assert_eq!(eventually(&a, 9).await, 9, "B's write is seen on A");
+
+    // The channel drops: A forgets its copy and reads through Redis until
+    // it is back, so a write it could not hear about is not missed.
+    let kill = std::process::Command::new("redis-cli")
+        .args(["-u", &redis_url, "CLIENT", "KILL", "TYPE", "pubsub"])
+        .output()
+        .unwrap();
+    assert!(kill.status.success());
+    for _ in 0..100 {
+        if !a.cache.near_cache_live() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    b.ok(r#"mutation { setStockLevels(input: [{warehouseCode: "W1", sku: "TENT", onHand: 4}]) { userErrors { code } } }"#, json!({})).await;
+    assert_eq!(eventually(&a, 4).await, 4);
+}
