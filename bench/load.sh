@@ -7,6 +7,7 @@
 # the second lane (PG_URL / REDIS_URL, defaults below).
 #
 #   bench/load.sh [seconds-per-run]
+#   OPS="availability" CONCURRENCY="8 32" bench/load.sh 10   # a subset
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS="${1:-10}"
@@ -48,8 +49,8 @@ check_oversell() { # lane
 for lane in sqlite postgres; do
   start "$lane"
   echo "## $lane"
-  for op in availability quote place; do
-    for c in 1 32; do
+  for op in ${OPS:-availability quote place}; do
+    for c in ${CONCURRENCY:-1 32}; do
       threads=$(( c < 2 ? 1 : 2 ))
       line=$(OPERATION=$op wrk -t"$threads" -c"$c" -d"${SECS}s" -s bench/graphql.lua "http://127.0.0.1:$PORT/graphql" | grep '^RESULT')
       echo "$lane $op c=$c $line"

@@ -206,11 +206,11 @@ fn record(
     state: &AppState,
     response: &async_graphql::Response,
     request_error: bool,
-    query: &str,
+    document: Option<&async_graphql::parser::types::ExecutableDocument>,
     operation_name: Option<&str>,
     seconds: f64,
 ) {
-    let operation = if request_error { None } else { first_field(query, operation_name) };
+    let operation = if request_error { None } else { document.and_then(|d| first_field(d, operation_name)) };
     let mut ok = response.errors.is_empty();
     for error in &response.errors {
         let code = error.extensions.as_ref().and_then(|e| e.get("code")).map(|c| c.to_string());
@@ -234,13 +234,11 @@ fn record(
 }
 
 /// The name of the first top-level field the operation selects.
-fn first_field(query: &str, operation_name: Option<&str>) -> Option<String> {
-    let document = async_graphql::parser::parse_query(query).ok()?;
-    let operation = match &document.operations {
-        DocumentOperations::Single(op) => op,
-        DocumentOperations::Multiple(ops) => ops.get(operation_name?)?,
-    };
-    operation.node.selection_set.node.items.iter().find_map(|item| match &item.node {
+fn first_field(
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<String> {
+    operation_of(document, operation_name)?.node.selection_set.node.items.iter().find_map(|item| match &item.node {
         Selection::Field(field) if field.node.name.node != "__typename" => Some(field.node.name.node.to_string()),
         _ => None,
     })
@@ -272,14 +270,24 @@ async fn execute(
     let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
     let request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
     let mut response = guarded(schema.execute(request), request_id).await;
-    order_as_asked(&mut response.data, &query, operation_name.as_deref());
+    let document = async_graphql::parser::parse_query(&query).ok();
+    if let Some(document) = &document {
+        order_as_asked(&mut response.data, document, operation_name.as_deref());
+    }
     finish_errors(&mut response.errors, request_id);
     // A request error (the document did not parse or validate) has no data
     // and errors without a path; field errors always carry one.
     let request_error = response.data == async_graphql::Value::Null
         && !response.errors.is_empty()
         && response.errors.iter().all(|e| e.path.is_empty());
-    record(state, &response, request_error, &query, operation_name.as_deref(), started.elapsed().as_secs_f64());
+    record(
+        state,
+        &response,
+        request_error,
+        document.as_ref(),
+        operation_name.as_deref(),
+        started.elapsed().as_secs_f64(),
+    );
     // Serialized straight from the response, which keeps fields in the
     // order the query selected them.
     let (status, body) = if request_error {
@@ -333,6 +341,22 @@ async fn read_body(
     }
 }
 
+/// The operation a request runs, parsed once for the response's order and
+/// the metrics.
+fn operation_of<'d>(
+    document: &'d async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) -> Option<&'d Positioned<async_graphql::parser::types::OperationDefinition>> {
+    match &document.operations {
+        DocumentOperations::Single(op) => Some(op),
+        DocumentOperations::Multiple(ops) => match operation_name {
+            Some(name) => ops.get(name),
+            None if ops.len() == 1 => ops.values().next(),
+            None => None,
+        },
+    }
+}
+
 /// Puts every object of `data` in the order its selection set asks for.
 /// async-graphql resolves a query's fields concurrently and assembles each
 /// object in the order they finish, while the GraphQL spec orders a
@@ -340,31 +364,62 @@ async fn read_body(
 /// is its first appearance in the selection set with its fragments
 /// expanded, which only differs from the spec when fragments on different
 /// types select the same keys in different orders.
-fn order_as_asked(data: &mut async_graphql::Value, query: &str, operation_name: Option<&str>) {
-    let Ok(document) = async_graphql::parser::parse_query(query) else {
-        return;
-    };
-    let operation = match &document.operations {
-        DocumentOperations::Single(op) => Some(op),
-        DocumentOperations::Multiple(ops) => match operation_name {
-            Some(name) => ops.get(name),
-            None if ops.len() == 1 => ops.values().next(),
-            None => None,
-        },
-    };
-    if let Some(operation) = operation {
-        reorder(data, &[&operation.node.selection_set.node], &document.fragments);
+fn order_as_asked(
+    data: &mut async_graphql::Value,
+    document: &async_graphql::parser::types::ExecutableDocument,
+    operation_name: Option<&str>,
+) {
+    if let Some(operation) = operation_of(document, operation_name) {
+        let plan = KeyOrder::of(&[&operation.node.selection_set.node], &document.fragments, &mut Vec::new());
+        plan.apply(data);
     }
 }
 
 type Fragments = std::collections::HashMap<async_graphql::Name, Positioned<FragmentDefinition>>;
 
-/// The response keys of `sets`, fragments expanded, in order of first
-/// appearance, each with the selection sets of its fields.
-fn keys_of<'a>(
+/// The response keys of a selection, fragments expanded, in order of first
+/// appearance, each with the order of its own selection: built once per
+/// request and applied to every object (and every item of a list) it shapes.
+struct KeyOrder<'a> {
+    keys: Vec<(&'a str, KeyOrder<'a>)>,
+}
+
+impl<'a> KeyOrder<'a> {
+    fn of(sets: &[&'a SelectionSet], fragments: &'a Fragments, expanding: &mut Vec<&'a str>) -> Self {
+        let mut fields: Vec<(&'a str, Vec<&'a SelectionSet>)> = Vec::new();
+        collect(sets, fragments, expanding, &mut fields);
+        let keys =
+            fields.into_iter().map(|(key, children)| (key, KeyOrder::of(&children, fragments, expanding))).collect();
+        Self { keys }
+    }
+
+    fn apply(&self, value: &mut async_graphql::Value) {
+        match value {
+            async_graphql::Value::List(items) => items.iter_mut().for_each(|item| self.apply(item)),
+            async_graphql::Value::Object(map) => {
+                let rank = |key: &str| self.keys.iter().position(|(k, _)| *k == key).unwrap_or(usize::MAX);
+                // Most objects already are in order: those are left as they are.
+                let ordered = map.keys().map(|k| rank(k.as_str())).is_sorted();
+                if !ordered {
+                    map.sort_by_cached_key(|k, _| rank(k.as_str()));
+                }
+                for (key, child) in map.iter_mut() {
+                    if let Some((_, order)) = self.keys.iter().find(|(k, _)| *k == key.as_str()) {
+                        order.apply(child);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The fields of `sets`, fragments expanded, by response key in order of
+/// first appearance, with the selection sets each key's fields select.
+fn collect<'a>(
     sets: &[&'a SelectionSet],
     fragments: &'a Fragments,
-    seen: &mut Vec<&'a str>,
+    expanding: &mut Vec<&'a str>,
     out: &mut Vec<(&'a str, Vec<&'a SelectionSet>)>,
 ) {
     for set in sets {
@@ -379,47 +434,23 @@ fn keys_of<'a>(
                     }
                 }
                 Selection::InlineFragment(fragment) => {
-                    keys_of(&[&fragment.node.selection_set.node], fragments, seen, out);
+                    collect(&[&fragment.node.selection_set.node], fragments, expanding, out);
                 }
                 Selection::FragmentSpread(spread) => {
                     let name = spread.node.fragment_name.node.as_str();
                     // A fragment already being expanded would recurse
                     // forever; validation refuses such cycles anyway.
-                    if seen.contains(&name) {
+                    if expanding.contains(&name) {
                         continue;
                     }
                     if let Some(fragment) = fragments.get(name) {
-                        seen.push(name);
-                        keys_of(&[&fragment.node.selection_set.node], fragments, seen, out);
-                        seen.pop();
+                        expanding.push(name);
+                        collect(&[&fragment.node.selection_set.node], fragments, expanding, out);
+                        expanding.pop();
                     }
                 }
             }
         }
-    }
-}
-
-fn reorder(value: &mut async_graphql::Value, sets: &[&SelectionSet], fragments: &Fragments) {
-    match value {
-        async_graphql::Value::List(items) => {
-            for item in items {
-                reorder(item, sets, fragments);
-            }
-        }
-        async_graphql::Value::Object(map) => {
-            let mut keys = Vec::new();
-            keys_of(sets, fragments, &mut Vec::new(), &mut keys);
-            let mut ordered = async_graphql::indexmap::IndexMap::with_capacity(map.len());
-            for (key, children) in keys {
-                if let Some((name, mut child)) = map.shift_remove_entry(key) {
-                    reorder(&mut child, &children, fragments);
-                    ordered.insert(name, child);
-                }
-            }
-            ordered.extend(std::mem::take(map));
-            *map = ordered;
-        }
-        _ => {}
     }
 }
 
@@ -595,7 +626,7 @@ mod tests {
             "a": { "y": 1 }, "b": [{ "w": 1, "y": 2, "z": 3 }]
         }))
         .unwrap();
-        order_as_asked(&mut data, query, None);
+        order_as_asked(&mut data, &async_graphql::parser::parse_query(query).unwrap(), None);
         assert_eq!(serde_json::to_string(&data).unwrap(), r#"{"b":[{"z":3,"y":2,"w":1}],"a":{"y":1}}"#);
     }
 
