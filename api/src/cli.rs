@@ -351,11 +351,11 @@ where
                     ..Default::default()
                 },
             };
-            let telemetry = match init_telemetry(log_format) {
+            // Held until the server stops: dropping it flushes the traces.
+            let _telemetry = match init_telemetry(log_format) {
                 Ok(guard) => guard,
                 Err(e) => return bad_input(stderr, &format!("telemetry: {e:#}")),
             };
-            let _flush_on_exit = telemetry;
             block_on(stderr, async {
                 let app = crate::server::Application::build(&settings).await?;
                 let _ = writeln!(stdout, "shipmix listening on {} (GraphiQL in a browser)", app.url());

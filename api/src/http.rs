@@ -17,12 +17,12 @@
 //! it had open is dropped, which rolls a transaction back) and the worker
 //! goes on serving.
 
-use actix_web::http::header::{self, ContentType};
-use actix_web::http::{Method, StatusCode};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use actix_web::http::header::{self, ContentType};
+use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::Positioned;
 use async_graphql::http::GraphiQLSource;
@@ -267,10 +267,12 @@ async fn execute(
     request_id: &str,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let (query, operation_name) = (request.query.clone(), request.operation_name.clone());
+    // Parsed here too (the schema parses its own copy): for the order of
+    // the answer and the metrics' operation.
+    let document = async_graphql::parser::parse_query(&request.query).ok();
+    let operation_name = request.operation_name.clone();
     let request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
     let mut response = guarded(schema.execute(request), request_id).await;
-    let document = async_graphql::parser::parse_query(&query).ok();
     if let Some(document) = &document {
         order_as_asked(&mut response.data, document, operation_name.as_deref());
     }

@@ -108,8 +108,22 @@ mod tests {
 
     #[test]
     fn a_passed_deadline_stops_the_search_at_once() {
-        let planner = Planner::new(1, SearchBudget::default(), Duration::ZERO);
-        let budget = planner.budget(Deadline(Instant::now()));
-        assert_eq!(budget.node_limit(), SearchBudget::default().node_limit());
+        use domain::sourcing::{SourcingRequest, SplitPolicy, plan_fulfillment};
+        use domain::{GeoPoint, Network, OrderLine, Quantity, ShippingRate, Sku, Warehouse, WarehouseCode};
+        let code = WarehouseCode::new("W1").unwrap();
+        let rate = ShippingRate::new(rust_decimal::Decimal::ONE, rust_decimal::Decimal::ZERO).unwrap();
+        let mut network =
+            Network::new(vec![Warehouse::new(code.clone(), GeoPoint::new(40.0, -75.0).unwrap(), rate, 100)]).unwrap();
+        network.set_available(&code, Sku::new("A").unwrap(), 5).unwrap();
+        let line = OrderLine::new(Sku::new("A").unwrap(), Quantity::new(2).unwrap());
+        let request =
+            SourcingRequest::new(vec![line], GeoPoint::new(40.7, -74.0).unwrap(), SplitPolicy::ShipAvailable, None)
+                .unwrap();
+        let planner = Planner::new(1, SearchBudget::default(), Duration::from_secs(5));
+        let passed = plan_fulfillment(&request, &network, planner.budget(Deadline(Instant::now())));
+        assert!(!passed.optimal(), "a search past its deadline claims nothing");
+        assert_eq!(passed.units_now(), 2, "but still ships what it can");
+        let in_time = plan_fulfillment(&request, &network, planner.budget(planner.deadline()));
+        assert!(in_time.optimal());
     }
 }

@@ -13,11 +13,9 @@ use rust_decimal::Decimal;
 
 /// Units on one order line, one receipt, one adjustment or one short pick.
 pub const MAX_UNITS: u32 = 1_000_000;
-/// A stock level's on-hand and safety stock, and what a receipt may bring
-/// a level to.
+/// A stock level's on-hand and safety stock, one receipt or expected
+/// receipt, and what a receipt may bring a level to.
 pub const MAX_ON_HAND: u32 = 1_000_000_000;
-/// An expected inbound receipt's units.
-pub const MAX_RECEIPT_UNITS: u32 = MAX_ON_HAND;
 
 /// A unit price.
 pub const MAX_UNIT_PRICE: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);

@@ -97,13 +97,12 @@ impl SourcingRequest {
         for line in lines {
             match position.get(line.sku()) {
                 Some(&at) => {
-                    let sum = merged[at]
+                    let quantity = merged[at]
                         .quantity()
                         .units()
                         .checked_add(line.quantity().units())
                         .and_then(|sum| Quantity::new(i64::from(sum)).ok())
                         .ok_or_else(|| InvalidRequest::QuantityOverflow(line.sku().clone()))?;
-                    let quantity = sum;
                     merged[at] = OrderLine::new(line.sku().clone(), quantity);
                 }
                 None => {

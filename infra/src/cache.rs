@@ -124,13 +124,59 @@ struct Redis {
 }
 
 enum Backend {
-    Local(Mutex<HashMap<Sku, (Instant, SkuStock)>>),
+    Local(Entries),
     Redis(Redis, Arc<Near>),
+}
+
+/// Entries kept in process, each with the time it was stored: the whole
+/// cache without Redis, a replica's near copy with it.
+#[derive(Default)]
+struct Entries(Mutex<HashMap<Sku, (Instant, SkuStock)>>);
+
+impl Entries {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Sku, (Instant, SkuStock)>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The entries of `skus` younger than `ttl`.
+    fn get(&self, skus: &[Sku], ttl: Duration) -> Vec<Option<SkuStock>> {
+        let map = self.lock();
+        skus.iter().map(|sku| map.get(sku).filter(|(at, _)| at.elapsed() < ttl).map(|(_, s)| s.clone())).collect()
+    }
+
+    /// Stores `read` if `keep` still holds once the map is locked (starting
+    /// over when the map would pass its capacity).
+    fn put_if(&self, read: &[SkuStock], keep: impl FnOnce() -> bool) {
+        let mut map = self.lock();
+        if !keep() {
+            return;
+        }
+        if map.len() + read.len() > LOCAL_CAPACITY {
+            map.clear();
+        }
+        let now = Instant::now();
+        for stock in read {
+            map.insert(stock.sku.clone(), (now, stock.clone()));
+        }
+    }
+
+    /// Forgets `skus` (every sku when `None`).
+    fn remove(&self, skus: Option<&[Sku]>) {
+        let mut map = self.lock();
+        match skus {
+            None => map.clear(),
+            Some(skus) => {
+                for sku in skus {
+                    map.remove(sku);
+                }
+            }
+        }
+    }
 }
 
 /// A replica's near copy of what it read from Redis.
 struct Near {
-    entries: Mutex<HashMap<Sku, (Instant, SkuStock)>>,
+    entries: Entries,
     /// Bumped by every invalidation seen (this replica's or another's) and
     /// whenever the subscription drops or comes back.
     version: std::sync::atomic::AtomicU64,
@@ -138,6 +184,17 @@ struct Near {
     live: std::sync::atomic::AtomicBool,
     listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
     channel: String,
+}
+
+/// Turns the near copy off when the listener ends, however it ends (its
+/// runtime shutting down cancels it mid-loop).
+struct Offline<'a>(&'a Near);
+
+impl Drop for Offline<'_> {
+    fn drop(&mut self) {
+        self.0.live.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.0.evict(None);
+    }
 }
 
 impl Near {
@@ -149,38 +206,17 @@ impl Near {
         self.live.load(std::sync::atomic::Ordering::SeqCst)
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<Sku, (Instant, SkuStock)>> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Forgets `skus` (every sku when `None`).
+    /// Forgets `skus` (every sku when `None`); the version moves first, so
+    /// a read in flight does not put back what was just forgotten.
     fn evict(&self, skus: Option<&[Sku]>) {
         self.version.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let mut entries = self.entries();
-        match skus {
-            None => entries.clear(),
-            Some(skus) => {
-                for sku in skus {
-                    entries.remove(sku);
-                }
-            }
-        }
+        self.entries.remove(skus);
     }
 
     /// Keeps what was read, unless something was invalidated since the
     /// read began (`since`) or the subscription is down.
     fn fill(&self, read: &[SkuStock], since: u64) {
-        let mut entries = self.entries();
-        if !self.live() || self.version() != since {
-            return;
-        }
-        if entries.len() + read.len() > LOCAL_CAPACITY {
-            entries.clear();
-        }
-        let now = Instant::now();
-        for stock in read {
-            entries.insert(stock.sku.clone(), (now, stock.clone()));
-        }
+        self.entries.put_if(read, || self.live() && self.version() == since);
     }
 
     /// Listens for invalidations until the task is dropped, reconnecting
@@ -191,6 +227,7 @@ impl Near {
             if let Ok(mut pubsub) = client.get_async_pubsub().await
                 && pubsub.subscribe(&self.channel).await.is_ok()
             {
+                let _offline = Offline(&self);
                 // Whatever was kept may have changed while nobody listened.
                 self.evict(None);
                 self.live.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -206,8 +243,6 @@ impl Near {
                 }
                 tracing::warn!("lost the stock invalidation channel; the near cache is off until it is back");
             }
-            self.live.store(false, std::sync::atomic::Ordering::SeqCst);
-            self.evict(None);
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
@@ -245,7 +280,7 @@ impl StockCache {
     /// Redis is not (it is retried as calls come).
     pub fn new(settings: &CacheSettings) -> Result<Self, redis::RedisError> {
         let backend = match &settings.redis_url {
-            None => Backend::Local(Mutex::new(HashMap::new())),
+            None => Backend::Local(Entries::default()),
             Some(url) => Backend::Redis(
                 Redis {
                     client: redis::Client::open(url.as_str())?,
@@ -254,7 +289,7 @@ impl StockCache {
                     timeout: settings.redis_timeout,
                 },
                 Arc::new(Near {
-                    entries: Mutex::new(HashMap::new()),
+                    entries: Entries::default(),
                     version: Default::default(),
                     live: Default::default(),
                     listener: Mutex::new(None),
@@ -295,6 +330,10 @@ impl StockCache {
 
     /// Starts (or restarts) listening for other replicas' invalidations.
     fn listen(&self, redis: &Redis, near: &Arc<Near>) {
+        if near.live() {
+            // Live means the listener runs: nothing to lock on the hot path.
+            return;
+        }
         let mut listener = near.listener.lock().unwrap_or_else(|e| e.into_inner());
         if listener.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
@@ -324,14 +363,7 @@ impl StockCache {
         };
         self.listen(redis, near);
         let since = near.version();
-        let mut out: Vec<Option<SkuStock>> = if near.live() {
-            let entries = near.entries();
-            skus.iter()
-                .map(|sku| entries.get(sku).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone()))
-                .collect()
-        } else {
-            vec![None; skus.len()]
-        };
+        let mut out = if near.live() { near.entries.get(skus, self.ttl) } else { vec![None; skus.len()] };
         let missing: Vec<Sku> =
             skus.iter().zip(&out).filter(|(_, hit)| hit.is_none()).map(|(s, _)| s.clone()).collect();
         if missing.is_empty() {
@@ -350,12 +382,7 @@ impl StockCache {
     /// Entries from the backing store: the in-process map, or Redis.
     async fn get_many_far(&self, skus: &[Sku]) -> Vec<Option<SkuStock>> {
         match &*self.backend {
-            Backend::Local(map) => {
-                let map = map.lock().unwrap_or_else(|e| e.into_inner());
-                skus.iter()
-                    .map(|sku| map.get(sku).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, s)| s.clone()))
-                    .collect()
-            }
+            Backend::Local(entries) => entries.get(skus, self.ttl),
             Backend::Redis(redis, _) => {
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
                 // One MGET for all skus: one round trip however many are asked.
@@ -391,16 +418,7 @@ impl StockCache {
             return;
         }
         match &*self.backend {
-            Backend::Local(map) => {
-                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-                if map.len() + entries.len() > LOCAL_CAPACITY {
-                    map.clear();
-                }
-                let now = Instant::now();
-                for e in entries {
-                    map.insert(e.sku.clone(), (now, e.clone()));
-                }
-            }
+            Backend::Local(map) => map.put_if(entries, || true),
             Backend::Redis(redis, near) => {
                 near.fill(entries, since);
                 let ttl = self.ttl.as_secs().max(1);
@@ -421,12 +439,7 @@ impl StockCache {
             return;
         }
         match &*self.backend {
-            Backend::Local(map) => {
-                let mut map = map.lock().unwrap_or_else(|e| e.into_inner());
-                for sku in skus {
-                    map.remove(sku);
-                }
-            }
+            Backend::Local(map) => map.remove(Some(skus)),
             Backend::Redis(redis, near) => {
                 near.evict(Some(skus));
                 let keys: Vec<String> = skus.iter().map(|s| self.key(s)).collect();
@@ -442,7 +455,7 @@ impl StockCache {
     /// Drops every entry, e.g. after a warehouse was activated or retired.
     pub async fn invalidate_all(&self) {
         match &*self.backend {
-            Backend::Local(map) => map.lock().unwrap_or_else(|e| e.into_inner()).clear(),
+            Backend::Local(map) => map.remove(None),
             Backend::Redis(redis, near) => {
                 near.evict(None);
                 let channel = near.channel.clone();

@@ -104,7 +104,6 @@ where
 /// Installs the process's subscriber (once; later calls change nothing).
 pub fn init(settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
     let provider = settings.otlp_endpoint.as_deref().map(|e| provider(settings, e)).transpose()?;
-    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
     let _ = tracing::subscriber::set_global_default(subscriber(settings.style, std::io::stderr, provider.as_ref()));
     Ok(TelemetryGuard { provider })
 }

@@ -157,6 +157,7 @@ fn cases(p: &Placed) -> Vec<(&'static str, &'static str, Value, &'static str)> {
         ("receipt onto a level past the range", RECEIVE, receive("quantity", json!(1_000_000_000)), "BAD_QUANTITY"),
         ("adjustment past the range", ADJUST, adjust("delta", json!(i32::MIN)), "BAD_QUANTITY"),
         ("adjustment onto a level past the range", ADJUST, adjust("delta", json!(1_000_000_000)), "BAD_QUANTITY"),
+        ("adjustment below nothing on hand", ADJUST, adjust("delta", json!(-1_000_000)), "BAD_QUANTITY"),
         ("adjustment reason too long", ADJUST, adjust("reason", json!(long(501))), "INVALID_INPUT"),
         ("expected receipt past the range", RECEIPT, receipt("quantity", json!(i32::MAX)), "BAD_QUANTITY"),
         ("expected receipt in year 9999", RECEIPT, receipt("expectedOn", json!("9999-12-31")), "INVALID_INPUT"),

@@ -187,8 +187,7 @@ const STOP_EVERY: u64 = 256;
 /// Solves `problem` with at most `cap` warehouses within `budget`.
 pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: &super::SearchBudget) -> Outcome {
     let cap = cap.map_or(usize::MAX, |k| k as usize);
-    let mut search = Search::new(problem, cap, budget.node_limit());
-    search.stop = budget.stop.clone();
+    let mut search = Search::new(problem, cap, budget);
     if search.stop.as_ref().is_some_and(super::Stop::now) {
         // Out of time before starting: the greedy plan, unproven.
         search.exhausted = true;
@@ -226,7 +225,7 @@ pub(crate) fn solve(problem: &Problem, cap: Option<u32>, budget: &super::SearchB
 }
 
 impl<'p> Search<'p> {
-    fn new(p: &'p Problem, cap: usize, budget: u64) -> Self {
+    fn new(p: &'p Problem, cap: usize, budget: &super::SearchBudget) -> Self {
         let residual = p.targets.clone();
         let open_lines = residual.iter().filter(|&&r| r > 0).count();
         Self {
@@ -240,8 +239,8 @@ impl<'p> Search<'p> {
             cap,
             best: None,
             nodes: 0,
-            budget,
-            stop: None,
+            budget: budget.node_limit(),
+            stop: budget.stop.clone(),
             exhausted: false,
         }
     }

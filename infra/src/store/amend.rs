@@ -324,7 +324,7 @@ impl Store {
             now,
         )
         .await?;
-        cap_credits(&txn, &locks, &[line.order_id], now).await?;
+        cap_credits(&txn, &locks, line.order_id, now).await?;
         settle_order(&txn, &locks, line.order_id, now).await?;
         let moved = if from_packages > 0 {
             allocate_arrivals(&txn, &mut locks, &[line.product_id], now).await?
@@ -779,7 +779,7 @@ async fn apply_substitution<C: ConnectionTrait>(
         now,
     )
     .await?;
-    cap_credits(db, locks, &[order.id], now).await?;
+    cap_credits(db, locks, order.id, now).await?;
     settle_order(db, locks, order.id, now).await?;
     refresh_estimates(db, locks, line.product_id, now).await?;
     Ok(())

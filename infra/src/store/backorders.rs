@@ -278,7 +278,7 @@ impl Store {
         } else {
             Default::default()
         };
-        cap_credits(&txn, &locks, &[row.order_id], now).await?;
+        cap_credits(&txn, &locks, row.order_id, now).await?;
         settle_order(&txn, &locks, row.order_id, now).await?;
         if !moved.contains(&row.product_id) {
             refresh_estimates(&txn, &locks, row.product_id, now).await?;

@@ -196,7 +196,7 @@ impl Store {
             .await?;
         }
         event(&txn, order_id, EventKind::OrderCancelled, json!({ "reason": reason }), now).await?;
-        cap_credits(&txn, &locks, &[order_id], now).await?;
+        cap_credits(&txn, &locks, order_id, now).await?;
         settle_order(&txn, &locks, order_id, now).await?;
         // Released units serve the queue before anyone else.
         let released: Vec<i64> = products.into_iter().collect();

@@ -180,7 +180,7 @@ impl Store {
                 now,
             )
             .await?;
-            cap_credits(&txn, &locks, &[row.order_id], now).await?;
+            cap_credits(&txn, &locks, row.order_id, now).await?;
             settle_order(&txn, &locks, row.order_id, now).await?;
             touched.insert(row.product_id);
             done += 1;
@@ -244,7 +244,7 @@ impl Store {
                     now,
                 )
                 .await?;
-                cap_credits(&txn, &locks, &[row.order_id], now).await?;
+                cap_credits(&txn, &locks, row.order_id, now).await?;
                 settle_order(&txn, &locks, row.order_id, now).await?;
                 touched.insert(row.product_id);
                 cancelled += 1;

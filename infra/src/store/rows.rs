@@ -213,33 +213,28 @@ pub(super) async fn totals<C: sea_orm::ConnectionTrait>(
 /// Reverses the part of an order's credits that a cancellation or a
 /// substitution left above what the order is still worth, so its total
 /// never goes below zero: a negative credit of that amount and a
-/// `COMPENSATION_REVERSED` event. Only orders that were credited at all are
-/// read. Runs under the orders' locks, after their lines changed.
+/// `COMPENSATION_REVERSED` event. An order never credited costs one index
+/// probe. Runs under the order's lock, after its lines changed.
 pub(super) async fn cap_credits<C: ConnectionTrait>(
     db: &C,
     locks: &Locks,
-    order_ids: &[i64],
+    order_id: i64,
     now: i64,
 ) -> Result<(), StoreError> {
     use crate::db::entity::compensation;
     use sea_orm::QuerySelect;
-    if order_ids.is_empty() {
-        return Ok(());
-    }
-    let mut credited: Vec<i64> = compensation::Entity::find()
+    locks.require_order(order_id)?;
+    let credited = compensation::Entity::find()
         .select_only()
-        .column(compensation::Column::OrderId)
-        .filter(compensation::Column::OrderId.is_in(order_ids.iter().copied()))
-        .distinct()
+        .column(compensation::Column::Id)
+        .filter(compensation::Column::OrderId.eq(order_id))
+        .limit(1)
         .into_tuple::<i64>()
-        .all(db)
+        .one(db)
         .await?;
-    credited.sort_unstable();
-    for order_id in credited {
-        locks.require_order(order_id)?;
-        let Some(excess) = totals(db, order_id).await?.excess_credit() else {
-            continue;
-        };
+    if credited.is_some()
+        && let Some(excess) = totals(db, order_id).await?.excess_credit()
+    {
         let reason = "credit above what the order is still worth";
         compensation::Entity::insert(compensation::ActiveModel {
             order_id: Set(order_id),
