@@ -140,8 +140,21 @@ enum Command {
         /// Seconds a quote's plan token stays redeemable.
         #[arg(long, value_name = "SECS", env = "SHIPMIX_PLAN_TOKEN_TTL", default_value_t = 900)]
         plan_token_ttl: u64,
+        /// Answer introspection and serve GraphiQL without a key (every
+        /// other request still needs one). On with --demo.
+        #[arg(long, env = "SHIPMIX_PUBLIC_INTROSPECTION")]
+        public_introspection: bool,
+        /// Seconds a replica trusts what it read of an API key: a revoked key
+        /// is refused everywhere within this.
+        #[arg(long, value_name = "SECS", env = "SHIPMIX_KEY_TTL", default_value_t = 2)]
+        key_ttl: u64,
         #[command(flatten)]
         policy: PolicyArgs,
+    },
+    /// Create, list and revoke API keys.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
     },
     /// Apply pending database migrations and exit.
     Migrate {
@@ -218,6 +231,64 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         orders_out: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum RoleArg {
+    Storefront,
+    Partner,
+    Agent,
+    Admin,
+}
+
+impl From<RoleArg> for domain::access::Role {
+    fn from(role: RoleArg) -> Self {
+        match role {
+            RoleArg::Storefront => domain::access::Role::Storefront,
+            RoleArg::Partner => domain::access::Role::Partner,
+            RoleArg::Agent => domain::access::Role::Agent,
+            RoleArg::Admin => domain::access::Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// Create a key and print its secret (shown this once; only a hash is kept).
+    Create {
+        #[arg(long, value_enum, ignore_case = true)]
+        role: RoleArg,
+        /// The partner a PARTNER key is bound to.
+        #[arg(long, value_name = "CODE")]
+        partner: Option<String>,
+        /// Who holds it; order timelines and the stock audit trail say it.
+        #[arg(long, value_name = "TEXT", default_value = "unnamed key")]
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List every key (never a secret).
+    List {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke a key by id: refused by every replica within --key-ttl.
+    Revoke {
+        id: i64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+impl KeysAction {
+    fn database(&self) -> &DatabaseArgs {
+        match self {
+            KeysAction::Create { database, .. }
+            | KeysAction::List { database }
+            | KeysAction::Revoke { database, .. } => database,
+        }
+    }
 }
 
 /// The deployment's fulfillment policy (readable as `fulfillmentPolicy`).
@@ -311,6 +382,8 @@ where
             plan_time_budget_ms,
             planning_threads,
             plan_token_ttl,
+            public_introspection,
+            key_ttl,
             policy,
         } => {
             let database = match database.settings() {
@@ -348,6 +421,8 @@ where
                     plan_token_ttl: std::time::Duration::from_secs(plan_token_ttl),
                     policy,
                     maintenance_interval,
+                    key_ttl: std::time::Duration::from_secs(key_ttl),
+                    public_introspection: public_introspection || demo,
                     ..Default::default()
                 },
             };
@@ -359,10 +434,37 @@ where
             block_on(stderr, async {
                 let app = crate::server::Application::build(&settings).await?;
                 let _ = writeln!(stdout, "shipmix listening on {} (GraphiQL in a browser)", app.url());
+                if settings.demo {
+                    for (name, _, _, secret) in crate::demo::KEYS {
+                        let _ = writeln!(stdout, "  {name:<22} Authorization: Bearer {secret}");
+                    }
+                }
                 let _ = stdout.flush();
                 app.run_until_stopped().await?;
                 Ok(())
             })
+        }
+        Command::Keys { action } => {
+            let database = match action.database().settings() {
+                Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            let mut refused = None;
+            let code = block_on(stderr, async {
+                let connection = database::connect(&database).await?;
+                database::migrate(&connection).await?;
+                let store = Store::new(connection);
+                match keys(&store, action, stdout).await {
+                    Ok(()) => {}
+                    Err(crate::error::ApiError::User(e)) => refused = Some(e.message),
+                    Err(e) => return Err(anyhow::Error::new(e)),
+                }
+                Ok(())
+            });
+            match refused {
+                Some(message) => bad_input(stderr, &message),
+                None => code,
+            }
         }
         Command::Migrate { database } => {
             let database = match database.settings() {
@@ -448,6 +550,58 @@ where
             0
         }
     }
+}
+
+/// `shipmix keys …`: the same use cases as the GraphQL key mutations.
+async fn keys(store: &Store, action: KeysAction, stdout: &mut dyn Write) -> Result<(), crate::error::ApiError> {
+    let internal = |e: std::io::Error| crate::error::ApiError::Internal(e.into());
+    match action {
+        KeysAction::Create { role, partner, name, .. } => {
+            let created = crate::operations::create_key(store, &name, role.into(), partner.as_deref()).await?;
+            let record = &created.record;
+            writeln!(
+                stdout,
+                "created key {} ({}, {:?}); its secret, shown this once:",
+                record.id,
+                record.grant.role(),
+                record.name
+            )
+            .map_err(internal)?;
+            writeln!(stdout, "{}", created.secret).map_err(internal)?;
+        }
+        KeysAction::List { .. } => {
+            writeln!(
+                stdout,
+                "{:>5}  {:<10}  {:<12}  {:<24}  {:<10}  {:<24}  name",
+                "id", "role", "partner", "created", "state", "last used"
+            )
+            .map_err(internal)?;
+            for key in store.keys().await? {
+                let when = |ms: Option<i64>| {
+                    ms.and_then(chrono::DateTime::from_timestamp_millis)
+                        .map_or_else(|| "-".to_owned(), |t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                };
+                writeln!(
+                    stdout,
+                    "{:>5}  {:<10}  {:<12}  {:<24}  {:<10}  {:<24}  {}",
+                    key.id,
+                    key.grant.role(),
+                    key.grant.partner().unwrap_or("-"),
+                    when(Some(key.created_at_ms)),
+                    if key.revoked_at_ms.is_some() { "revoked" } else { "active" },
+                    when(key.last_used_at_ms),
+                    key.name
+                )
+                .map_err(internal)?;
+            }
+        }
+        KeysAction::Revoke { id, .. } => {
+            let key = store.revoke_key(id).await?;
+            writeln!(stdout, "revoked key {} ({:?}); every replica refuses it within its key TTL", key.id, key.name)
+                .map_err(internal)?;
+        }
+    }
+    Ok(())
 }
 
 fn bad_input(stderr: &mut dyn Write, message: &str) -> u8 {

@@ -85,3 +85,23 @@ pub async fn load(store: &Store) -> Result<bool, StoreError> {
     store.set_stock_levels(&levels).await?;
     Ok(true)
 }
+
+/// The demo's keys, one per role: published (README), so they are for the
+/// demo network only. A PARTNER key for the first demo partner.
+pub const KEYS: [(&str, domain::access::Role, Option<&str>, &str); 4] = [
+    ("demo storefront", domain::access::Role::Storefront, None, "shm_demo_storefront"),
+    ("demo partner ACME3PL", domain::access::Role::Partner, Some(PARTNERS[0]), "shm_demo_partner"),
+    ("demo agent", domain::access::Role::Agent, None, "shm_demo_agent"),
+    ("demo admin", domain::access::Role::Admin, None, "shm_demo_admin"),
+];
+
+/// Creates the demo keys that are missing; every start with `--demo` has
+/// all four.
+pub async fn ensure_keys(store: &Store) -> Result<(), StoreError> {
+    for (name, role, partner, secret) in KEYS {
+        let grant = domain::access::Grant::new(role, partner.map(str::to_owned))
+            .map_err(|e| StoreError::Invariant(format!("demo key {name}: {e}")))?;
+        store.ensure_key(name, grant, secret).await?;
+    }
+    Ok(())
+}

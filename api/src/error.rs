@@ -41,6 +41,17 @@ pub enum ErrorCode {
     InvalidTransition,
     /// The answer would exceed the response size limit; ask for less.
     ResponseTooLarge,
+    /// No API key, a malformed `Authorization` header, or a key that is
+    /// unknown or revoked (HTTP 401).
+    Unauthenticated,
+    /// The key's role may not use this operation or field.
+    Forbidden,
+    /// The key's cost budget cannot pay for this request now (HTTP 429).
+    Throttled,
+    /// A line's unit price is not the catalog's; the current price is in
+    /// the message: quote again.
+    PriceChanged,
+    UnknownKey,
     Internal,
 }
 
@@ -119,6 +130,7 @@ impl From<StoreError> for ApiError {
             StoreError::UnknownShipment(id) => {
                 ApiError::user(ErrorCode::UnknownShipment, format!("unknown shipment {id}"))
             }
+            StoreError::UnknownKey(id) => ApiError::user(ErrorCode::UnknownKey, format!("unknown API key {id}")),
             StoreError::UnknownOrder(id) => ApiError::user(ErrorCode::UnknownOrder, format!("unknown order {id}")),
             StoreError::UnknownLine(id) => {
                 ApiError::user(ErrorCode::UnknownOrderLine, format!("unknown order line {id}"))

@@ -7,6 +7,7 @@ mod amend;
 mod catalog;
 mod fulfillment;
 mod inputs;
+mod keys;
 mod loaders;
 mod network;
 mod orders;
@@ -25,6 +26,7 @@ pub struct Query(
     fulfillment::FulfillmentQuery,
     orders::OrderQuery,
     amend::AmendQuery,
+    keys::KeyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +41,7 @@ pub struct Mutation(
     orders::LifecycleMutation,
     orders::CompensationMutation,
     amend::AmendMutation,
+    keys::KeyMutation,
 );
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
@@ -78,7 +81,7 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
 /// The served schema, with shared state and per-request data loaders added
 /// by the HTTP layer.
 pub fn build_schema(state: AppState) -> AppSchema {
-    builder().data(state).finish()
+    builder().extension(crate::access::AccessControl).data(state).finish()
 }
 
 /// The schema's SDL, built without any data: what `schema.graphql` holds.

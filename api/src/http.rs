@@ -258,11 +258,83 @@ async fn guarded(
     }
 }
 
+/// What a request's `Authorization` header holds.
+enum Credentials {
+    Absent,
+    Malformed,
+    Bearer(String),
+}
+
+fn credentials(req: &HttpRequest) -> Credentials {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Credentials::Absent;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credentials::Malformed;
+    };
+    match value.split_once(' ') {
+        Some((scheme, secret)) if scheme.eq_ignore_ascii_case("bearer") && !secret.trim().is_empty() => {
+            Credentials::Bearer(secret.trim().to_owned())
+        }
+        _ => Credentials::Malformed,
+    }
+}
+
+fn unauthenticated(media: &'static str, message: &str) -> HttpResponse {
+    let body = serde_json::json!({ "errors": [{ "message": message,
+        "extensions": { "code": ErrorCode::Unauthenticated.name() } }] });
+    HttpResponse::build(StatusCode::UNAUTHORIZED)
+        .insert_header((header::CONTENT_TYPE, media))
+        .insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"shipmix\""))
+        .body(body.to_string())
+}
+
+const NO_KEY: &str = "send an API key: Authorization: Bearer <key>";
+
+/// The caller a request acts as, or the 401 it is answered with. Without
+/// a key, only introspection is answered, and only where the deployment
+/// allows it (`None`: no caller).
+async fn authenticate(
+    state: &AppState,
+    credentials: Credentials,
+    document: Option<&async_graphql::parser::types::ExecutableDocument>,
+    operation_name: Option<&str>,
+    media: &'static str,
+) -> Result<Option<domain::access::Caller>, HttpResponse> {
+    match credentials {
+        Credentials::Bearer(secret) => match state.keys.authenticate(&secret).await {
+            Ok(Some(caller)) => Ok(Some(caller)),
+            Ok(None) => Err(unauthenticated(media, "unknown or revoked API key")),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot look up an API key");
+                Err(error_body(StatusCode::SERVICE_UNAVAILABLE, media, "cannot check the API key now; retry"))
+            }
+        },
+        Credentials::Malformed => Err(unauthenticated(media, "the Authorization header must be: Bearer <key>")),
+        Credentials::Absent => {
+            let introspection = document.and_then(|d| operation_of(d, operation_name)).is_some_and(|op| {
+                op.node
+                    .selection_set
+                    .node
+                    .items
+                    .iter()
+                    .all(|item| matches!(&item.node, Selection::Field(f) if f.node.name.node.starts_with("__")))
+            });
+            if introspection && state.settings.public_introspection {
+                Ok(None)
+            } else {
+                Err(unauthenticated(media, NO_KEY))
+            }
+        }
+    }
+}
+
 async fn execute(
     schema: &AppSchema,
     state: &AppState,
     limits: &HttpLimits,
     request: async_graphql::Request,
+    credentials: Credentials,
     media: &'static str,
     request_id: &str,
 ) -> HttpResponse {
@@ -271,7 +343,17 @@ async fn execute(
     // the answer and the metrics' operation.
     let document = async_graphql::parser::parse_query(&request.query).ok();
     let operation_name = request.operation_name.clone();
-    let request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+    let caller = match authenticate(state, credentials, document.as_ref(), operation_name.as_deref(), media).await {
+        Ok(caller) => caller,
+        Err(refused) => {
+            state.metrics.user_error(ErrorCode::Unauthenticated.name());
+            return refused;
+        }
+    };
+    let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+    if let Some(caller) = caller {
+        request = request.data(caller);
+    }
     let mut response = guarded(schema.execute(request), request_id).await;
     if let Some(document) = &document {
         order_as_asked(&mut response.data, document, operation_name.as_deref());
@@ -508,7 +590,7 @@ pub(crate) async fn graphql_post(
                 return bad_request(media, &e);
             }
         };
-        execute(&schema, &state, &limits, request, media, request_id).await
+        execute(&schema, &state, &limits, request, credentials(&req), media, request_id).await
     })
     .await
 }
@@ -521,6 +603,11 @@ pub(crate) async fn graphql_get(
 ) -> HttpResponse {
     traced(&req, async |request_id| {
         if req.query_string().is_empty() && wants_html(&req) {
+            // The page holds no data; it is served where introspection is
+            // public, and its headers pane is where the key goes.
+            if !state.settings.public_introspection {
+                return unauthenticated(JSON, NO_KEY);
+            }
             let page = GraphiQLSource::build().endpoint("/graphql").title("shipmix").finish();
             return HttpResponse::Ok().content_type(ContentType::html()).body(page);
         }
@@ -548,7 +635,7 @@ pub(crate) async fn graphql_get(
                     serde_json::json!({ "errors": [{ "message": "mutations must be sent with POST" }] }).to_string(),
                 );
         }
-        execute(&schema, &state, &limits, request, media, request_id).await
+        execute(&schema, &state, &limits, request, credentials(&req), media, request_id).await
     })
     .await
 }

@@ -2,6 +2,7 @@
 //! `infra`, decide through `domain` and render; nothing in this crate makes a
 //! sourcing decision of its own.
 
+pub mod access;
 pub mod cli;
 pub mod contention;
 pub mod demo;

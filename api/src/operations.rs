@@ -373,3 +373,25 @@ pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> R
         .collect::<Result<Vec<_>, ApiError>>()?;
     Ok(retrying(|| state.store.upsert_products(products.clone())).await?)
 }
+
+/// A new API key; its secret is in the result and nowhere else.
+pub async fn create_key(
+    store: &infra::store::Store,
+    name: &str,
+    role: domain::access::Role,
+    partner_code: Option<&str>,
+) -> Result<infra::store::NewKey, ApiError> {
+    let name = input::text(Some(name), "", input::MAX_NAME, &["name"])?;
+    let partner = partner_code.map(|p| input::text(Some(p), "", input::MAX_NAME, &["partnerCode"])).transpose()?;
+    let grant = domain::access::Grant::new(role, partner)
+        .map_err(|e| ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(&["partnerCode"])))?;
+    Ok(store.create_key(&name, grant).await?)
+}
+
+/// Revokes a key: at once on this replica, within the key TTL on the others.
+pub async fn revoke_key(state: &AppState, id: &str) -> Result<infra::store::KeyRecord, ApiError> {
+    let id = input::id(id, &["id"], "an API key", |n| if n > 0 { Ok(n) } else { Err(domain::ids::InvalidId(n)) })?;
+    let record = state.store.revoke_key(id).await?;
+    state.keys.forget(id);
+    Ok(record)
+}

@@ -49,6 +49,7 @@ impl Application {
             } else {
                 tracing::info!("the database already holds a network; the demo network is not loaded again");
             }
+            crate::demo::ensure_keys(&store).await.context("creating the demo keys")?;
         }
         let cache = StockCache::new(&settings.cache).context("configuring the stock cache")?;
         let state = AppState::new(store, cache, settings.gateway.clone());

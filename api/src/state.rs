@@ -8,6 +8,7 @@ use domain::calendar::Day;
 use domain::policy::FulfillmentPolicy;
 use domain::sourcing::SearchBudget;
 use infra::cache::{StockCache, WarehouseDirectory};
+use infra::keyring::KeyRing;
 use infra::store::Store;
 
 /// Tunables of the gateway, validated at startup.
@@ -30,6 +31,11 @@ pub struct GatewaySettings {
     /// How often the backorder worker looks for expired, overdue and
     /// delayed backorders.
     pub maintenance_interval: Duration,
+    /// How long a replica trusts what it read of a key: a revocation takes
+    /// effect on every replica within this.
+    pub key_ttl: Duration,
+    /// Whether introspection (and GraphiQL's schema) answers without a key.
+    pub public_introspection: bool,
 }
 
 impl Default for GatewaySettings {
@@ -43,6 +49,8 @@ impl Default for GatewaySettings {
             warehouse_refresh: Duration::from_secs(5),
             policy: FulfillmentPolicy::default(),
             maintenance_interval: Duration::from_secs(60),
+            key_ttl: Duration::from_secs(2),
+            public_introspection: false,
         }
     }
 }
@@ -56,6 +64,8 @@ pub struct AppState {
     pub warehouses: WarehouseDirectory,
     pub planner: crate::planning::Planner,
     pub metrics: crate::metrics::Metrics,
+    /// Which caller each request's key stands for.
+    pub keys: KeyRing,
     pub settings: GatewaySettings,
 }
 
@@ -67,7 +77,8 @@ impl AppState {
             settings.search_budget.clone(),
             settings.plan_time_budget,
         );
-        Self { store, cache, warehouses, planner, metrics: crate::metrics::Metrics::new(), settings }
+        let keys = KeyRing::new(store.clone(), settings.key_ttl);
+        Self { store, cache, warehouses, planner, metrics: crate::metrics::Metrics::new(), keys, settings }
     }
 
     /// Today in UTC, by the store's clock: the only place the gateway reads

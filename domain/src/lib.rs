@@ -6,6 +6,7 @@
 //! decides, callers persist. That keeps every decision reproducible from its
 //! inputs, which is what the property tests and `shipmix simulate` rely on.
 
+pub mod access;
 pub mod amend;
 pub mod backorder;
 pub mod calendar;

@@ -8,5 +8,6 @@ pub mod cache;
 pub mod clock;
 pub mod db;
 pub mod digest;
+pub mod keyring;
 pub mod store;
 pub mod telemetry;

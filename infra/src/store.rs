@@ -5,6 +5,7 @@ mod amend;
 mod backorders;
 mod catalog;
 mod compensation;
+mod keys;
 mod levels;
 mod lifecycle;
 mod locks;
@@ -30,6 +31,7 @@ pub use backorders::queue_reads;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
+pub use keys::{KEY_HASH_KIND, KEY_PREFIX, KeyRecord, NewKey};
 pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
 pub use maintenance::MaintenanceReport;
 pub use maintenance::worker_reads;
@@ -68,6 +70,8 @@ pub enum StoreError {
     UnknownLine(i64),
     #[error("unknown substitution {0}")]
     UnknownSubstitution(i64),
+    #[error("unknown API key {0}")]
+    UnknownKey(i64),
     /// Units that left the warehouse cannot be cancelled.
     #[error("{0}")]
     AlreadyShipped(String),

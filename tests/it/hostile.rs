@@ -750,7 +750,8 @@ fn random_and_extreme_values_through_every_mutation_never_answer_internal() {
             }
             let request = Request::new(*query)
                 .variables(Variables::from_json(variables))
-                .data(api::graphql::Loaders::new(&app.store));
+                .data(api::graphql::Loaders::new(&app.store))
+                .data(crate::support::admin_caller());
             let answer = runtime.block_on(schema.execute(request));
             let internal = answer.errors.iter().find(|e| {
                 e.extensions.as_ref().and_then(|x| x.get("code")).is_some_and(|c| c.to_string() == "INTERNAL")

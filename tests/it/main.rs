@@ -2,6 +2,7 @@
 //! against the real command line in-process and the real HTTP server on
 //! port 0, on SQLite always and on Postgres when `TEST_DATABASE_URL` is set.
 
+mod access;
 mod backorders;
 mod batch;
 mod cache;

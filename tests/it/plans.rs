@@ -195,8 +195,10 @@ async fn every_statement_the_store_sends_reads_through_an_index_at_scale() {
             api::state::GatewaySettings::default(),
         ));
         let run = |query: &str, variables: Value| {
-            let request =
-                Request::new(query).variables(Variables::from_json(variables)).data(api::graphql::Loaders::new(&store));
+            let request = Request::new(query)
+                .variables(Variables::from_json(variables))
+                .data(api::graphql::Loaders::new(&store))
+                .data(crate::support::admin_caller());
             let schema = schema.clone();
             async move {
                 let answer = schema.execute(request).await;

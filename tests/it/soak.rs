@@ -349,11 +349,18 @@ pub(crate) struct Soak {
 
 /// Sets the hot levels to 0–3 units, runs the clients against `targets`,
 /// and returns what they saw.
-async fn drive(targets: Vec<String>, warehouses: Vec<String>, skus: Vec<String>, soak: &Soak) -> (Tally, Duration) {
+async fn drive(
+    targets: Vec<String>,
+    key: &str,
+    warehouses: Vec<String>,
+    skus: Vec<String>,
+    soak: &Soak,
+) -> (Tally, Duration) {
     // Idle connections are dropped before the server's keep-alive (5 s)
     // closes them, so a request never goes out on a connection the server
     // is closing at that moment (which would be lost without a reply).
     let http = reqwest::Client::builder()
+        .default_headers(crate::support::bearer(key))
         .timeout(Duration::from_secs(60))
         .pool_idle_timeout(Duration::from_secs(2))
         .build()
@@ -517,7 +524,8 @@ async fn every_mutation_at_once_on_two_replicas_keeps_every_invariant() {
     let db = infra::db::connect(&first.database).await.unwrap();
     let before = deadlocks(&db).await;
     let targets = vec![first.graphql_url(), second.graphql_url()];
-    let (mut tally, elapsed) = drive(targets, warehouses.map(str::to_owned).to_vec(), skus, &soak).await;
+    let (mut tally, elapsed) =
+        drive(targets, &first.admin_key, warehouses.map(str::to_owned).to_vec(), skus, &soak).await;
     eprintln!("{}", report(&mut tally, elapsed));
     assert_eq!(tally.lost, 0, "no replica was stopped, so every request is answered");
     let requests: usize = tally.latencies.values().map(Vec::len).sum();
@@ -544,7 +552,8 @@ async fn soak_against_running_replicas() {
         duration: Duration::from_secs(number("SOAK_SECONDS", 300)),
         seed: number("SOAK_SEED", 13),
     };
-    let http = reqwest::Client::new();
+    let key = var("SOAK_KEY");
+    let http = crate::support::client_with(&key);
     let network: Value = http
         .post(&targets[0])
         .json(&json!({ "query": "{ warehouses(first: 100) { edges { node { code active } } } products(first: 10) { edges { node { sku } } } }" }))
@@ -563,13 +572,13 @@ async fn soak_against_running_replicas() {
     let db = infra::db::connect(&settings).await.unwrap();
     let store = infra::store::Store::new(db.clone());
     let before = deadlocks(&db).await;
-    let (mut tally, elapsed) = drive(targets.clone(), warehouses, skus, &soak).await;
+    let (mut tally, elapsed) = drive(targets.clone(), &key, warehouses, skus, &soak).await;
     // Answers lost to a killed replica: the storefront sends them again.
     let mut rng = Rng(soak.seed);
     for n in 0..tally.placements.len() {
         if tally.placements[n].order.is_none() {
             let input = tally.placements[n].input.clone();
-            let driver_http = reqwest::Client::new();
+            let driver_http = crate::support::client_with(&key);
             let body = json!({ "query": PLACE, "variables": { "i": input } });
             let target = &targets[rng.below(targets.len())];
             let answer: Value = driver_http.post(target).json(&body).send().await.unwrap().json().await.unwrap();

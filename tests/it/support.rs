@@ -87,7 +87,10 @@ pub(crate) enum Lane {
 pub(crate) struct TestApp {
     pub(crate) lane: Lane,
     pub(crate) address: String,
+    /// Sends the admin key with every request.
     pub(crate) client: reqwest::Client,
+    /// The admin key's secret.
+    pub(crate) admin_key: String,
     pub(crate) store: Store,
     pub(crate) cache: StockCache,
     pub(crate) database: DatabaseSettings,
@@ -234,10 +237,12 @@ pub(crate) async fn spawn_limited(
     init_test_logging();
     let (database, dir) = fresh_database(lane).await;
     let (address, store, cache, server) = spawn_on(&database, &cache_settings, gateway, clock.clone(), limits).await;
+    let admin_key = key_for(&store, domain::access::Role::Admin, None).await;
     TestApp {
         lane,
         address,
-        client: reqwest::Client::new(),
+        client: client_with(&admin_key),
+        admin_key,
         store,
         cache,
         database,
@@ -260,7 +265,8 @@ pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -
     TestApp {
         lane: of.lane,
         address,
-        client: reqwest::Client::new(),
+        client: client_with(&of.admin_key),
+        admin_key: of.admin_key.clone(),
         store,
         cache,
         database: of.database.clone(),
@@ -269,6 +275,31 @@ pub(crate) async fn spawn_replica_with(of: &TestApp, gateway: GatewaySettings) -
         server,
         _dir: None,
     }
+}
+
+/// A new key of `role` (bound to `partner`), made through the store.
+pub(crate) async fn key_for(store: &Store, role: domain::access::Role, partner: Option<&str>) -> String {
+    let grant = domain::access::Grant::new(role, partner.map(str::to_owned)).expect("a valid grant");
+    store.create_key(&format!("test {role}"), grant).await.expect("create a key").secret
+}
+
+/// An admin, for requests run on the schema in-process.
+pub(crate) fn admin_caller() -> domain::access::Caller {
+    let grant = domain::access::Grant::new(domain::access::Role::Admin, None).expect("a valid grant");
+    domain::access::Caller { key_id: 0, name: "in-process".into(), grant }
+}
+
+/// The `Authorization` header that sends `key`.
+pub(crate) fn bearer(key: &str) -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}")).expect("a header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    headers
+}
+
+/// An HTTP client that sends `key` with every request.
+pub(crate) fn client_with(key: &str) -> reqwest::Client {
+    reqwest::Client::builder().default_headers(bearer(key)).build().expect("a client")
 }
 
 async fn spawn_on(
@@ -300,9 +331,14 @@ pub(crate) fn init_test_logging() {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }
 
+/// The one column a refused request may change.
+const VOLATILE: &str = "last_used_at_ms";
+
 impl TestApp {
     /// A fingerprint of every row of every table but the migrations'
-    /// bookkeeping: equal before and after a call means it changed nothing.
+    /// bookkeeping and when a key was last used (every request with a key
+    /// may record that): equal before and after a call means it changed
+    /// nothing.
     pub(crate) async fn digest(&self) -> std::collections::BTreeMap<String, String> {
         use sea_orm::Statement;
         let db = Database::connect(&self.database.url).await.expect("connect for a digest");
@@ -332,7 +368,9 @@ impl TestApp {
                         .await
                         .expect("columns")
                         .iter()
-                        .map(|r| format!("quote(\"{}\")", r.try_get::<String>("", "name").expect("column name")))
+                        .map(|r| r.try_get::<String>("", "name").expect("column name"))
+                        .filter(|c| c != VOLATILE)
+                        .map(|c| format!("quote(\"{c}\")"))
                         .collect();
                     format!(
                         "SELECT coalesce(group_concat(r, '|'), '') AS d FROM (SELECT {} AS r FROM \"{table}\" ORDER BY 1)",
@@ -340,7 +378,9 @@ impl TestApp {
                     )
                 }
                 Lane::Postgres => {
-                    format!("SELECT coalesce(string_agg(t::text, '|' ORDER BY t::text), '') AS d FROM \"{table}\" t")
+                    format!(
+                        "SELECT coalesce(string_agg((to_jsonb(t) - '{VOLATILE}')::text, '|' ORDER BY t::text), '') AS d FROM \"{table}\" t"
+                    )
                 }
             };
             let row = db.query_one_raw(query(sql)).await.expect("digest a table").expect("one row");

@@ -153,7 +153,7 @@ fn store_modules_call_only_downwards() {
         "infra/src/store",
         "super",
         &[
-            &["stored", "locks"],
+            &["stored", "locks", "keys"],
             &["catalog", "network"],
             &["levels"],
             &["rows"],
@@ -173,7 +173,7 @@ fn api_modules_call_only_downwards() {
         "crate",
         &[
             &["error"],
-            &["planning", "metrics"],
+            &["planning", "metrics", "access"],
             &["state", "contention", "demo", "import", "simulate"],
             &["input"],
             &["fulfillment", "operations", "worker"],
@@ -188,7 +188,7 @@ fn api_modules_call_only_downwards() {
         "super",
         &[
             &["scalars", "inputs", "loaders"],
-            &["network", "catalog"],
+            &["network", "catalog", "keys"],
             &["orders", "stock"],
             &["fulfillment"],
             &["amend"],

@@ -8,6 +8,7 @@ mod m20261126_000003_lifecycle;
 mod m20261201_000004_one_open_package;
 mod m20261201_000005_queue_order;
 mod m20261201_000006_worker_passes;
+mod m20261202_000007_access;
 
 use sea_orm_migration::prelude::*;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000004_one_open_package::Migration),
             Box::new(m20261201_000005_queue_order::Migration),
             Box::new(m20261201_000006_worker_passes::Migration),
+            Box::new(m20261202_000007_access::Migration),
         ]
     }
 }

@@ -23,6 +23,8 @@ pub struct Model {
     pub partial_shipment_charge_micros: i64,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The API key that placed it (none: placed before keys, or by an operator).
+    pub owner_key_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,8 @@ pub struct Model {
     /// JSON object with the facts of the event.
     pub payload: String,
     pub created_at_ms: i64,
+    /// Who caused it (`domain::access::Actor::label`); none before keys.
+    pub actor: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

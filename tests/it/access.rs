@@ -1,0 +1,363 @@
+//! Who may do what: keys, the role of every operation and field, and
+//! requests without a (valid) key.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use async_graphql::parser::types::{BaseType, Type, TypeKind, TypeSystemDefinition};
+use domain::access::Role;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::{Lane, TestApp, client_with, key_for, lanes, seeded, spawn_app, spawn_configured};
+
+/// The object and interface types of the served schema, each with its
+/// fields (name, arguments, type).
+fn schema_types() -> BTreeMap<String, TypeKind> {
+    let document = async_graphql::parser::parse_schema(api::graphql::sdl()).expect("the SDL parses");
+    document
+        .definitions
+        .into_iter()
+        .filter_map(|d| match d {
+            TypeSystemDefinition::Type(t) => Some((t.node.name.node.to_string(), t.node.kind)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn every_field_of_the_schema_has_a_rule_and_every_rule_names_a_field() {
+    let types = schema_types();
+    let mut missing = Vec::new();
+    let mut fields = BTreeSet::new();
+    for (name, kind) in &types {
+        let defined = match kind {
+            TypeKind::Object(o) => &o.fields,
+            TypeKind::Interface(i) => &i.fields,
+            _ => continue,
+        };
+        for field in defined {
+            let field = field.node.name.node.to_string();
+            if api::access::rule(name, &field).is_none() {
+                missing.push(format!("{name}.{field}"));
+            }
+            fields.insert((name.clone(), field));
+        }
+    }
+    assert!(missing.is_empty(), "fields without an access rule: {missing:?}");
+    let stale: Vec<String> = api::access::RULES
+        .iter()
+        .flat_map(|(ty, _, names)| names.iter().map(move |f| (ty.to_string(), f.to_string())))
+        .filter(|key| !fields.contains(key))
+        .map(|(ty, f)| format!("{ty}.{f}"))
+        .collect();
+    assert!(stale.is_empty(), "rules for fields the schema does not have: {stale:?}");
+}
+
+/// Who may use each operation, as the product promises it (written out
+/// here, apart from the table the server enforces).
+fn promised(field: &str) -> &'static [Role] {
+    use Role::*;
+    match field {
+        "product" | "products" | "availability" | "fulfillmentPolicy" => &[Storefront, Partner, Agent, Admin],
+        "quoteFulfillment" | "substitutes" | "order" => &[Storefront, Agent, Admin],
+        "warehouses" | "warehouse" => &[Partner, Agent, Admin],
+        "orders" | "backorders" => &[Agent, Admin],
+        "placeOrder" | "confirmBackorder" | "cancelBackorder" | "cancelOrderLine" | "respondToSubstitution" => {
+            &[Storefront, Agent, Admin]
+        }
+        "cancelOrder" | "issueCompensation" | "substituteLine" | "proposeSubstitution" => &[Agent, Admin],
+        "setStockLevels"
+        | "receiveStock"
+        | "adjustStock"
+        | "recordInboundReceipt"
+        | "markShipmentShipped"
+        | "reportShortPick" => &[Partner, Admin],
+        "upsertWarehouse" | "upsertProducts" | "apiKeys" | "createApiKey" | "revokeApiKey" => &[Admin],
+        other => panic!("no promise for {other}: add it here"),
+    }
+}
+
+/// A value of `ty` that validates (ids name nothing that exists).
+fn sample(ty: &Type, types: &BTreeMap<String, TypeKind>) -> String {
+    match &ty.base {
+        BaseType::List(item) => format!("[{}]", sample(item, types)),
+        BaseType::Named(name) => match name.as_str() {
+            "String" => "\"X\"".into(),
+            "ID" => "\"999999\"".into(),
+            "Int" => "1".into(),
+            "Float" => "1.0".into(),
+            "Boolean" => "true".into(),
+            "Date" => "\"2030-01-01\"".into(),
+            "DateTime" => "\"2030-01-01T00:00:00Z\"".into(),
+            "Money" | "Decimal" => "\"1\"".into(),
+            other => match types.get(other) {
+                Some(TypeKind::Enum(e)) => e.values[0].node.value.node.to_string(),
+                Some(TypeKind::InputObject(o)) => {
+                    let fields: Vec<String> = o
+                        .fields
+                        .iter()
+                        .filter(|f| !f.node.ty.node.nullable && f.node.default_value.is_none())
+                        .map(|f| format!("{}: {}", f.node.name.node, sample(&f.node.ty.node, types)))
+                        .collect();
+                    format!("{{ {} }}", fields.join(", "))
+                }
+                _ => panic!("no sample for {other}"),
+            },
+        },
+    }
+}
+
+fn named(ty: &Type) -> &str {
+    match &ty.base {
+        BaseType::List(item) => named(item),
+        BaseType::Named(name) => name.as_str(),
+    }
+}
+
+/// One request per operation of the schema, with valid arguments.
+fn operations() -> Vec<(String, String)> {
+    let types = schema_types();
+    let mut out = Vec::new();
+    for root in ["Query", "Mutation"] {
+        let Some(TypeKind::Object(object)) = types.get(root) else { panic!("no {root}") };
+        for field in &object.fields {
+            let field = &field.node;
+            let args: Vec<String> = field
+                .arguments
+                .iter()
+                .filter(|a| !a.node.ty.node.nullable && a.node.default_value.is_none())
+                .map(|a| format!("{}: {}", a.node.name.node, sample(&a.node.ty.node, &types)))
+                .collect();
+            let args = if args.is_empty() { String::new() } else { format!("({})", args.join(", ")) };
+            let selection = match types.get(named(&field.ty.node)) {
+                Some(TypeKind::Object(_) | TypeKind::Interface(_)) => " { __typename }",
+                _ => "",
+            };
+            let keyword = if root == "Query" { "query" } else { "mutation" };
+            out.push((field.name.node.to_string(), format!("{keyword} {{ {}{args}{selection} }}", field.name.node)));
+        }
+    }
+    out
+}
+
+fn forbidden(body: &Value) -> bool {
+    body["errors"].as_array().is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == "FORBIDDEN"))
+}
+
+async fn post(client: &reqwest::Client, app: &TestApp, query: &str) -> (StatusCode, Value) {
+    let response = client.post(app.graphql_url()).json(&json!({ "query": query })).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_operation_answers_each_role_as_promised() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let mut clients = Vec::new();
+        for role in Role::ALL {
+            let partner = (role == Role::Partner).then_some("ACME");
+            if partner.is_some() {
+                app.ok(
+                    r#"mutation { upsertWarehouse(input: { code: "ACM", name: "ACME 1", partnerCode: "ACME",
+                        latitude: 40.0, longitude: -75.0, baseCost: "5", costPerKm: "0.002" }) { userErrors { code } } }"#,
+                    json!({}),
+                )
+                .await;
+            }
+            clients.push((role, client_with(&key_for(&app.store, role, partner).await)));
+        }
+        let operations = operations();
+        assert!(operations.len() >= 30, "{operations:?}");
+        for (field, query) in &operations {
+            for (role, client) in &clients {
+                let (status, body) = post(client, &app, query).await;
+                assert_eq!(status, StatusCode::OK, "[{lane:?}] {role} {query}: {body}");
+                let allowed = promised(field).contains(role);
+                assert_eq!(forbidden(&body), !allowed, "[{lane:?}] {role} {query}: {body}");
+                if !allowed {
+                    let error = &body["errors"][0];
+                    assert_eq!(error["path"], json!([field]), "[{lane:?}] {body}");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn nested_fields_are_guarded_like_operations() {
+    let app = seeded(Lane::Sqlite).await;
+    let shop = client_with(&key_for(&app.store, Role::Storefront, None).await);
+    let query =
+        r#"{ availability(skus: ["TENT"]) { sku totalAvailable locations { warehouse { code } available onHand } } }"#;
+    let (_, body) = post(&shop, &app, query).await;
+    // A shop sees what it can sell, not the warehouse's counts.
+    assert!(forbidden(&body), "{body}");
+    assert_eq!(body["errors"][0]["path"][2], "locations", "{body}");
+    assert_eq!(body["errors"][0]["path"].as_array().unwrap().last().unwrap(), "onHand", "{body}");
+    let (_, body) = post(
+        &shop,
+        &app,
+        r#"{ availability(skus: ["TENT"]) { sku totalAvailable locations { warehouse { code } available } } }"#,
+    )
+    .await;
+    assert!(body.get("errors").is_none(), "{body}");
+    assert_eq!(body["data"]["availability"][0]["totalAvailable"], 7);
+    let (_, body) =
+        post(&shop, &app, r#"{ availability(skus: ["TENT"]) { locations { warehouse { baseCost } } } }"#).await;
+    assert!(forbidden(&body), "{body}");
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_key_get_only_an_authentication_error() {
+    let app = spawn_app(Lane::Sqlite).await;
+    let before = app.digest().await;
+    let anonymous = reqwest::Client::new();
+    let introspection = "{ __schema { queryType { name } } }";
+    let mutation =
+        r#"mutation { upsertProducts(input: [{ sku: "A", name: "A", unitPrice: "1" }]) { userErrors { code } } }"#;
+    for query in [introspection, "{ products { nodes { sku } } }", mutation] {
+        for header in [None, Some("Bearer shm_0000"), Some("Basic YWRtaW46YWRtaW4="), Some("Bearer"), Some("shm_x")] {
+            let mut request = anonymous.post(app.graphql_url()).json(&json!({ "query": query }));
+            if let Some(header) = header {
+                request = request.header("authorization", header);
+            }
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{header:?} {query}");
+            assert_eq!(response.headers()["www-authenticate"], "Bearer realm=\"shipmix\"");
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+            assert!(body.get("data").is_none(), "{body}");
+        }
+    }
+    let page = anonymous.get(app.graphql_url()).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.digest().await, before, "refused requests changed something");
+}
+
+#[tokio::test]
+async fn public_introspection_answers_the_schema_and_nothing_else_without_a_key() {
+    let gateway = api::state::GatewaySettings { public_introspection: true, ..Default::default() };
+    let app = spawn_configured(Lane::Sqlite, crate::support::cache_for(Lane::Sqlite), gateway).await;
+    let anonymous = reqwest::Client::new();
+    let (status, body) = post(&anonymous, &app, "{ __schema { queryType { name } } }").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["data"]["__schema"]["queryType"]["name"], "Query");
+    let (status, _) = post(&anonymous, &app, "{ __typename products { nodes { sku } } }").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let page = anonymous.get(app.graphql_url()).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn keys_are_created_listed_and_revoked_on_every_replica() {
+    for lane in lanes() {
+        let gateway = api::state::GatewaySettings { key_ttl: Duration::from_millis(300), ..Default::default() };
+        let first = spawn_configured(lane, crate::support::cache_for(lane), gateway.clone()).await;
+        let second = crate::support::spawn_replica_with(&first, gateway).await;
+        let created = first
+            .ok(
+                r#"mutation { createApiKey(input: { name: "web shop", role: STOREFRONT }) {
+                    key { id name role partnerCode revokedAt lastUsedAt } secret userErrors { code } } }"#,
+                json!({}),
+            )
+            .await;
+        let payload = &created["createApiKey"];
+        assert_eq!(payload["userErrors"], json!([]));
+        assert_eq!(payload["key"]["role"], "STOREFRONT");
+        assert_eq!(payload["key"]["lastUsedAt"], Value::Null);
+        let secret = payload["secret"].as_str().unwrap().to_owned();
+        assert!(secret.starts_with("shm_") && secret.len() == 68, "{secret}");
+        let id = payload["key"]["id"].as_str().unwrap().to_owned();
+        let shop = client_with(&secret);
+        for app in [&first, &second] {
+            let (status, body) = post(&shop, app, "{ products { nodes { sku } } }").await;
+            assert_eq!(status, StatusCode::OK, "[{lane:?}] {body}");
+        }
+        // A storefront cannot make keys; the secret is never listed.
+        let (_, body) = post(&shop, &first, r#"mutation { revokeApiKey(id: "1") { userErrors { code } } }"#).await;
+        assert!(forbidden(&body), "{body}");
+        let listed = first.ok("{ apiKeys { id name role lastUsedAt } }", json!({})).await;
+        assert!(!listed.to_string().contains(&secret));
+        let mine = listed["apiKeys"].as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap().clone();
+        assert!(mine["lastUsedAt"].is_string() || wait_for_use(&first, &id).await, "[{lane:?}] {listed}");
+
+        for (input, code) in [
+            (r#"{ name: "p", role: PARTNER }"#, "INVALID_INPUT"),
+            (r#"{ name: "p", role: PARTNER, partnerCode: "NOPE" }"#, "INVALID_INPUT"),
+            (r#"{ name: "a", role: AGENT, partnerCode: "ACME" }"#, "INVALID_INPUT"),
+            (r#"{ name: "", role: AGENT }"#, "INVALID_INPUT"),
+        ] {
+            let before = first.digest().await;
+            let answer = first
+                .ok(
+                    &format!("mutation {{ createApiKey(input: {input}) {{ secret userErrors {{ code }} }} }}"),
+                    json!({}),
+                )
+                .await;
+            assert_eq!(answer["createApiKey"]["userErrors"][0]["code"], code, "{input}: {answer}");
+            assert_eq!(answer["createApiKey"]["secret"], Value::Null);
+            assert_eq!(first.digest().await, before, "{input}");
+        }
+        let unknown = first.ok(r#"mutation { revokeApiKey(id: "999") { userErrors { code } } }"#, json!({})).await;
+        assert_eq!(unknown["revokeApiKey"]["userErrors"][0]["code"], "UNKNOWN_KEY");
+
+        let revoked = first
+            .ok(
+                "mutation($id: ID!) { revokeApiKey(id: $id) { key { revokedAt } userErrors { code } } }",
+                json!({ "id": id }),
+            )
+            .await;
+        assert!(revoked["revokeApiKey"]["key"]["revokedAt"].is_string(), "{revoked}");
+        // At once where it was revoked; within the key TTL on the other replica.
+        let (status, _) = post(&shop, &first, "{ products { nodes { sku } } }").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let started = std::time::Instant::now();
+        loop {
+            let (status, _) = post(&shop, &second, "{ products { nodes { sku } } }").await;
+            if status == StatusCode::UNAUTHORIZED {
+                break;
+            }
+            assert!(started.elapsed() < Duration::from_secs(5), "[{lane:?}] the replica still takes a revoked key");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Whether the key's last use shows up within a few seconds (it is
+/// recorded off the request's path).
+async fn wait_for_use(app: &TestApp, id: &str) -> bool {
+    for _ in 0..50 {
+        let listed = app.ok("{ apiKeys { id lastUsedAt } }", json!({})).await;
+        if listed["apiKeys"].as_array().unwrap().iter().any(|k| k["id"] == id && k["lastUsedAt"].is_string()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[test]
+fn the_command_line_creates_lists_and_revokes_keys() {
+    let scratch = crate::support::Scratch::new();
+    let dir = scratch.path("data").display().to_string();
+    let created = crate::support::shipmix(&["keys", "create", "--role", "agent", "--name", "desk", "--data-dir", &dir]);
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let secret = created.stdout.lines().last().unwrap().to_owned();
+    assert!(secret.starts_with("shm_"), "{}", created.stdout);
+    let listed = crate::support::shipmix(&["keys", "list", "--data-dir", &dir]);
+    assert_eq!(listed.code, 0, "{}", listed.stderr);
+    assert!(listed.stdout.contains("AGENT") && listed.stdout.contains("desk") && listed.stdout.contains("active"));
+    assert!(!listed.stdout.contains(&secret));
+    let partner = crate::support::shipmix(&["keys", "create", "--role", "PARTNER", "--data-dir", &dir]);
+    assert_eq!(partner.code, api::cli::EXIT_BAD_INPUT, "{}", partner.stdout);
+    assert!(partner.stderr.contains("must name its partner"), "{}", partner.stderr);
+    let revoked = crate::support::shipmix(&["keys", "revoke", "1", "--data-dir", &dir]);
+    assert_eq!(revoked.code, 0, "{}", revoked.stderr);
+    let listed = crate::support::shipmix(&["keys", "list", "--data-dir", &dir]);
+    assert!(listed.stdout.contains("revoked"), "{}", listed.stdout);
+    let unknown = crate::support::shipmix(&["keys", "revoke", "77", "--data-dir", &dir]);
+    assert_eq!(unknown.code, api::cli::EXIT_BAD_INPUT, "{}", unknown.stderr);
+}
