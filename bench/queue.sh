@@ -53,7 +53,7 @@ grow_to() { # total confirmed backorders wanted
 time_it() { # name body
   local times=()
   for _ in $(seq 20); do
-    times+=("$(curl -s -o /dev/null -w '%{time_total}' -H 'content-type: application/json' -d "$2" "127.0.0.1:$PORT/graphql")")
+    times+=("$(curl -s -o /dev/null -w '%{time_total}' -H 'content-type: application/json' -H "authorization: Bearer ${SHIPMIX_KEY:-shm_demo_admin}" -d "$2" "127.0.0.1:$PORT/graphql")")
   done
   printf '%s\n' "${times[@]}" | sort -n | awk -v name="$1" '{ t[NR] = $1 * 1000 } END { printf "  %-36s median %7.1f ms   max %7.1f ms\n", name, t[int((NR + 1) / 2)], t[NR] }'
 }

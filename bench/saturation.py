@@ -12,6 +12,7 @@ quotes were answered.
     bench/saturation.py http://127.0.0.1:18799 [SECS] [CLIENTS]
 """
 import json
+import os
 import sys
 import threading
 import time
@@ -25,7 +26,8 @@ SKUS = [f"S{i:03}" for i in range(100)]
 
 def post(query, variables=None, timeout=120):
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    req = urllib.request.Request(BASE + "/graphql", body, {"Content-Type": "application/json"})
+    req = urllib.request.Request(BASE + "/graphql", body, {"Content-Type": "application/json",
+                                                           "Authorization": "Bearer " + os.environ["SHIPMIX_KEY"]})
     with urllib.request.urlopen(req, timeout=timeout) as r:
         return json.loads(r.read())
 

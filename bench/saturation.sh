@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PORT=18799
 cargo build --release -q -p api
 WORK="$(mktemp -d)"
+SHIPMIX_KEY=$(target/release/shipmix keys create --role ADMIN --name saturation --data-dir "$WORK/data" | tail -1)
+export SHIPMIX_KEY
 target/release/shipmix serve --data-dir "$WORK/data" --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null; rm -rf "$WORK"' EXIT

@@ -28,6 +28,8 @@ end
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
+  -- The demo's admin key unless another is given.
+  wrk.headers["Authorization"] = "Bearer " .. (os.getenv("SHIPMIX_KEY") or "shm_demo_admin")
   if operation == "ids" then
     for line in io.lines(os.getenv("IDS")) do ids[#ids + 1] = line end
   end

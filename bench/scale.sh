@@ -88,7 +88,7 @@ latency() { # name runs body-with-@ID@ [ids-file]
       b=${body//@ID@/$id}
     fi
     b=${b//@N@/$RANDOM$i}
-    times+=("$(curl -s -o "$WORK/answer" -w '%{time_total}' -H 'content-type: application/json' -d "$b" "$URL")")
+    times+=("$(curl -s -o "$WORK/answer" -w '%{time_total}' -H 'content-type: application/json' -H "authorization: Bearer ${SHIPMIX_KEY:-shm_demo_admin}" -d "$b" "$URL")")
     if grep -qF -e '"errors"' -e '"userErrors":[{' "$WORK/answer"; then
       failed=$(( failed + 1 )); [ -n "$first" ] || first=$(head -c 200 "$WORK/answer")
     fi

@@ -39,7 +39,7 @@ start 18802
 VICTIM=${PIDS[1]}
 
 SOAK_TARGETS="http://127.0.0.1:18801/graphql,http://127.0.0.1:18802/graphql" \
-SOAK_DATABASE_URL="$PG_URL/$DB" SOAK_CLIENTS="$CLIENTS" SOAK_SECONDS="$SECS" \
+SOAK_DATABASE_URL="$PG_URL/$DB" SOAK_CLIENTS="$CLIENTS" SOAK_SECONDS="$SECS" SOAK_KEY=shm_demo_admin \
   cargo test -q -p tests --test it -- --ignored --exact soak::soak_against_running_replicas --nocapture \
   >"$WORK/driver.log" 2>&1 &
 DRIVER=$!

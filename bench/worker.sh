@@ -45,7 +45,8 @@ port, orders = sys.argv[1], int(sys.argv[2])
 def call(query):
     body = json.dumps({"query": query}).encode()
     request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": "Bearer shm_demo_admin"})
     return json.load(urllib.request.urlopen(request))["data"]
 def one(n):
     placed = call('mutation { placeOrder(input: {lines: [{sku: "SKU00011", quantity: 3}], '

@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use domain::access::Caller;
 use domain::calendar::Day;
 use domain::limits::MAX_ORDER_VALUE;
 use domain::order::{BackorderConsent, LeadTimes, OrderDraft, draft_order};
@@ -202,13 +203,12 @@ pub enum Placement {
     Placed {
         order_id: i64,
         replayed: bool,
+        /// What the shopper reads and changes the order with.
+        token: String,
     },
     /// The plan token's stock changed: nothing was placed; here is what the
     /// same request gets now.
-    Stale {
-        reason: &'static str,
-        fresh: Box<Quote>,
-    },
+    Stale { reason: &'static str, fresh: Box<Quote> },
 }
 
 fn placement_fingerprint(input: &PlaceOrder) -> String {
@@ -225,6 +225,7 @@ fn placement_fingerprint(input: &PlaceOrder) -> String {
 /// is refused.
 fn decide(
     state: &AppState,
+    caller: &Caller,
     input: &PlaceOrder,
     request_hash: &str,
     snapshot: &SourcingSnapshot,
@@ -241,13 +242,25 @@ fn decide(
             format!("not enough stock of products that cannot be backordered: {}", not_backorderable.join(", ")),
         ));
     }
-    let unit_prices: Vec<Money> = input
-        .request
-        .lines()
-        .iter()
-        .zip(&input.unit_prices)
-        .map(|(line, price)| price.or_else(|| snapshot.product(line.sku()).map(|p| p.unit_price)).unwrap_or_default())
-        .collect();
+    let mut unit_prices = Vec::with_capacity(input.unit_prices.len());
+    for (i, (line, given)) in input.request.lines().iter().zip(&input.unit_prices).enumerate() {
+        let catalog = snapshot.product(line.sku()).map(|p| p.unit_price).unwrap_or_default();
+        match given {
+            // A storefront's price is the one it showed the shopper: when
+            // the catalog moved since, the shopper sees the new one first.
+            Some(price) if *price != catalog && !caller.sets_prices() => {
+                return Err(ApiError::User(
+                    UserError::new(
+                        ErrorCode::PriceChanged,
+                        format!("{} costs {} now, not {}: quote again", line.sku(), catalog.amount(), price.amount()),
+                    )
+                    .at(&["lines", &i.to_string(), "unitPrice"]),
+                ));
+            }
+            Some(price) => unit_prices.push(*price),
+            None => unit_prices.push(catalog),
+        }
+    }
     // Prices and quantities are in range, so this sum cannot overflow; the
     // cap keeps every credit and total of the order inside what is stored.
     let value: Decimal = input
@@ -269,7 +282,8 @@ fn decide(
     let draft = draft_order(&plan, input.consent, state.today(), &SnapshotLeadTimes(snapshot));
     Ok(NewOrder {
         customer_reference: input.customer_reference.clone(),
-        idempotency: Some((input.idempotency_key.clone(), request_hash.to_owned())),
+        idempotency: Some((scoped_key(caller, &input.idempotency_key), request_hash.to_owned())),
+        owner_key: Some(caller.key_id),
         request: input.request.clone(),
         consent: input.consent,
         unit_prices,
@@ -281,16 +295,46 @@ fn decide(
     })
 }
 
+/// An idempotency key as stored: the caller's key id first, so that keys
+/// of different callers never meet.
+fn scoped_key(caller: &Caller, key: &str) -> String {
+    format!("{}:{key}", caller.key_id)
+}
+
 /// Places an order: plan, then reserve in one transaction. A plan made
 /// before the transaction can find its stock moved; then the order is
 /// decided again on stock read under its products' locks, where it cannot
 /// lose (or, when the caller pinned a plan with a token, the answer is
 /// `Stale` with a fresh plan).
 #[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
-pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline) -> Result<Placement, ApiError> {
+pub async fn place_order(
+    state: &AppState,
+    caller: &Caller,
+    input: PlaceOrder,
+    deadline: Deadline,
+) -> Result<Placement, ApiError> {
+    let key = input.idempotency_key.clone();
+    place_scoped(state, caller, input, deadline).await.map_err(|e| match e {
+        // The caller knows its key without the scope it is stored under.
+        ApiError::User(u) if u.code == ErrorCode::IdempotencyConflict => {
+            ApiError::User(UserError { message: StoreError::IdempotencyConflict(key).to_string(), ..u })
+        }
+        other => other,
+    })
+}
+
+async fn place_scoped(
+    state: &AppState,
+    caller: &Caller,
+    input: PlaceOrder,
+    deadline: Deadline,
+) -> Result<Placement, ApiError> {
     let request_hash = placement_fingerprint(&input);
-    if let Some(order_id) = state.store.order_for_key(&input.idempotency_key, &request_hash).await? {
-        return Ok(Placement::Placed { order_id, replayed: true });
+    let secrets = state.secrets().await?;
+    if let Some(order_id) =
+        state.store.order_for_key(&scoped_key(caller, &input.idempotency_key), &request_hash).await?
+    {
+        return Ok(Placement::Placed { order_id, replayed: true, token: secrets.order_token(order_id) });
     }
     let skus = skus_of(&input.request);
     let snapshot = state.store.sourcing_snapshot(&skus).await?;
@@ -302,7 +346,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline
     }
     let (request, network, pool) = (input.request.clone(), snapshot.network.clone(), state.clone());
     let plan = state.planner.run(deadline, move |budget| planned(&pool, &request, &network, budget)).await?;
-    let new = decide(state, &input, &request_hash, &snapshot, plan)?;
+    let new = decide(state, caller, &input, &request_hash, &snapshot, plan)?;
     let mut placed = state.store.place_order(&new, &snapshot).await;
     for attempt in 1..state.settings.placement_attempts {
         if !matches!(placed, Err(StoreError::StockMoved)) {
@@ -325,7 +369,7 @@ pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline
             // bounds its search.
             .place_order_locked(&snapshot, |fresh| {
                 let plan = planned(state, &input.request, &fresh.network, state.planner.budget(deadline));
-                decide(state, &input, &request_hash, fresh, plan)
+                decide(state, caller, &input, &request_hash, fresh, plan)
             })
             .await
         {
@@ -342,9 +386,11 @@ pub async fn place_order(state: &AppState, input: PlaceOrder, deadline: Deadline
         Ok(PlacedOrder::Created(order_id)) => {
             state.cache.invalidate(&skus).await;
             tracing::info!(order_id, "order placed");
-            Ok(Placement::Placed { order_id, replayed: false })
+            Ok(Placement::Placed { order_id, replayed: false, token: secrets.order_token(order_id) })
         }
-        Ok(PlacedOrder::Replayed(order_id)) => Ok(Placement::Placed { order_id, replayed: true }),
+        Ok(PlacedOrder::Replayed(order_id)) => {
+            Ok(Placement::Placed { order_id, replayed: true, token: secrets.order_token(order_id) })
+        }
         Err(StoreError::StockMoved) => {
             Err(ApiError::user(ErrorCode::Contention, "stock kept moving while the order was being placed; retry"))
         }

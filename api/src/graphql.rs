@@ -108,6 +108,15 @@ fn deadline(ctx: &Context<'_>) -> async_graphql::Result<crate::planning::Deadlin
     }
 }
 
+/// The caller the request acts as; every request that reaches a resolver
+/// has one (only introspection is answered without a key).
+fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a domain::access::Caller> {
+    ctx.data::<domain::access::Caller>().map_err(|_| {
+        ApiError::user(crate::error::ErrorCode::Unauthenticated, "send an API key: Authorization: Bearer <key>")
+            .extend()
+    })
+}
+
 fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
     ctx.data::<Loaders>()
 }

@@ -10,13 +10,15 @@
 //! Deliberately not here: decisions about orders (they are `domain`'s) and
 //! SQL (it is `infra`'s).
 
+use domain::access::Caller;
 use domain::calendar::Day;
 use domain::compensation::Grant;
 use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
 use domain::{GeoPoint, Money, ShippingRate, Sku, limits};
+use infra::store::StoreError;
 use infra::store::{
-    BackorderRecord, FeedOutcome, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord, ShortPickOutcome,
-    SkuStock, StockInput, SubstitutionMode, SubstitutionRecord, WarehouseInput, WarehouseRecord,
+    BackorderRecord, FeedOutcome, OrderPart, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord,
+    ShortPickOutcome, SkuStock, StockInput, SubstitutionMode, SubstitutionRecord, WarehouseInput, WarehouseRecord,
 };
 use rust_decimal::Decimal;
 
@@ -25,9 +27,45 @@ use crate::error::{ApiError, ErrorCode, UserError};
 use crate::input::{self, MAX_TEXT, MAX_TRACKING};
 use crate::state::AppState;
 
+/// Lets the caller at a part of an order, or answers as if the part did
+/// not exist: a storefront reaches only orders it placed, with the order's
+/// token; agents and admins every order (no read needed).
+async fn admit(state: &AppState, caller: &Caller, part: OrderPart, token: Option<&str>) -> Result<(), ApiError> {
+    if caller.sees_every_order() {
+        return Ok(());
+    }
+    let owner = state.store.owner_of(part).await?;
+    let secrets = state.secrets().await?;
+    let visible = owner.is_some_and(|(order_id, owner)| {
+        caller.sees_order(owner, token.is_some_and(|t| secrets.order_token_matches(order_id, t)))
+    });
+    if visible { Ok(()) } else { Err(part.unknown().into()) }
+}
+
+/// An order, if the caller may see it (`order(id, orderToken)`).
+pub async fn visible_order(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    token: Option<&str>,
+) -> Result<Option<infra::store::OrderRecord>, ApiError> {
+    let id = input::id(id, &["id"], "an order", OrderId::new)?;
+    match admit(state, caller, OrderPart::Order(id), token).await {
+        Ok(()) => Ok(state.store.orders_by_id(&[id.get()]).await?.pop()),
+        Err(ApiError::User(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
-pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
+pub async fn confirm_backorder(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    token: Option<&str>,
+) -> Result<BackorderRecord, ApiError> {
     let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
+    admit(state, caller, OrderPart::Backorder(id), token).await?;
     let record = retrying(|| state.store.confirm_backorder(id)).await?;
     // Allocation may have reserved stock of this sku.
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -35,18 +73,109 @@ pub async fn confirm_backorder(state: &AppState, id: &str) -> Result<BackorderRe
 }
 
 /// Cancels a waiting backorder.
-pub async fn cancel_backorder(state: &AppState, id: &str) -> Result<BackorderRecord, ApiError> {
+pub async fn cancel_backorder(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    token: Option<&str>,
+) -> Result<BackorderRecord, ApiError> {
     let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
+    admit(state, caller, OrderPart::Backorder(id), token).await?;
     let record = retrying(|| state.store.cancel_backorder(id)).await?;
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
     Ok(record)
 }
 
-/// A released package left its warehouse.
-pub async fn mark_shipped(state: &AppState, id: &str, tracking_number: &str) -> Result<ShipmentRecord, ApiError> {
+/// Lets a partner at a warehouse's stock only if it operates the
+/// warehouse; to anyone else's, the warehouse does not exist. Admins
+/// reach every warehouse (agents and storefronts never get this far: the
+/// access table keeps stock writes from them).
+async fn admit_warehouse(
+    state: &AppState,
+    caller: &Caller,
+    code: &domain::WarehouseCode,
+    field: &[&str],
+) -> Result<(), ApiError> {
+    if caller.partner_fence().is_none() {
+        return Ok(());
+    }
+    let found = state.store.warehouses_by_code(&[code.to_string()]).await?.pop();
+    if found.is_some_and(|w| caller.writes_warehouse(w.partner_code.as_deref())) {
+        return Ok(());
+    }
+    match ApiError::from(StoreError::UnknownWarehouse(code.to_string())) {
+        ApiError::User(u) => Err(ApiError::User(u.at(field))),
+        other => Err(other),
+    }
+}
+
+/// Lets a partner at a package only if its warehouse is the partner's.
+async fn admit_shipment(state: &AppState, caller: &Caller, id: ShipmentId) -> Result<(), ApiError> {
+    if caller.partner_fence().is_none() {
+        return Ok(());
+    }
+    let warehouse = match state.store.shipment_warehouse(id.get()).await? {
+        Some(w) => state.store.warehouses_by_id(&[w]).await?.pop(),
+        None => None,
+    };
+    if warehouse.is_some_and(|w| caller.writes_warehouse(w.partner_code.as_deref())) {
+        Ok(())
+    } else {
+        Err(StoreError::UnknownShipment(id.get()).into())
+    }
+}
+
+/// The warehouses whose packages and stock the caller sees: a partner's
+/// own, or `None` for all of them.
+pub async fn fenced_warehouses(state: &AppState, caller: &Caller) -> Result<Option<Vec<WarehouseRecord>>, ApiError> {
+    match caller.partner_fence() {
+        None => Ok(None),
+        Some(partner) => {
+            let all = state.store.warehouses_page(None, u64::MAX >> 1, None, Some(partner)).await?;
+            Ok(Some(all))
+        }
+    }
+}
+
+/// A page of a partner's pick queue: its warehouses' packages of a status
+/// (released, by default), oldest first.
+pub async fn partner_shipments(
+    state: &AppState,
+    caller: &Caller,
+    status: domain::order::ShipmentStatus,
+    warehouse: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<ShipmentRecord>, ApiError> {
+    let after = after.map(|a| input::id(a, &["after"], "a cursor of this connection", ShipmentId::new)).transpose()?;
+    let mut warehouses = match fenced_warehouses(state, caller).await? {
+        Some(own) => own,
+        None => state.store.all_warehouses().await?,
+    };
+    if let Some(code) = warehouse {
+        let code = input::warehouse_code(code, &["warehouseCode"])?;
+        warehouses.retain(|w| w.code == code);
+        if warehouses.is_empty() {
+            return Err(StoreError::UnknownWarehouse(code.to_string()).into());
+        }
+    }
+    let ids: Vec<i64> = warehouses.iter().map(|w| w.id).collect();
+    Ok(state.store.shipments_page(&ids, status, after.map(ShipmentId::get), limit as u64 + 1).await?)
+}
+
+/// A released package left its warehouse, with the carrier's tracking number.
+pub async fn mark_shipped(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    tracking_number: &str,
+    carrier: Option<&str>,
+) -> Result<ShipmentRecord, ApiError> {
     let id = input::id(id, &["id"], "a shipment", ShipmentId::new)?;
     let tracking = input::text(Some(tracking_number), "", MAX_TRACKING, &["trackingNumber"])?;
-    let record = retrying(|| state.store.mark_shipped(id, &tracking)).await?;
+    let carrier = carrier.map(|c| input::text(Some(c), "", MAX_TRACKING, &["carrier"])).transpose()?;
+    admit_shipment(state, caller, id).await?;
+    let record = retrying(|| state.store.mark_shipped(id, &tracking, carrier.as_deref())).await?;
     let skus: Vec<Sku> = record.lines.iter().map(|l| l.sku.clone()).collect();
     state.cache.invalidate(&skus).await;
     Ok(record)
@@ -84,17 +213,24 @@ pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) 
     Ok(id.get())
 }
 
+/// A line to cancel units of.
+pub struct CancelLine<'a> {
+    pub line_id: &'a str,
+    pub quantity: Option<i32>,
+    pub reason: Option<&'a str>,
+    pub order_token: Option<&'a str>,
+}
+
 /// Cancels units of a line that have not shipped; returns the order's id.
-pub async fn cancel_order_line(
-    state: &AppState,
-    line_id: &str,
-    quantity: Option<i32>,
-    reason: Option<&str>,
-) -> Result<i64, ApiError> {
-    let line = input::id(line_id, &["lineId"], "an order line", OrderLineId::new)?;
-    let quantity = quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
-    let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
-    let (order_id, changed) = retrying(|| state.store.cancel_order_line(line, quantity, &reason)).await?;
+/// A storefront may do so only while nothing of the order has shipped.
+pub async fn cancel_order_line(state: &AppState, caller: &Caller, input: CancelLine<'_>) -> Result<i64, ApiError> {
+    let line = input::id(input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
+    let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
+    let reason = input::text(input.reason, "cancelled by request", MAX_TEXT, &["reason"])?;
+    admit(state, caller, OrderPart::Line(line), input.order_token).await?;
+    let before_shipping = !caller.cancels_lines(true);
+    let (order_id, changed) =
+        retrying(|| state.store.cancel_order_line(line, quantity, &reason, before_shipping)).await?;
     state.cache.invalidate(&changed).await;
     Ok(order_id)
 }
@@ -121,8 +257,15 @@ pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<Subst
 }
 
 /// The shopper's answer to a proposal.
-pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -> Result<SubstitutionRecord, ApiError> {
+pub async fn respond_to_substitution(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    accept: bool,
+    token: Option<&str>,
+) -> Result<SubstitutionRecord, ApiError> {
     let id = input::id(id, &["id"], "a substitution", SubstitutionId::new)?;
+    admit(state, caller, OrderPart::Substitution(id), token).await?;
     let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
     if accept {
         state.cache.invalidate(std::slice::from_ref(&record.substitute_sku)).await;
@@ -133,6 +276,7 @@ pub async fn respond_to_substitution(state: &AppState, id: &str, accept: bool) -
 /// Units a partner could not pick.
 pub async fn report_short_pick(
     state: &AppState,
+    caller: &Caller,
     shipment_id: &str,
     sku: &str,
     quantity: i32,
@@ -142,6 +286,7 @@ pub async fn report_short_pick(
     let sku = input::sku(sku, &["sku"])?;
     let quantity = input::units(quantity, &["quantity"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["reason"])?;
+    admit_shipment(state, caller, shipment).await?;
     let outcome = retrying(|| state.store.report_short_pick(shipment, &sku, quantity, &reason)).await?;
     state.cache.invalidate(&[sku]).await;
     Ok(outcome)
@@ -160,7 +305,11 @@ pub struct StockRow<'a> {
 pub const MAX_FEED_ROWS: usize = 5_000;
 
 /// Absolute levels from a feed, all or nothing; retried until they apply.
-pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result<Vec<FeedOutcome>, ApiError> {
+pub async fn set_stock_levels(
+    state: &AppState,
+    caller: &Caller,
+    rows: &[StockRow<'_>],
+) -> Result<Vec<FeedOutcome>, ApiError> {
     input::batch(rows.len(), MAX_FEED_ROWS, "levels")?;
     let parsed = rows
         .iter()
@@ -179,6 +328,13 @@ pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    let mut admitted: Vec<&domain::WarehouseCode> = Vec::new();
+    for (i, row) in parsed.iter().enumerate() {
+        if !admitted.contains(&&row.warehouse) {
+            admit_warehouse(state, caller, &row.warehouse, &["input", &i.to_string(), "warehouseCode"]).await?;
+            admitted.push(&row.warehouse);
+        }
+    }
     let outcomes = retrying_arrival(ARRIVAL_DEADLINE, || state.store.set_stock_levels(&parsed)).await;
     // Invalidate even on failure: a partial commit is impossible, but an
     // entry cached meanwhile might predate the write.
@@ -190,17 +346,19 @@ pub async fn set_stock_levels(state: &AppState, rows: &[StockRow<'_>]) -> Result
 /// Units that arrived; they serve the backorder queue first.
 pub async fn receive_stock(
     state: &AppState,
+    caller: &Caller,
     warehouse: &str,
     sku: &str,
     quantity: i32,
 ) -> Result<Option<SkuStock>, ApiError> {
     let units = input::arrival(quantity, &["input", "quantity"])?;
-    change_stock(state, warehouse, sku, (i64::from(units), &["input", "quantity"]), "received").await
+    change_stock(state, caller, warehouse, sku, (i64::from(units), &["input", "quantity"]), "received").await
 }
 
 /// A relative change with a reason (a recount, a write-off, a find).
 pub async fn adjust_stock(
     state: &AppState,
+    caller: &Caller,
     warehouse: &str,
     sku: &str,
     delta: i32,
@@ -208,11 +366,12 @@ pub async fn adjust_stock(
 ) -> Result<Option<SkuStock>, ApiError> {
     let delta = input::delta(delta, &["input", "delta"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["input", "reason"])?;
-    change_stock(state, warehouse, sku, (delta, &["input", "delta"]), &reason).await
+    change_stock(state, caller, warehouse, sku, (delta, &["input", "delta"]), &reason).await
 }
 
 async fn change_stock(
     state: &AppState,
+    caller: &Caller,
     warehouse: &str,
     sku: &str,
     (delta, field): (i64, &[&str]),
@@ -220,6 +379,7 @@ async fn change_stock(
 ) -> Result<Option<SkuStock>, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;
+    admit_warehouse(state, caller, &code, &["input", "warehouseCode"]).await?;
     // What arrives is the warehouse's truth and is retried until it applies;
     // a removal is the caller's decision and may be refused.
     let changed = if delta > 0 {
@@ -247,6 +407,7 @@ async fn change_stock(
 /// Stock expected at a warehouse on a day.
 pub async fn record_inbound_receipt(
     state: &AppState,
+    caller: &Caller,
     warehouse: &str,
     sku: &str,
     quantity: i32,
@@ -254,6 +415,7 @@ pub async fn record_inbound_receipt(
 ) -> Result<ReceiptRecord, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;
+    admit_warehouse(state, caller, &code, &["input", "warehouseCode"]).await?;
     let quantity = input::arrival(quantity, &["input", "quantity"])?;
     domain::backorder::expected_on(expected_on, state.today()).map_err(|e| {
         ApiError::User(UserError::new(ErrorCode::InvalidInput, e.to_string()).at(&["input", "expectedOn"]))

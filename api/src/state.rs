@@ -9,6 +9,7 @@ use domain::policy::FulfillmentPolicy;
 use domain::sourcing::SearchBudget;
 use infra::cache::{StockCache, WarehouseDirectory};
 use infra::keyring::KeyRing;
+use infra::secrets::Secrets;
 use infra::store::Store;
 
 /// Tunables of the gateway, validated at startup.
@@ -66,6 +67,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Which caller each request's key stands for.
     pub keys: KeyRing,
+    /// Read from the database on first use.
+    secrets: std::sync::Arc<tokio::sync::OnceCell<Secrets>>,
     pub settings: GatewaySettings,
 }
 
@@ -78,7 +81,21 @@ impl AppState {
             settings.plan_time_budget,
         );
         let keys = KeyRing::new(store.clone(), settings.key_ttl);
-        Self { store, cache, warehouses, planner, metrics: crate::metrics::Metrics::new(), keys, settings }
+        Self {
+            store,
+            cache,
+            warehouses,
+            planner,
+            metrics: crate::metrics::Metrics::new(),
+            keys,
+            secrets: Default::default(),
+            settings,
+        }
+    }
+
+    /// The gateway's secrets (order tokens).
+    pub async fn secrets(&self) -> Result<&Secrets, infra::store::StoreError> {
+        self.secrets.get_or_try_init(|| Secrets::load(&self.store)).await
     }
 
     /// Today in UTC, by the store's clock: the only place the gateway reads

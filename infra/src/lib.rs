@@ -9,5 +9,6 @@ pub mod clock;
 pub mod db;
 pub mod digest;
 pub mod keyring;
+pub mod secrets;
 pub mod store;
 pub mod telemetry;

@@ -31,7 +31,7 @@ pub use backorders::queue_reads;
 pub use catalog::{ProductInput, ProductRecord};
 pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
-pub use keys::{KEY_HASH_KIND, KEY_PREFIX, KeyRecord, NewKey};
+pub use keys::{KEY_HASH_KIND, KEY_PREFIX, KeyRecord, NewKey, OrderPart};
 pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
 pub use maintenance::MaintenanceReport;
 pub use maintenance::worker_reads;

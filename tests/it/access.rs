@@ -62,6 +62,7 @@ fn promised(field: &str) -> &'static [Role] {
         "product" | "products" | "availability" | "fulfillmentPolicy" => &[Storefront, Partner, Agent, Admin],
         "quoteFulfillment" | "substitutes" | "order" => &[Storefront, Agent, Admin],
         "warehouses" | "warehouse" => &[Partner, Agent, Admin],
+        "partnerShipments" => &[Partner, Admin],
         "orders" | "backorders" => &[Agent, Admin],
         "placeOrder" | "confirmBackorder" | "cancelBackorder" | "cancelOrderLine" | "respondToSubstitution" => {
             &[Storefront, Agent, Admin]
@@ -360,4 +361,249 @@ fn the_command_line_creates_lists_and_revokes_keys() {
     assert!(listed.stdout.contains("revoked"), "{}", listed.stdout);
     let unknown = crate::support::shipmix(&["keys", "revoke", "77", "--data-dir", &dir]);
     assert_eq!(unknown.code, api::cli::EXIT_BAD_INPUT, "{}", unknown.stderr);
+}
+
+const PLACE: &str = "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { order { id lines { id sku } backorders { id } shipments { id } } orderToken replayed userErrors { code message field } } }";
+const READ: &str = "query($id: ID!, $t: String) { order(id: $id, orderToken: $t) { id customerReference } }";
+
+fn order_input(key: &str, lines: Value) -> Value {
+    json!({ "i": { "lines": lines, "destination": { "latitude": 40.7, "longitude": -74.0 },
+                   "customerReference": key, "idempotencyKey": key } })
+}
+
+async fn call(client: &reqwest::Client, app: &TestApp, query: &str, variables: Value) -> Value {
+    let response = client.post(app.graphql_url()).json(&json!({ "query": query, "variables": variables })).send().await;
+    let body: Value = response.unwrap().json().await.unwrap();
+    assert!(body.get("errors").is_none(), "[{:?}] {query}: {body}", app.lane);
+    body["data"].as_object().unwrap().values().next().unwrap().clone()
+}
+
+#[tokio::test]
+async fn storefronts_see_and_change_only_their_own_orders_with_the_token() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let a = client_with(&key_for(&app.store, Role::Storefront, None).await);
+        let b = client_with(&key_for(&app.store, Role::Storefront, None).await);
+        let agent = client_with(&key_for(&app.store, Role::Agent, None).await);
+        let placed = call(
+            &a,
+            &app,
+            PLACE,
+            order_input("cart-1", json!([{ "sku": "RARE", "quantity": 2 }, { "sku": "LAMP", "quantity": 1 }])),
+        )
+        .await;
+        assert_eq!(placed["userErrors"], json!([]), "{placed}");
+        let (id, token) = (placed["order"]["id"].clone(), placed["orderToken"].as_str().unwrap().to_owned());
+        assert!(token.starts_with("sho_"), "{token}");
+        let backorder = placed["order"]["backorders"][0]["id"].clone();
+        let rare_line =
+            placed["order"]["lines"].as_array().unwrap().iter().find(|l| l["sku"] == "RARE").unwrap()["id"].clone();
+
+        // Reading: the owner with the token; nobody else, and not without it.
+        assert_eq!(call(&a, &app, READ, json!({ "id": id, "t": token })).await["customerReference"], "cart-1");
+        assert_eq!(call(&a, &app, READ, json!({ "id": id })).await, Value::Null);
+        assert_eq!(call(&a, &app, READ, json!({ "id": id, "t": "sho_0000" })).await, Value::Null);
+        assert_eq!(call(&b, &app, READ, json!({ "id": id, "t": token })).await, Value::Null);
+        assert_eq!(call(&agent, &app, READ, json!({ "id": id })).await["customerReference"], "cart-1");
+
+        // Changing: another storefront's attempts read as unknown and change nothing.
+        let before = app.digest().await;
+        let confirm = "mutation($id: ID!, $t: String) { confirmBackorder(id: $id, orderToken: $t) { backorder { status } userErrors { code } } }";
+        let cancel =
+            "mutation($id: ID!, $t: String) { cancelBackorder(id: $id, orderToken: $t) { userErrors { code } } }";
+        let line = "mutation($id: ID!, $t: String) { cancelOrderLine(input: { lineId: $id, quantity: 1, orderToken: $t }) { userErrors { code } } }";
+        for (client, t) in [(&b, Some(token.as_str())), (&b, None), (&a, None), (&a, Some("sho_x"))] {
+            let vars = json!({ "id": backorder, "t": t });
+            assert_eq!(call(client, &app, confirm, vars.clone()).await["userErrors"][0]["code"], "UNKNOWN_BACKORDER");
+            assert_eq!(call(client, &app, cancel, vars).await["userErrors"][0]["code"], "UNKNOWN_BACKORDER");
+            let vars = json!({ "id": rare_line, "t": t });
+            assert_eq!(call(client, &app, line, vars).await["userErrors"][0]["code"], "UNKNOWN_ORDER_LINE");
+        }
+        assert_eq!(app.digest().await, before, "[{lane:?}] another storefront changed the order");
+        let confirmed = call(&a, &app, confirm, json!({ "id": backorder, "t": token })).await;
+        assert_eq!(confirmed["backorder"]["status"], "CONFIRMED", "{confirmed}");
+
+        // Substitution proposals: answered by the order's storefront only.
+        let proposed = call(&agent, &app, "mutation($l: ID!) { proposeSubstitution(input: { lineId: $l, substituteSku: \"LAMP\", quantity: 1 }) { substitution { id } userErrors { code } } }", json!({ "l": rare_line })).await;
+        let proposal = proposed["substitution"]["id"].clone();
+        let respond = "mutation($id: ID!, $t: String) { respondToSubstitution(id: $id, accept: false, orderToken: $t) { substitution { status } userErrors { code } } }";
+        assert_eq!(
+            call(&b, &app, respond, json!({ "id": proposal, "t": token })).await["userErrors"][0]["code"],
+            "UNKNOWN_SUBSTITUTION"
+        );
+        assert_eq!(
+            call(&a, &app, respond, json!({ "id": proposal, "t": token })).await["substitution"]["status"],
+            "DECLINED"
+        );
+
+        // Idempotency keys are each caller's own; a replay gives the same token.
+        let replay = call(
+            &a,
+            &app,
+            PLACE,
+            order_input("cart-1", json!([{ "sku": "RARE", "quantity": 2 }, { "sku": "LAMP", "quantity": 1 }])),
+        )
+        .await;
+        assert_eq!((replay["replayed"].clone(), replay["order"]["id"].clone()), (json!(true), id.clone()));
+        assert_eq!(replay["orderToken"], token.as_str());
+        let other = call(&b, &app, PLACE, order_input("cart-1", json!([{ "sku": "LAMP", "quantity": 1 }]))).await;
+        assert_eq!(other["userErrors"], json!([]), "{other}");
+        assert_ne!(other["order"]["id"], id);
+        let other_token = other["orderToken"].as_str().unwrap();
+        assert_eq!(
+            call(&b, &app, READ, json!({ "id": id, "t": other_token })).await,
+            Value::Null,
+            "a token is its order's alone"
+        );
+
+        // Prices: a storefront's must be the catalog's; an agent may set another.
+        let before = app.digest().await;
+        let stale = order_input("cart-2", json!([{ "sku": "TENT", "quantity": 1, "unitPrice": "0.00" }]));
+        let refused = call(&a, &app, PLACE, stale.clone()).await;
+        assert_eq!(refused["userErrors"][0]["code"], "PRICE_CHANGED", "{refused}");
+        assert_eq!(refused["userErrors"][0]["field"], json!(["lines", "0", "unitPrice"]));
+        assert!(refused["userErrors"][0]["message"].as_str().unwrap().contains("199"), "{refused}");
+        assert_eq!(app.digest().await, before);
+        let same = order_input("cart-3", json!([{ "sku": "TENT", "quantity": 1, "unitPrice": "199.00" }]));
+        assert_eq!(call(&a, &app, PLACE, same).await["userErrors"], json!([]));
+        assert_eq!(call(&agent, &app, PLACE, stale).await["userErrors"], json!([]));
+
+        // Lines: a storefront cancels only while nothing of the order shipped.
+        let shipped = call(
+            &a,
+            &app,
+            PLACE,
+            order_input("cart-4", json!([{ "sku": "TENT", "quantity": 1 }, { "sku": "LAMP", "quantity": 1 }])),
+        )
+        .await;
+        let (token4, lines) = (shipped["orderToken"].clone(), shipped["order"]["lines"].clone());
+        let package = shipped["order"]["shipments"][0]["id"].clone();
+        app.ok(
+            "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"T\") { userErrors { code } } }",
+            json!({ "id": package }),
+        )
+        .await;
+        let late = call(&a, &app, line, json!({ "id": lines[1]["id"], "t": token4 })).await;
+        assert_eq!(late["userErrors"][0]["code"], "ALREADY_SHIPPED", "[{lane:?}] {late}");
+    }
+}
+
+#[tokio::test]
+async fn a_partner_sees_and_changes_only_its_own_warehouses_and_packages() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        for (code, partner, lat) in [("ACM1", "ACME", 40.0), ("BLU1", "BLUE", 42.0)] {
+            let upsert = format!(
+                r#"mutation {{ upsertWarehouse(input: {{ code: "{code}", name: "{code}", partnerCode: "{partner}",
+                    latitude: {lat}, longitude: -80.0, baseCost: "1", costPerKm: "0.001" }}) {{ userErrors {{ code }} }} }}"#
+            );
+            assert_eq!(app.ok(&upsert, json!({})).await["upsertWarehouse"]["userErrors"], json!([]));
+        }
+        app.ok(r#"mutation { upsertProducts(input: [{ sku: "DUO", name: "Duo", unitPrice: "3.00" }]) { userErrors { code } } }"#, json!({})).await;
+        app.ok(r#"mutation { setStockLevels(input: [{ warehouseCode: "ACM1", sku: "DUO", onHand: 1 }, { warehouseCode: "BLU1", sku: "DUO", onHand: 1 }]) { userErrors { code } } }"#, json!({})).await;
+        let placed = app.ok(PLACE, order_input("two-partners", json!([{ "sku": "DUO", "quantity": 2 }]))).await;
+        let shipments = app
+            .ok(
+                "query($id: ID!) { order(id: $id) { shipments { id warehouse { code } } } }",
+                json!({ "id": placed["placeOrder"]["order"]["id"] }),
+            )
+            .await["order"]["shipments"]
+            .clone();
+        let package = |code: &str| {
+            shipments.as_array().unwrap().iter().find(|s| s["warehouse"]["code"] == code).unwrap()["id"].clone()
+        };
+        let (own, theirs) = (package("ACM1"), package("BLU1"));
+        let acme = client_with(&key_for(&app.store, Role::Partner, Some("ACME")).await);
+
+        // Reads: its own warehouses, levels and packages only.
+        let seen = call(&acme, &app, "{ warehouses { nodes { code } } }", json!({})).await;
+        assert_eq!(seen["nodes"], json!([{ "code": "ACM1" }]), "[{lane:?}]");
+        for code in ["BLU1", "NYC", "NOPE"] {
+            let one =
+                call(&acme, &app, "query($c: String!) { warehouse(code: $c) { code } }", json!({ "c": code })).await;
+            assert_eq!(one, Value::Null, "[{lane:?}] {code}");
+        }
+        let stock = call(&acme, &app, r#"{ availability(skus: ["DUO", "TENT"]) { sku totalAvailable locations { warehouse { code } onHand reserved } } }"#, json!({})).await;
+        assert_eq!(
+            stock,
+            json!([{ "sku": "DUO", "totalAvailable": 0, "locations": [{ "warehouse": { "code": "ACM1" }, "onHand": 1, "reserved": 1 }] },
+                   { "sku": "TENT", "totalAvailable": 0, "locations": [] }]),
+            "[{lane:?}]"
+        );
+        let queue = call(&acme, &app, "{ partnerShipments { nodes { id warehouse { code } lines { sku quantity } shipTo { latitude postalCode } } } }", json!({})).await;
+        assert_eq!(queue["nodes"].as_array().unwrap().len(), 1, "[{lane:?}] {queue}");
+        assert_eq!(queue["nodes"][0]["id"], own);
+        assert_eq!(queue["nodes"][0]["shipTo"]["latitude"], 40.7);
+        let other_queue = acme
+            .post(app.graphql_url())
+            .json(&json!({ "query": r#"{ partnerShipments(warehouseCode: "BLU1") { nodes { id } } }"# }))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        assert_eq!(other_queue["errors"][0]["extensions"]["code"], "UNKNOWN_WAREHOUSE", "{other_queue}");
+        // Never an order, its prices or its other packages.
+        let (_, order) =
+            post(&acme, &app, &format!("{{ order(id: {}) {{ id }} }}", placed["placeOrder"]["order"]["id"])).await;
+        assert!(forbidden(&order), "{order}");
+
+        // Writes to the other partner's warehouse or package: "unknown", and nothing changes.
+        let before = app.digest().await;
+        let unknown_warehouse = |code: &str| format!("unknown warehouse {code}");
+        let writes = [
+            (
+                r#"mutation { setStockLevels(input: [{ warehouseCode: "W", sku: "DUO", onHand: 9 }]) { userErrors { code message } } }"#,
+                "setStockLevels",
+            ),
+            (
+                r#"mutation { receiveStock(input: { warehouseCode: "W", sku: "DUO", quantity: 5 }) { userErrors { code message } } }"#,
+                "receiveStock",
+            ),
+            (
+                r#"mutation { adjustStock(input: { warehouseCode: "W", sku: "DUO", delta: -1, reason: "r" }) { userErrors { code message } } }"#,
+                "adjustStock",
+            ),
+            (
+                r#"mutation { recordInboundReceipt(input: { warehouseCode: "W", sku: "DUO", quantity: 5, expectedOn: "2099-01-01" }) { userErrors { code message } } }"#,
+                "recordInboundReceipt",
+            ),
+        ];
+        for (write, field) in writes {
+            for code in ["BLU1", "ZZZ9"] {
+                let answer = call(&acme, &app, &write.replace("\"W\"", &format!("\"{code}\"")), json!({})).await;
+                assert_eq!(answer["userErrors"][0]["code"], "UNKNOWN_WAREHOUSE", "[{lane:?}] {field} {code}: {answer}");
+                assert_eq!(answer["userErrors"][0]["message"], unknown_warehouse(code).as_str());
+            }
+        }
+        let ship = "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"T1\", carrier: \"UPS\") { shipment { status carrier trackingNumber } userErrors { code message } } }";
+        let short = "mutation($id: ID!) { reportShortPick(input: { shipmentId: $id, sku: \"DUO\", quantity: 1, reason: \"r\" }) { userErrors { code } } }";
+        assert_eq!(call(&acme, &app, ship, json!({ "id": theirs })).await["userErrors"][0]["code"], "UNKNOWN_SHIPMENT");
+        assert_eq!(
+            call(&acme, &app, short, json!({ "id": theirs })).await["userErrors"][0]["code"],
+            "UNKNOWN_SHIPMENT"
+        );
+        assert_eq!(app.digest().await, before, "[{lane:?}] the other partner's data changed");
+
+        // Its own: it receives, ships with a carrier, and sees the package leave its queue.
+        let received = call(&acme, &app, r#"mutation { receiveStock(input: { warehouseCode: "ACM1", sku: "DUO", quantity: 2 }) { availability { locations { warehouse { code } onHand } } userErrors { code } } }"#, json!({})).await;
+        assert_eq!(received["availability"]["locations"], json!([{ "warehouse": { "code": "ACM1" }, "onHand": 3 }]));
+        let shipped = call(&acme, &app, ship, json!({ "id": own })).await;
+        assert_eq!(
+            shipped["shipment"],
+            json!({ "status": "SHIPPED", "carrier": "UPS", "trackingNumber": "T1" }),
+            "{shipped}"
+        );
+        let queue = call(&acme, &app, "{ partnerShipments { nodes { id } } }", json!({})).await;
+        assert_eq!(queue["nodes"], json!([]));
+        let history = call(
+            &acme,
+            &app,
+            "{ partnerShipments(status: SHIPPED, warehouseCode: \"ACM1\") { nodes { id } } }",
+            json!({}),
+        )
+        .await;
+        assert_eq!(history["nodes"][0]["id"], own);
+    }
 }

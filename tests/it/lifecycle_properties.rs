@@ -398,6 +398,7 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                 let count = request.lines().len();
                 let placed = place_order(
                     &gateway,
+                    &crate::support::admin_caller(),
                     PlaceOrder {
                         request,
                         customer_reference: format!("prop-{n}"),
@@ -428,7 +429,9 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
                 None => Ok(false),
             },
             Op::CancelLine(i, q) => match pick(&db, "SELECT id FROM order_lines ORDER BY id", *i).await {
-                Some(id) => app.store.cancel_order_line(OrderLineId::new(id).unwrap(), *q, "prop").await.map(|_| true),
+                Some(id) => {
+                    app.store.cancel_order_line(OrderLineId::new(id).unwrap(), *q, "prop", false).await.map(|_| true)
+                }
                 None => Ok(false),
             },
             Op::CancelOrder(i) => match pick(&db, "SELECT id FROM orders ORDER BY id", *i).await {
@@ -544,7 +547,7 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             },
             Op::Ship(i) => match pick(&db, "SELECT id FROM shipments ORDER BY id", *i).await {
                 Some(id) => {
-                    let result = app.store.mark_shipped(ShipmentId::new(id).unwrap(), "T").await;
+                    let result = app.store.mark_shipped(ShipmentId::new(id).unwrap(), "T", None).await;
                     if let Ok(shipment) = &result {
                         for line in &shipment.lines {
                             *on_hand.get_mut(&(shipment.warehouse_id, product_ids[line.sku.as_str()])).unwrap() -=

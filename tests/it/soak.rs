@@ -538,9 +538,9 @@ async fn every_mutation_at_once_on_two_replicas_keeps_every_invariant() {
 }
 
 /// The driver against replicas that are already running (`bench/soak.sh`):
-/// `SOAK_TARGETS` (comma-separated GraphQL URLs), `SOAK_DATABASE_URL`, and
-/// optionally `SOAK_CLIENTS`, `SOAK_SECONDS`, `SOAK_SEED`. The hot skus are
-/// the first ten products.
+/// `SOAK_TARGETS` (comma-separated GraphQL URLs), `SOAK_DATABASE_URL`,
+/// `SOAK_KEY` (an admin key), and optionally `SOAK_CLIENTS`,
+/// `SOAK_SECONDS`, `SOAK_SEED`. The hot skus are the first ten products.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "drives external replicas; run by bench/soak.sh"]
 async fn soak_against_running_replicas() {

@@ -158,6 +158,9 @@ pub(crate) struct CancelOrderLineInput {
     /// Units to cancel; all that has not shipped when omitted.
     pub quantity: Option<i32>,
     pub reason: Option<String>,
+    /// A storefront passes the order's token (and may cancel only while
+    /// nothing of the order has shipped).
+    pub order_token: Option<String>,
 }
 
 #[derive(Debug, InputObject)]
@@ -255,8 +258,13 @@ impl AmendMutation {
         input: CancelOrderLineInput,
     ) -> async_graphql::Result<OrderPayload> {
         let state = app(ctx)?;
-        let result =
-            operations::cancel_order_line(state, &input.line_id, input.quantity, input.reason.as_deref()).await;
+        let line = operations::CancelLine {
+            line_id: &input.line_id,
+            quantity: input.quantity,
+            reason: input.reason.as_deref(),
+            order_token: input.order_token.as_deref(),
+        };
+        let result = operations::cancel_order_line(state, super::caller(ctx)?, line).await;
         let (order, user_errors) = order_after(state, result).await?;
         Ok(OrderPayload { order, user_errors })
     }
@@ -282,14 +290,17 @@ impl AmendMutation {
         Self::substitute(ctx, input, false).await
     }
 
-    /// The shopper accepts or declines a proposal (once).
+    /// The shopper accepts or declines a proposal (once). A storefront
+    /// passes the order's token.
     async fn respond_to_substitution(
         &self,
         ctx: &Context<'_>,
         id: ID,
         accept: bool,
+        order_token: Option<String>,
     ) -> async_graphql::Result<SubstitutionPayload> {
-        let result = operations::respond_to_substitution(app(ctx)?, &id, accept).await;
+        let caller = super::caller(ctx)?;
+        let result = operations::respond_to_substitution(app(ctx)?, caller, &id, accept, order_token.as_deref()).await;
         Self::substitution_payload(ctx, result).await
     }
 
@@ -302,8 +313,15 @@ impl AmendMutation {
         input: ReportShortPickInput,
     ) -> async_graphql::Result<ShortPickPayload> {
         let state = app(ctx)?;
-        let result =
-            operations::report_short_pick(state, &input.shipment_id, &input.sku, input.quantity, &input.reason).await;
+        let result = operations::report_short_pick(
+            state,
+            super::caller(ctx)?,
+            &input.shipment_id,
+            &input.sku,
+            input.quantity,
+            &input.reason,
+        )
+        .await;
         let (outcome, order, user_errors) = with_order(state, result, |o| o.order_id).await?;
         let Some(outcome) = outcome else {
             return Ok(ShortPickPayload { resourced: Vec::new(), backordered: 0, order: None, user_errors });

@@ -250,7 +250,9 @@ impl FulfillmentQuery {
 pub(crate) struct PlaceOrderLineInput {
     pub sku: String,
     pub quantity: i32,
-    /// The price the shopper saw; the catalog price when omitted.
+    /// The price the shopper saw; the catalog price when omitted. A
+    /// storefront's price must be the catalog's (else `PRICE_CHANGED`, with
+    /// the current price); agents and admins may set another.
     pub unit_price: Option<Money>,
 }
 
@@ -270,7 +272,8 @@ pub(crate) struct PlaceOrderInput {
     pub backorder_consent: bool,
     /// From `quoteFulfillment`: commit exactly that plan or answer `STALE_PLAN`.
     pub plan_token: Option<String>,
-    /// Retrying with the same key returns the same order.
+    /// Retrying with the same key returns the same order. Keys are the
+    /// calling API key's own: another caller's never collide with them.
     pub idempotency_key: String,
     /// Backorder queue priority: higher is served before older, lower
     /// ones (for accounts the 3PL serves first).
@@ -283,6 +286,10 @@ pub(crate) struct PlaceOrderPayload {
     pub order: Option<Order>,
     /// True when the idempotency key had already placed this order.
     pub replayed: bool,
+    /// For the shopper: with it, the storefront reads the order and
+    /// confirms, cancels or answers for it (`orderToken` arguments). The
+    /// same token comes back when the placement is replayed.
+    pub order_token: Option<String>,
     /// With `STALE_PLAN`: what the same order gets now.
     pub fresh_plan: Option<FulfillmentPlan>,
     pub user_errors: Vec<UserError>,
@@ -336,21 +343,28 @@ impl FulfillmentMutation {
     async fn place_order(&self, ctx: &Context<'_>, input: PlaceOrderInput) -> async_graphql::Result<PlaceOrderPayload> {
         let state = app(ctx)?;
         let deadline = super::deadline(ctx)?;
-        let result = async { fulfillment::place_order(state, input.parse()?, deadline).await }.await;
+        let caller = super::caller(ctx)?;
+        let result = async { fulfillment::place_order(state, caller, input.parse()?, deadline).await }.await;
         match result {
-            Ok(Placement::Placed { order_id, replayed }) => {
+            Ok(Placement::Placed { order_id, replayed, token }) => {
                 let order = state.store.orders_by_id(&[order_id]).await.map_err(internal)?.pop().map(Order);
-                Ok(PlaceOrderPayload { order, replayed, fresh_plan: None, user_errors: Vec::new() })
+                let order_token = Some(token);
+                Ok(PlaceOrderPayload { order, replayed, order_token, fresh_plan: None, user_errors: Vec::new() })
             }
             Ok(Placement::Stale { reason, fresh }) => Ok(PlaceOrderPayload {
                 order: None,
                 replayed: false,
+                order_token: None,
                 fresh_plan: Some(FulfillmentPlan { quote: Arc::from(fresh) }),
                 user_errors: vec![UserError::new(ErrorCode::StalePlan, reason)],
             }),
-            Err(ApiError::User(e)) => {
-                Ok(PlaceOrderPayload { order: None, replayed: false, fresh_plan: None, user_errors: vec![e] })
-            }
+            Err(ApiError::User(e)) => Ok(PlaceOrderPayload {
+                order: None,
+                replayed: false,
+                order_token: None,
+                fresh_plan: None,
+                user_errors: vec![e],
+            }),
             Err(e) => Err(e.log().extend()),
         }
     }

@@ -12,6 +12,7 @@ use infra::store::{
 /// The loaders of one request.
 pub struct Loaders {
     pub(crate) warehouses_by_id: DataLoader<WarehousesById>,
+    pub(crate) orders: DataLoader<OrdersById>,
     pub(crate) warehouses_by_code: DataLoader<WarehousesByCode>,
     pub(crate) products_by_sku: DataLoader<ProductsBySku>,
     pub(crate) lines: DataLoader<OrderLines>,
@@ -28,6 +29,7 @@ impl Loaders {
         let spawn = |f| tokio::spawn(f);
         Self {
             warehouses_by_id: DataLoader::new(WarehousesById(store.clone()), spawn),
+            orders: DataLoader::new(OrdersById(store.clone()), spawn),
             warehouses_by_code: DataLoader::new(WarehousesByCode(store.clone()), spawn),
             products_by_sku: DataLoader::new(ProductsBySku(store.clone()), spawn),
             lines: DataLoader::new(OrderLines(store.clone()), spawn),
@@ -43,6 +45,7 @@ impl Loaders {
 type LoadError = Arc<StoreError>;
 
 pub(crate) struct WarehousesById(Store);
+pub(crate) struct OrdersById(Store);
 pub(crate) struct WarehousesByCode(Store);
 pub(crate) struct ProductsBySku(Store);
 pub(crate) struct OrderLines(Store);
@@ -58,6 +61,15 @@ impl Loader<i64> for WarehousesById {
 
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, WarehouseRecord>, LoadError> {
         Ok(self.0.warehouses_by_id(keys).await?.into_iter().map(|w| (w.id, w)).collect())
+    }
+}
+
+impl Loader<i64> for OrdersById {
+    type Value = infra::store::OrderRecord;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, infra::store::OrderRecord>, LoadError> {
+        Ok(self.0.orders_by_id(keys).await?.into_iter().map(|o| (o.id, o)).collect())
     }
 }
 

@@ -75,13 +75,20 @@ impl NetworkQuery {
         active: Option<bool>,
     ) -> async_graphql::Result<Connection<String, Warehouse, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
-        let rows =
-            app(ctx)?.store.warehouses_page(after.as_deref(), limit as u64 + 1, active).await.map_err(internal)?;
+        let partner = super::caller(ctx)?.partner_fence();
+        let rows = app(ctx)?
+            .store
+            .warehouses_page(after.as_deref(), limit as u64 + 1, active, partner)
+            .await
+            .map_err(internal)?;
         Ok(super::page(rows, limit, after.is_some(), |w| w.code.to_string(), Warehouse))
     }
 
+    /// A warehouse by code; to a partner, only its own.
     async fn warehouse(&self, ctx: &Context<'_>, code: String) -> async_graphql::Result<Option<Warehouse>> {
-        Ok(loaders(ctx)?.warehouses_by_code.load_one(code).await.map_err(internal)?.map(Warehouse))
+        let caller = super::caller(ctx)?;
+        let found = loaders(ctx)?.warehouses_by_code.load_one(code).await.map_err(internal)?;
+        Ok(found.filter(|w| caller.sees_warehouse(w.partner_code.as_deref())).map(Warehouse))
     }
 }
 

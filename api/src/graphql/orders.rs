@@ -292,6 +292,28 @@ impl Shipment {
         self.0.tracking_number.as_deref()
     }
 
+    /// Who carries it, as the partner said when it shipped.
+    async fn carrier(&self) -> Option<&str> {
+        self.0.carrier.as_deref()
+    }
+
+    /// Where it goes: the order's destination (all a partner sees of the order).
+    async fn ship_to(&self, ctx: &Context<'_>) -> async_graphql::Result<Destination> {
+        let order = loaders(ctx)?.orders.load_one(self.0.order_id).await.map_err(internal)?;
+        let order = order.ok_or_else(|| super::broken("a shipment names a missing order"))?;
+        Ok(Destination {
+            latitude: order.destination.latitude(),
+            longitude: order.destination.longitude(),
+            country_code: order.country_code,
+            postal_code: order.postal_code,
+        })
+    }
+
+    /// The package's place in its warehouse's pick queue: when it was made.
+    async fn created_at(&self) -> DateTime {
+        DateTime(self.0.created_at_ms)
+    }
+
     async fn cost(&self) -> Money {
         Money(self.0.cost)
     }
@@ -451,9 +473,49 @@ impl OrderQuery {
         Ok(rows.into_iter().map(|(b, _)| Backorder(b)).collect())
     }
 
-    async fn order(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Order>> {
-        let id = crate::input::id(&id, &["id"], "an order", domain::ids::OrderId::new).map_err(|e| e.extend())?.get();
-        Ok(app(ctx)?.store.orders_by_id(&[id]).await.map_err(internal)?.pop().map(Order))
+    /// An order; a storefront sees only orders it placed, with the token
+    /// `placeOrder` gave it (anything else reads as no order).
+    async fn order(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        order_token: Option<String>,
+    ) -> async_graphql::Result<Option<Order>> {
+        let found = operations::visible_order(app(ctx)?, super::caller(ctx)?, &id, order_token.as_deref()).await;
+        Ok(found.map_err(|e| e.log().extend())?.map(Order))
+    }
+
+    /// A partner's pick queue: packages of its warehouses (or of one of
+    /// them) in a status, released ones by default, oldest first. Admins
+    /// see every warehouse's.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
+    async fn partner_shipments(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default_with = "ShipmentStatus::Released")] status: ShipmentStatus,
+        warehouse_code: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Shipment, EmptyFields, EmptyFields>> {
+        use domain::order::ShipmentStatus as S;
+        let limit = page_size(first)?;
+        let status = match status {
+            ShipmentStatus::Pending => S::Pending,
+            ShipmentStatus::Released => S::Released,
+            ShipmentStatus::Shipped => S::Shipped,
+            ShipmentStatus::Cancelled => S::Cancelled,
+        };
+        let rows = operations::partner_shipments(
+            app(ctx)?,
+            super::caller(ctx)?,
+            status,
+            warehouse_code.as_deref(),
+            after.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(|e| e.log().extend())?;
+        Ok(super::page(rows, limit, after.is_some(), |s| s.id.to_string(), Shipment))
     }
 
     /// Orders, newest first, optionally by status, by a sku they contain, or
@@ -511,15 +573,29 @@ impl BackorderMutation {
 impl BackorderMutation {
     /// The shopper agrees to wait: the backorder joins the queue, and stock
     /// already available is allocated to it at once, oldest first.
-    async fn confirm_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
+    /// A storefront passes the order's token.
+    async fn confirm_backorder(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        order_token: Option<String>,
+    ) -> async_graphql::Result<BackorderPayload> {
         let state = app(ctx)?;
-        Self::payload(state, operations::confirm_backorder(state, &id).await).await
+        let result = operations::confirm_backorder(state, super::caller(ctx)?, &id, order_token.as_deref()).await;
+        Self::payload(state, result).await
     }
 
-    /// Cancels a backorder that has not been allocated yet.
-    async fn cancel_backorder(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<BackorderPayload> {
+    /// Cancels a backorder that has not been allocated yet. A storefront
+    /// passes the order's token.
+    async fn cancel_backorder(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        order_token: Option<String>,
+    ) -> async_graphql::Result<BackorderPayload> {
         let state = app(ctx)?;
-        Self::payload(state, operations::cancel_backorder(state, &id).await).await
+        let result = operations::cancel_backorder(state, super::caller(ctx)?, &id, order_token.as_deref()).await;
+        Self::payload(state, result).await
     }
 }
 
@@ -572,9 +648,11 @@ impl LifecycleMutation {
         ctx: &Context<'_>,
         id: ID,
         tracking_number: String,
+        carrier: Option<String>,
     ) -> async_graphql::Result<ShipmentPayload> {
         let state = app(ctx)?;
-        let result = operations::mark_shipped(state, &id, &tracking_number).await;
+        let caller = super::caller(ctx)?;
+        let result = operations::mark_shipped(state, caller, &id, &tracking_number, carrier.as_deref()).await;
         let (record, order, user_errors) = with_order(state, result, |r| r.order_id).await?;
         Ok(ShipmentPayload { shipment: record.map(Shipment), order, user_errors })
     }

@@ -55,17 +55,31 @@ impl SkuAvailability {
         self.0.sku.as_str()
     }
 
-    async fn total_available(&self) -> u64 {
-        self.0.total_available()
+    /// What can sell now; to a partner, across its own warehouses.
+    async fn total_available(&self, ctx: &Context<'_>) -> async_graphql::Result<u64> {
+        if super::caller(ctx)?.partner_fence().is_none() {
+            return Ok(self.0.total_available());
+        }
+        Ok(self.locations(ctx).await?.iter().map(|l| u64::from(l.0.level.available())).sum())
     }
 
-    /// In warehouse code order.
+    /// In warehouse code order; to a partner, its own warehouses only.
     #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn locations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<StockLocation>> {
         // One directory read for all locations instead of a lookup each.
         let state = app(ctx)?;
+        let caller = super::caller(ctx)?;
         let view = state.warehouses.get(&state.store).await.map_err(internal)?;
-        Ok(self.0.locations.iter().map(|l| StockLocation(l.clone(), view.by_id(l.warehouse_id).cloned())).collect())
+        Ok(self
+            .0
+            .locations
+            .iter()
+            .map(|l| StockLocation(l.clone(), view.by_id(l.warehouse_id).cloned()))
+            .filter(|l| {
+                caller.partner_fence().is_none()
+                    || l.1.as_ref().is_some_and(|w| caller.sees_warehouse(w.partner_code.as_deref()))
+            })
+            .collect())
     }
 }
 
@@ -150,7 +164,7 @@ impl StockMutation {
                 sequence: r.sequence,
             })
             .collect();
-        let result = operations::set_stock_levels(state, &rows).await;
+        let result = operations::set_stock_levels(state, super::caller(ctx)?, &rows).await;
         let (outcomes, user_errors) = into_payload(result)?;
         let results = outcomes
             .unwrap_or_default()
@@ -212,7 +226,10 @@ impl PartnerStockMutation {
         ctx: &Context<'_>,
         input: ReceiveStockInput,
     ) -> async_graphql::Result<StockChangePayload> {
-        stock_payload(operations::receive_stock(app(ctx)?, &input.warehouse_code, &input.sku, input.quantity).await)
+        let caller = super::caller(ctx)?;
+        stock_payload(
+            operations::receive_stock(app(ctx)?, caller, &input.warehouse_code, &input.sku, input.quantity).await,
+        )
     }
 
     /// A relative change with a reason; on-hand may not fall below what is
@@ -224,7 +241,15 @@ impl PartnerStockMutation {
     ) -> async_graphql::Result<StockChangePayload> {
         let state = app(ctx)?;
         stock_payload(
-            operations::adjust_stock(state, &input.warehouse_code, &input.sku, input.delta, &input.reason).await,
+            operations::adjust_stock(
+                state,
+                super::caller(ctx)?,
+                &input.warehouse_code,
+                &input.sku,
+                input.delta,
+                &input.reason,
+            )
+            .await,
         )
     }
 }
@@ -272,8 +297,10 @@ impl ReceiptMutation {
             .signed_duration_since(crate::state::to_date(domain::calendar::Day::from_days_since_epoch(0)))
             .num_days();
         let day = domain::calendar::Day::from_days_since_epoch(i32::try_from(days).unwrap_or(i32::MAX));
+        let caller = super::caller(ctx)?;
         let result =
-            operations::record_inbound_receipt(state, &input.warehouse_code, &input.sku, input.quantity, day).await;
+            operations::record_inbound_receipt(state, caller, &input.warehouse_code, &input.sku, input.quantity, day)
+                .await;
         let (receipt, user_errors) = into_payload(result)?;
         Ok(RecordInboundReceiptPayload {
             receipt: receipt.map(|r| InboundReceipt {

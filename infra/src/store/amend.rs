@@ -290,13 +290,16 @@ impl Store {
 
     /// Cancels `quantity` units of a line (all that has not shipped when
     /// `None`): waiting backorders first, then packages that have not left.
-    /// Released reservations go to the backorder queue. Returns the order id
-    /// and the skus whose stock changed.
+    /// Released reservations go to the backorder queue. With
+    /// `before_shipping`, refused once any package of the order has shipped
+    /// (checked under the order's lock). Returns the order id and the skus
+    /// whose stock changed.
     pub async fn cancel_order_line(
         &self,
         line_id: OrderLineId,
         quantity: Option<u32>,
         reason: &str,
+        before_shipping: bool,
     ) -> Result<(i64, Vec<domain::Sku>), StoreError> {
         let line_id = line_id.get();
         let now = self.now_ms();
@@ -304,6 +307,18 @@ impl Store {
         let (seen, _) = line_and_order(&txn, line_id).await?;
         let mut locks = Locks::new();
         let (line, _) = lock_line(&txn, &mut locks, &[seen.product_id], &seen).await?;
+        if before_shipping {
+            let shipped = shipment::Entity::find()
+                .filter(shipment::Column::OrderId.eq(line.order_id))
+                .filter(shipment::Column::Status.eq(ShipmentStatus::Shipped.as_str()))
+                .one(&txn)
+                .await?;
+            if shipped.is_some() {
+                return Err(StoreError::AlreadyShipped(
+                    "part of this order has shipped: its lines can now be cancelled by customer service only".into(),
+                ));
+            }
+        }
         let account = account_of(&txn, &line).await?;
         let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
         let from_waiting = take_waiting(&txn, &line, wanted, BackorderAction::Cancel, now).await?;

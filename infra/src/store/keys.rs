@@ -143,3 +143,87 @@ impl Store {
         Ok(())
     }
 }
+
+/// What names a part of an order, for finding whose order it is.
+#[derive(Debug, Clone, Copy)]
+pub enum OrderPart {
+    Order(domain::ids::OrderId),
+    Line(domain::ids::OrderLineId),
+    Backorder(domain::ids::BackorderId),
+    Substitution(domain::ids::SubstitutionId),
+}
+
+impl OrderPart {
+    /// The error for a part that is not there (or not the caller's: the
+    /// same answer, so nothing leaks).
+    pub fn unknown(self) -> StoreError {
+        match self {
+            OrderPart::Order(id) => StoreError::UnknownOrder(id.get()),
+            OrderPart::Line(id) => StoreError::UnknownLine(id.get()),
+            OrderPart::Backorder(id) => StoreError::UnknownBackorder(id.get()),
+            OrderPart::Substitution(id) => StoreError::UnknownSubstitution(id.get()),
+        }
+    }
+}
+
+impl Store {
+    /// The order a part belongs to and the key that placed it (`None`
+    /// when the part does not exist). Neither ever changes, so a caller
+    /// may check them before the write that follows.
+    pub async fn owner_of(&self, part: OrderPart) -> Result<Option<(i64, Option<i64>)>, StoreError> {
+        use crate::db::entity::{backorder, order, order_line, substitution};
+        use sea_orm::QuerySelect;
+        let order_id: Option<i64> = match part {
+            OrderPart::Order(id) => Some(id.get()),
+            OrderPart::Line(id) => {
+                order_line::Entity::find_by_id(id.get())
+                    .select_only()
+                    .column(order_line::Column::OrderId)
+                    .into_tuple()
+                    .one(&self.db)
+                    .await?
+            }
+            OrderPart::Backorder(id) => {
+                backorder::Entity::find_by_id(id.get())
+                    .select_only()
+                    .column(backorder::Column::OrderId)
+                    .into_tuple()
+                    .one(&self.db)
+                    .await?
+            }
+            OrderPart::Substitution(id) => {
+                substitution::Entity::find_by_id(id.get())
+                    .select_only()
+                    .column(substitution::Column::OrderId)
+                    .into_tuple()
+                    .one(&self.db)
+                    .await?
+            }
+        };
+        let Some(order_id) = order_id else { return Ok(None) };
+        let owner: Option<Option<i64>> = order::Entity::find_by_id(order_id)
+            .select_only()
+            .column(order::Column::OwnerKeyId)
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(owner.map(|owner| (order_id, owner)))
+    }
+
+    /// A secret every replica shares, made on first use: the first replica
+    /// to ask creates it, every other one reads that one.
+    pub async fn gateway_secret(&self, name: &str) -> Result<String, StoreError> {
+        use crate::db::entity::gateway_secret;
+        if let Some(found) = gateway_secret::Entity::find_by_id(name.to_owned()).one(&self.db).await? {
+            return Ok(found.value);
+        }
+        let made = gateway_secret::ActiveModel { name: Set(name.to_owned()), value: Set(new_secret("")) };
+        match gateway_secret::Entity::insert(made).exec(&self.db).await {
+            Ok(_) => {}
+            Err(e) if StoreError::is_unique_violation(&e) => {}
+            Err(e) => return Err(StoreError::Database(e)),
+        }
+        let found = gateway_secret::Entity::find_by_id(name.to_owned()).one(&self.db).await?;
+        found.map(|f| f.value).ok_or_else(|| StoreError::Invariant(format!("gateway secret {name} vanished")))
+    }
+}

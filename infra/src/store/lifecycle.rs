@@ -75,6 +75,7 @@ impl Store {
         &self,
         shipment_id: ShipmentId,
         tracking_number: &str,
+        carrier: Option<&str>,
     ) -> Result<ShipmentRecord, StoreError> {
         let shipment_id = shipment_id.get();
         let now = self.now_ms();
@@ -96,6 +97,7 @@ impl Store {
         let guarded = shipment::Entity::update_many()
             .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Shipped.as_str()))
             .col_expr(shipment::Column::TrackingNumber, Expr::value(tracking_number))
+            .col_expr(shipment::Column::Carrier, Expr::value(carrier.map(str::to_owned)))
             .col_expr(shipment::Column::UpdatedAtMs, Expr::value(now))
             .filter(shipment::Column::Id.eq(shipment_id))
             .filter(shipment::Column::Status.eq(ShipmentStatus::Released.as_str()))
@@ -121,7 +123,7 @@ impl Store {
             &txn,
             found.order_id,
             EventKind::ShipmentShipped,
-            json!({ "shipment": shipment_id, "warehouse": code, "trackingNumber": tracking_number }),
+            json!({ "shipment": shipment_id, "warehouse": code, "trackingNumber": tracking_number, "carrier": carrier }),
             now,
         )
         .await?;

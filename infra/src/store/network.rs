@@ -136,14 +136,21 @@ impl Store {
         warehouses_by_id(&self.db, ids).await
     }
 
-    /// A page of warehouses in code order after the code `after`.
+    /// A page of warehouses in code order after the code `after`; only
+    /// those `partner` operates when it is given.
     pub async fn warehouses_page(
         &self,
         after: Option<&str>,
         limit: u64,
         active: Option<bool>,
+        partner: Option<&str>,
     ) -> Result<Vec<WarehouseRecord>, StoreError> {
         let mut query = warehouse::Entity::find().order_by_asc(warehouse::Column::Code).limit(limit);
+        if let Some(code) = partner {
+            let found = partner::Entity::find().filter(partner::Column::Code.eq(code)).one(&self.db).await?;
+            let Some(found) = found else { return Ok(Vec::new()) };
+            query = query.filter(warehouse::Column::PartnerId.eq(found.id));
+        }
         if let Some(after) = after {
             query = query.filter(warehouse::Column::Code.gt(after));
         }

@@ -44,6 +44,8 @@ pub struct NewOrder {
     pub priority: i32,
     /// What the partial-shipment policy charges for the plan's extra packages.
     pub partial_shipment_charge: Money,
+    /// The API key placing it.
+    pub owner_key: Option<i64>,
 }
 
 /// The result of `place_order`.
@@ -75,6 +77,8 @@ pub struct OrderRecord {
     pub backorder_consent: bool,
     pub shipping_cost: Money,
     pub created_at_ms: i64,
+    /// The API key that placed it.
+    pub owner_key_id: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,10 +107,12 @@ pub struct ShipmentRecord {
     pub warehouse: WarehouseCode,
     pub status: ShipmentStatus,
     pub tracking_number: Option<String>,
+    pub carrier: Option<String>,
     pub cost: Money,
     pub distance_m: u64,
     pub estimated_delivery: i32,
     pub lines: Vec<ShipmentLineRecord>,
+    pub created_at_ms: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -277,6 +283,7 @@ impl Store {
             partial_shipment_charge_micros: Set(to_micros(new.partial_shipment_charge.amount())?),
             created_at_ms: Set(now),
             updated_at_ms: Set(now),
+            owner_key_id: Set(new.owner_key),
             ..Default::default()
         })
         .exec(&txn)
@@ -504,6 +511,40 @@ impl Store {
         self.shipment_records(models).await
     }
 
+    /// The warehouse a package ships from, if there is such a package.
+    pub async fn shipment_warehouse(&self, id: i64) -> Result<Option<i64>, StoreError> {
+        Ok(shipment::Entity::find_by_id(id)
+            .select_only()
+            .column(shipment::Column::WarehouseId)
+            .into_tuple()
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Packages of `warehouses` in `status`, oldest first, after the
+    /// package `after`: a partner's pick queue.
+    pub async fn shipments_page(
+        &self,
+        warehouses: &[i64],
+        status: ShipmentStatus,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<ShipmentRecord>, StoreError> {
+        if warehouses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut query = shipment::Entity::find()
+            .filter(shipment::Column::WarehouseId.is_in(warehouses.iter().copied()))
+            .filter(shipment::Column::Status.eq(status.as_str()))
+            .order_by_asc(shipment::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(shipment::Column::Id.gt(after));
+        }
+        let models = query.all(&self.db).await?;
+        self.shipment_records(models).await
+    }
+
     async fn shipment_records(&self, models: Vec<shipment::Model>) -> Result<Vec<ShipmentRecord>, StoreError> {
         if models.is_empty() {
             return Ok(Vec::new());
@@ -542,12 +583,14 @@ impl Store {
                     warehouse: stored::warehouse_code(code)?,
                     status: stored::shipment_status(&m.status)?,
                     tracking_number: m.tracking_number,
+                    carrier: m.carrier,
                     cost: money_from_micros(m.cost_micros),
                     distance_m: u64::try_from(m.distance_m)
                         .map_err(|_| StoreError::Invariant(format!("package {} distance {}", m.id, m.distance_m)))?,
                     estimated_delivery: m.estimated_delivery,
                     // A package without lines is an emptied one (cancelled).
                     lines: lines.remove(&m.id).unwrap_or_default(),
+                    created_at_ms: m.created_at_ms,
                 })
             })
             .collect()
@@ -667,5 +710,6 @@ fn order_record(m: order::Model) -> Result<OrderRecord, StoreError> {
         backorder_consent: m.backorder_consent,
         shipping_cost: money_from_micros(m.shipping_cost_micros),
         created_at_ms: m.created_at_ms,
+        owner_key_id: m.owner_key_id,
     })
 }

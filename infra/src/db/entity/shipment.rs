@@ -11,6 +11,8 @@ pub struct Model {
     pub warehouse_id: i64,
     pub status: String,
     pub tracking_number: Option<String>,
+    /// Who carries it, as the partner said when it shipped.
+    pub carrier: Option<String>,
     pub cost_micros: i64,
     pub distance_m: i64,
     pub estimated_delivery: i32,

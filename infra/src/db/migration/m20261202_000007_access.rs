@@ -29,6 +29,7 @@ impl MigrationTrait for Migration {
         for (table, def) in [
             ("orders", ColumnDef::new(Alias::new("owner_key_id")).big_integer().null().take()),
             ("order_events", ColumnDef::new(Alias::new("actor")).string().null().take()),
+            ("shipments", ColumnDef::new(Alias::new("carrier")).string().null().take()),
         ] {
             m.alter_table(Table::alter().table(Alias::new(table)).add_column(def).take()).await?;
         }
@@ -68,6 +69,11 @@ impl MigrationTrait for Migration {
         db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_reference ON orders (customer_reference, id)")
             .await?;
         db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_placed ON orders (created_at_ms, id)").await?;
+        // A partner's pick queue: a warehouse's packages of a status, oldest first.
+        db.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS shipments_pick_queue ON shipments (warehouse_id, status, id)",
+        )
+        .await?;
         // A warehouse's audit trail, newest first.
         db.execute_unprepared(
             "CREATE INDEX IF NOT EXISTS stock_changes_by_warehouse ON stock_changes (warehouse_id, id)",
