@@ -63,6 +63,7 @@ for size in "${SIZES[@]}"; do
   waiting=$(sql "SELECT count(*) FROM backorders WHERE product_id = $PRODUCT AND status = 'CONFIRMED'")
   middle=$(sql "SELECT id FROM backorders WHERE product_id = $PRODUCT AND status = 'CONFIRMED' ORDER BY id OFFSET $(( waiting / 2 )) LIMIT 1")
   middle_order=$(sql "SELECT order_id FROM backorders WHERE id = ${middle:-0}" || true)
+  [ -z "${middle_order:-}" ] || middle_order=$("$BIN" ids --kind ORDER --database-url "$PG_URL/$DB" "$middle_order")
   echo "## $waiting confirmed backorders of $SKU"
   time_it "receiveStock of 1 unit" "{\"query\":\"mutation { receiveStock(input: {warehouseCode: \\\"$WAREHOUSE\\\", sku: \\\"$SKU\\\", quantity: 1}) { userErrors { code } } }\"}"
   time_it "queue page of 50 with positions" "{\"query\":\"{ backorders(sku: \\\"$SKU\\\", status: CONFIRMED, first: 50) { id queuePosition } }\"}"

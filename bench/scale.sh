@@ -111,8 +111,13 @@ throughput() { # name body-with-@ID@ [ids-file]
   printf '  %-44s %s\n' "$name" "$line"
 }
 
-ids() { # file query
-  sql "$2" >"$1"
+ids() { # file kind query: the rows' public ids, as clients know them
+  local where
+  case "$LANE" in
+    sqlite) where=(--data-dir "$WORK/data") ;;
+    postgres) where=(--database-url "$PG_URL/shipmix_scale") ;;
+  esac
+  sql "$3" | "$BIN" ids --kind "$2" "${where[@]}" >"$1"
 }
 
 measure() {
@@ -122,15 +127,16 @@ measure() {
   echo "## $LANE, $(sql "SELECT count(*) FROM orders") orders, $(sql "SELECT count(*) FROM backorders WHERE status = 'CONFIRMED'") confirmed backorders ($queues)"
   # Half way down the longest queue.
   local longest; longest=$(sql "SELECT sku FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY count(*) DESC LIMIT 1")
-  local middle; middle=$(sql "SELECT order_id FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED')")
+  ids "$WORK/middle" ORDER "SELECT order_id FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED')"
+  local middle; middle=$(head -1 "$WORK/middle")
   # Disjoint pools: orders with even ids are cancelled whole, the others
   # lose a line's unit or have a backorder confirmed.
   local oldest="SELECT id FROM orders WHERE status = 'BACKORDERED' AND id % 2 = 0 ORDER BY id"
   local hot_lines="SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' AND quantity = 1 AND order_id % 2 = 1 ORDER BY id DESC"
   local awaiting="SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' AND order_id % 2 = 1 ORDER BY id DESC"
-  ids "$WORK/cancel" "$oldest LIMIT 2000"
-  ids "$WORK/lines" "$hot_lines LIMIT 2000"
-  ids "$WORK/confirm" "$awaiting LIMIT 2000"
+  ids "$WORK/cancel" ORDER "$oldest LIMIT 2000"
+  ids "$WORK/lines" LINE "$hot_lines LIMIT 2000"
+  ids "$WORK/confirm" BACKORDER "$awaiting LIMIT 2000"
   local skus='\"SKU00007\",\"SKU00014\",\"SKU00021\",\"SKU00028\",\"SKU00035\",\"SKU00042\",\"SKU00049\",\"SKU00056\",\"SKU00063\",\"SKU00070\"'
   local availability; availability=$(gql "{ availability(skus: [$skus]) { sku totalAvailable locations { warehouse { code } available } } }")
   local quote; quote=$(gql "{ quoteFulfillment(input: {lines: [{sku: \\\"SKU00007\\\", quantity: 2}, {sku: \\\"SKU00014\\\", quantity: 1}, {sku: \\\"SKU00042\\\", quantity: 1}], destination: {latitude: 40.71, longitude: -74.0}}) { shipmentCount shippingCost optimal } }")
@@ -142,7 +148,7 @@ measure() {
   local page; page=$(gql "{ backorders(status: CONFIRMED, first: 50) { id queuePosition estimatedAvailableDate } }")
   local sku_page; sku_page=$(gql "{ backorders(sku: \\\"$hot1\\\", status: CONFIRMED, first: 50) { id queuePosition estimatedAvailableDate } }")
   local orders; orders=$(gql "{ orders(first: 20, status: BACKORDERED) { nodes { id status lines { sku quantity } backorders { queuePosition estimatedAvailableDate } } } }")
-  local order; order=$(gql "{ order(id: \\\"${middle:-0}\\\") { status backorders { queuePosition estimatedAvailableDate } } }")
+  local order; order=$(gql "{ order(id: \\\"${middle:-ord_0}\\\") { status backorders { queuePosition estimatedAvailableDate } } }")
 
   echo "latency (sequential)"
   latency "availability of 10 skus" 20 "$availability"

@@ -151,6 +151,18 @@ enum Command {
         #[command(flatten)]
         policy: PolicyArgs,
     },
+    /// Translate row numbers (as the tables hold them) into the ids clients
+    /// see, or back with --decode: one per argument, or per line of stdin.
+    Ids {
+        #[arg(long, value_enum, ignore_case = true)]
+        kind: IdKindArg,
+        /// Read public ids and print row numbers.
+        #[arg(long)]
+        decode: bool,
+        values: Vec<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Create, list and revoke API keys.
     Keys {
         #[command(subcommand)]
@@ -249,6 +261,29 @@ impl From<RoleArg> for domain::access::Role {
             RoleArg::Partner => domain::access::Role::Partner,
             RoleArg::Agent => domain::access::Role::Agent,
             RoleArg::Admin => domain::access::Role::Admin,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "SCREAMING_SNAKE_CASE")]
+enum IdKindArg {
+    Order,
+    Line,
+    Shipment,
+    Backorder,
+    Substitution,
+}
+
+impl From<IdKindArg> for infra::secrets::IdKind {
+    fn from(kind: IdKindArg) -> Self {
+        use infra::secrets::IdKind;
+        match kind {
+            IdKindArg::Order => IdKind::Order,
+            IdKindArg::Line => IdKind::Line,
+            IdKindArg::Shipment => IdKind::Shipment,
+            IdKindArg::Backorder => IdKind::Backorder,
+            IdKindArg::Substitution => IdKind::Substitution,
         }
     }
 }
@@ -443,6 +478,49 @@ where
                 app.run_until_stopped().await?;
                 Ok(())
             })
+        }
+        Command::Ids { kind, decode, values, database } => {
+            let database = match database.settings() {
+                Ok(d) => d,
+                Err(e) => return bad_input(stderr, &e),
+            };
+            let values = if values.is_empty() {
+                std::io::stdin().lines().map_while(Result::ok).filter(|l| !l.trim().is_empty()).collect()
+            } else {
+                values
+            };
+            let mut refused = None;
+            let code = block_on(stderr, async {
+                let connection = database::connect(&database).await?;
+                database::migrate(&connection).await?;
+                let secrets = infra::secrets::Secrets::load(&Store::new(connection)).await?;
+                for value in &values {
+                    let value = value.trim();
+                    let out = if decode {
+                        match secrets.row_id(kind.into(), value) {
+                            Ok(Some(row)) => row.to_string(),
+                            _ => {
+                                refused = Some(format!("{value:?} is not an id of this kind"));
+                                break;
+                            }
+                        }
+                    } else {
+                        match value.parse::<i64>() {
+                            Ok(row) if row > 0 => secrets.public_id(kind.into(), row),
+                            _ => {
+                                refused = Some(format!("{value:?} is not a row number"));
+                                break;
+                            }
+                        }
+                    };
+                    writeln!(stdout, "{out}")?;
+                }
+                Ok(())
+            });
+            match refused {
+                Some(message) => bad_input(stderr, &message),
+                None => code,
+            }
         }
         Command::Keys { action } => {
             let database = match action.database().settings() {

@@ -127,22 +127,17 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Invalid(message) => ApiError::user(ErrorCode::InvalidInput, message),
             StoreError::OutOfRange(message) => ApiError::user(ErrorCode::BadQuantity, message),
-            StoreError::UnknownShipment(id) => {
-                ApiError::user(ErrorCode::UnknownShipment, format!("unknown shipment {id}"))
-            }
+            // Row numbers stay inside: clients know these by their public ids.
+            StoreError::UnknownShipment(_) => ApiError::user(ErrorCode::UnknownShipment, "unknown shipment"),
             StoreError::UnknownKey(id) => ApiError::user(ErrorCode::UnknownKey, format!("unknown API key {id}")),
-            StoreError::UnknownOrder(id) => ApiError::user(ErrorCode::UnknownOrder, format!("unknown order {id}")),
-            StoreError::UnknownLine(id) => {
-                ApiError::user(ErrorCode::UnknownOrderLine, format!("unknown order line {id}"))
-            }
-            StoreError::UnknownSubstitution(id) => {
-                ApiError::user(ErrorCode::UnknownSubstitution, format!("unknown substitution {id}"))
+            StoreError::UnknownOrder(_) => ApiError::user(ErrorCode::UnknownOrder, "unknown order"),
+            StoreError::UnknownLine(_) => ApiError::user(ErrorCode::UnknownOrderLine, "unknown order line"),
+            StoreError::UnknownSubstitution(_) => {
+                ApiError::user(ErrorCode::UnknownSubstitution, "unknown substitution")
             }
             StoreError::AlreadyShipped(message) => ApiError::user(ErrorCode::AlreadyShipped, message),
             StoreError::Conflict(message) => ApiError::user(ErrorCode::InvalidTransition, message),
-            StoreError::UnknownBackorder(id) => {
-                ApiError::user(ErrorCode::UnknownBackorder, format!("unknown backorder {id}"))
-            }
+            StoreError::UnknownBackorder(_) => ApiError::user(ErrorCode::UnknownBackorder, "unknown backorder"),
             StoreError::InvalidTransition(e) => ApiError::user(ErrorCode::InvalidTransition, e.to_string()),
             StoreError::StockMoved => ApiError::user(ErrorCode::Contention, "stock moved; retry"),
             StoreError::Database(e) => ApiError::Internal(anyhow::Error::new(e)),

@@ -117,6 +117,16 @@ fn caller<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a domain::access::Ca
     })
 }
 
+/// The id clients see of a row of `kind`.
+async fn public_id(
+    ctx: &Context<'_>,
+    kind: infra::secrets::IdKind,
+    id: i64,
+) -> async_graphql::Result<async_graphql::ID> {
+    let secrets = app(ctx)?.secrets().await.map_err(internal)?;
+    Ok(async_graphql::ID(secrets.public_id(kind, id)))
+}
+
 fn loaders<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Loaders> {
     ctx.data::<Loaders>()
 }

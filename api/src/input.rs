@@ -7,6 +7,7 @@
 use domain::ids::InvalidId;
 use domain::limits::{MAX_MONEY_PLACES, MAX_ON_HAND, MAX_PRIORITY, MAX_UNITS};
 use domain::{Sku, WarehouseCode};
+use infra::secrets::{IdKind, Secrets};
 use rust_decimal::Decimal;
 
 use crate::error::{ApiError, ErrorCode, UserError};
@@ -52,6 +53,23 @@ pub fn id<T>(
         .ok()
         .and_then(|id| make(id).ok())
         .ok_or_else(|| at(ErrorCode::InvalidInput, format!("{shown:?} is not {what} id"), field))
+}
+
+/// A row named by its public id (`ord_…`, see `infra::secrets`). An id
+/// of the right shape that names no row there could be is read as a row
+/// that does not exist, so a guess is answered "unknown", like any other.
+pub fn public_id<T>(
+    secrets: &Secrets,
+    kind: IdKind,
+    value: &str,
+    field: &[&str],
+    what: &str,
+    make: impl Fn(i64) -> Result<T, InvalidId>,
+) -> Result<T, ApiError> {
+    let shown: String = value.chars().take(40).collect();
+    let refused = || at(ErrorCode::InvalidInput, format!("{shown:?} is not {what} id"), field);
+    let row = secrets.row_id(kind, value).map_err(|_| refused())?.unwrap_or(i64::MAX);
+    make(row).map_err(|_| refused())
 }
 
 /// A batch of 1 to `max` `what` (levels, products) in one call.

@@ -15,6 +15,7 @@ use domain::calendar::Day;
 use domain::compensation::Grant;
 use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
 use domain::{GeoPoint, Money, ShippingRate, Sku, limits};
+use infra::secrets::IdKind;
 use infra::store::StoreError;
 use infra::store::{
     BackorderRecord, FeedOutcome, OrderPart, ProductInput, ProductRecord, ReceiptRecord, ShipmentRecord,
@@ -49,7 +50,8 @@ pub async fn visible_order(
     id: &str,
     token: Option<&str>,
 ) -> Result<Option<infra::store::OrderRecord>, ApiError> {
-    let id = input::id(id, &["id"], "an order", OrderId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Order, id, &["id"], "an order", OrderId::new)?;
     match admit(state, caller, OrderPart::Order(id), token).await {
         Ok(()) => Ok(state.store.orders_by_id(&[id.get()]).await?.pop()),
         Err(ApiError::User(_)) => Ok(None),
@@ -64,7 +66,8 @@ pub async fn confirm_backorder(
     id: &str,
     token: Option<&str>,
 ) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Backorder, id, &["id"], "a backorder", BackorderId::new)?;
     admit(state, caller, OrderPart::Backorder(id), token).await?;
     let record = retrying(|| state.store.confirm_backorder(id)).await?;
     // Allocation may have reserved stock of this sku.
@@ -79,7 +82,8 @@ pub async fn cancel_backorder(
     id: &str,
     token: Option<&str>,
 ) -> Result<BackorderRecord, ApiError> {
-    let id = input::id(id, &["id"], "a backorder", BackorderId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Backorder, id, &["id"], "a backorder", BackorderId::new)?;
     admit(state, caller, OrderPart::Backorder(id), token).await?;
     let record = retrying(|| state.store.cancel_backorder(id)).await?;
     state.cache.invalidate(std::slice::from_ref(&record.sku)).await;
@@ -147,7 +151,12 @@ pub async fn partner_shipments(
     after: Option<&str>,
     limit: usize,
 ) -> Result<Vec<ShipmentRecord>, ApiError> {
-    let after = after.map(|a| input::id(a, &["after"], "a cursor of this connection", ShipmentId::new)).transpose()?;
+    let secrets = state.secrets().await?;
+    let after = after
+        .map(|a| {
+            input::public_id(secrets, IdKind::Shipment, a, &["after"], "a cursor of this connection", ShipmentId::new)
+        })
+        .transpose()?;
     let mut warehouses = match fenced_warehouses(state, caller).await? {
         Some(own) => own,
         None => state.store.all_warehouses().await?,
@@ -171,7 +180,8 @@ pub async fn mark_shipped(
     tracking_number: &str,
     carrier: Option<&str>,
 ) -> Result<ShipmentRecord, ApiError> {
-    let id = input::id(id, &["id"], "a shipment", ShipmentId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Shipment, id, &["id"], "a shipment", ShipmentId::new)?;
     let tracking = input::text(Some(tracking_number), "", MAX_TRACKING, &["trackingNumber"])?;
     let carrier = carrier.map(|c| input::text(Some(c), "", MAX_TRACKING, &["carrier"])).transpose()?;
     admit_shipment(state, caller, id).await?;
@@ -183,7 +193,8 @@ pub async fn mark_shipped(
 
 /// Cancels everything of an order that has not shipped; returns its id.
 pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> Result<i64, ApiError> {
-    let id = input::id(id, &["id"], "an order", OrderId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Order, id, &["id"], "an order", OrderId::new)?;
     let reason = input::text(reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     let changed = retrying(|| state.store.cancel_order(id, &reason)).await?;
     state.cache.invalidate(&changed).await;
@@ -200,7 +211,8 @@ pub struct IssueCompensation<'a> {
 
 /// Credits an order by hand; returns its id.
 pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) -> Result<i64, ApiError> {
-    let id = input::id(input.order_id, &["orderId"], "an order", OrderId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Order, input.order_id, &["orderId"], "an order", OrderId::new)?;
     let grant = match (input.amount, input.percentage) {
         (Some(amount), None) => {
             Grant::Amount(Money::new(input::amount(amount.amount(), limits::MAX_CREDIT, &["amount"])?))
@@ -224,7 +236,8 @@ pub struct CancelLine<'a> {
 /// Cancels units of a line that have not shipped; returns the order's id.
 /// A storefront may do so only while nothing of the order has shipped.
 pub async fn cancel_order_line(state: &AppState, caller: &Caller, input: CancelLine<'_>) -> Result<i64, ApiError> {
-    let line = input::id(input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
+    let secrets = state.secrets().await?;
+    let line = input::public_id(secrets, IdKind::Line, input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
     let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let reason = input::text(input.reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     admit(state, caller, OrderPart::Line(line), input.order_token).await?;
@@ -245,7 +258,8 @@ pub struct Substitute<'a> {
 }
 
 pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<SubstitutionRecord, ApiError> {
-    let line = input::id(input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
+    let secrets = state.secrets().await?;
+    let line = input::public_id(secrets, IdKind::Line, input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
     let sku = input::sku(input.substitute_sku, &["substituteSku"])?;
     let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let note = input::text(input.note, "substituted by an agent", MAX_TEXT, &["note"])?;
@@ -264,7 +278,8 @@ pub async fn respond_to_substitution(
     accept: bool,
     token: Option<&str>,
 ) -> Result<SubstitutionRecord, ApiError> {
-    let id = input::id(id, &["id"], "a substitution", SubstitutionId::new)?;
+    let secrets = state.secrets().await?;
+    let id = input::public_id(secrets, IdKind::Substitution, id, &["id"], "a substitution", SubstitutionId::new)?;
     admit(state, caller, OrderPart::Substitution(id), token).await?;
     let record = retrying(|| state.store.respond_to_substitution(id, accept)).await?;
     if accept {
@@ -282,7 +297,9 @@ pub async fn report_short_pick(
     quantity: i32,
     reason: &str,
 ) -> Result<ShortPickOutcome, ApiError> {
-    let shipment = input::id(shipment_id, &["shipmentId"], "a shipment", ShipmentId::new)?;
+    let secrets = state.secrets().await?;
+    let shipment =
+        input::public_id(secrets, IdKind::Shipment, shipment_id, &["shipmentId"], "a shipment", ShipmentId::new)?;
     let sku = input::sku(sku, &["sku"])?;
     let quantity = input::units(quantity, &["quantity"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["reason"])?;

@@ -607,3 +607,93 @@ async fn a_partner_sees_and_changes_only_its_own_warehouses_and_packages() {
         assert_eq!(history["nodes"][0]["id"], own);
     }
 }
+
+#[tokio::test]
+async fn ids_cannot_be_counted_and_a_guess_names_nothing() {
+    use infra::secrets::IdKind;
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let mut ids = Vec::new();
+        for n in 0..3 {
+            let placed =
+                app.ok(PLACE, order_input(&format!("count-{n}"), json!([{ "sku": "LAMP", "quantity": 1 }]))).await;
+            ids.push(placed["placeOrder"]["order"]["id"].as_str().unwrap().to_owned());
+        }
+        let mut rows = Vec::new();
+        for id in &ids {
+            assert!(id.starts_with("ord_") && id.len() == 20, "{id}");
+            rows.push(app.row_id(IdKind::Order, id).await);
+        }
+        assert_eq!(rows.windows(2).filter(|w| w[1] == w[0] + 1).count(), 2, "the rows are consecutive: {rows:?}");
+        assert!(ids.windows(2).all(|w| w[0][4..10] != w[1][4..10]), "their ids are not: {ids:?}");
+
+        // Counting is refused outright; a well-formed guess is unknown.
+        for guess in ["1", "2", &rows[0].to_string()] {
+            let answer = app.graphql("query($id: ID!) { order(id: $id) { id } }", json!({ "id": guess })).await;
+            assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_INPUT", "[{lane:?}] {answer}");
+        }
+        let guess = "ord_0123456789abcdef";
+        assert_eq!(
+            app.ok("query($id: ID!) { order(id: $id) { id } }", json!({ "id": guess })).await["order"],
+            Value::Null
+        );
+        let cancel = app
+            .ok("mutation($id: ID!) { cancelOrder(id: $id) { userErrors { code message } } }", json!({ "id": guess }))
+            .await;
+        assert_eq!(
+            cancel["cancelOrder"]["userErrors"][0],
+            json!({ "code": "UNKNOWN_ORDER", "message": "unknown order" })
+        );
+        // One kind's id is never another's.
+        let as_line = app
+            .ok(
+                "mutation($id: ID!) { cancelOrderLine(input: { lineId: $id }) { userErrors { code } } }",
+                json!({ "id": ids[0] }),
+            )
+            .await;
+        assert_eq!(as_line["cancelOrderLine"]["userErrors"][0]["code"], "INVALID_INPUT");
+
+        // Event payloads name packages by their public ids too.
+        let order = app.ok("query($id: ID!) { order(id: $id) { shipments { id } } }", json!({ "id": ids[0] })).await;
+        let package = order["order"]["shipments"][0]["id"].clone();
+        app.ok(
+            "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"T\") { userErrors { code } } }",
+            json!({ "id": package }),
+        )
+        .await;
+        let events =
+            app.ok("query($id: ID!) { order(id: $id) { events { id kind payload } } }", json!({ "id": ids[0] })).await;
+        let shipped = events["order"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["kind"] == "SHIPMENT_SHIPPED")
+            .unwrap()
+            .clone();
+        assert_eq!(shipped["payload"]["shipment"], package, "{shipped}");
+        assert!(shipped["id"].as_str().unwrap().starts_with("evt_"));
+
+        if lane == Lane::Sqlite {
+            // The command line, as an operator translates rows it found in the tables.
+            let url = app.database.url.clone();
+            let run = |owned: Vec<String>| async move {
+                tokio::task::spawn_blocking(move || {
+                    let args: Vec<&str> = owned.iter().map(String::as_str).collect();
+                    crate::support::shipmix(&args)
+                })
+                .await
+                .unwrap()
+            };
+            let args = |rest: &[&str]| {
+                ["ids", "--database-url", url.as_str()].iter().chain(rest).map(|a| (*a).to_owned()).collect::<Vec<_>>()
+            };
+            let row = rows[0].to_string();
+            let encoded = run(args(&["--kind", "order", &row])).await;
+            assert_eq!(encoded.stdout.trim(), ids[0], "{}", encoded.stderr);
+            let decoded = run(args(&["--kind", "ORDER", "--decode", &ids[1]])).await;
+            assert_eq!(decoded.stdout.trim(), rows[1].to_string(), "{}", decoded.stderr);
+            let wrong = run(args(&["--kind", "LINE", "--decode", &ids[1]])).await;
+            assert_eq!(wrong.code, api::cli::EXIT_BAD_INPUT);
+        }
+    }
+}

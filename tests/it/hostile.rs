@@ -295,7 +295,7 @@ async fn stored_values_out_of_range_never_fail_a_read() {
         db.execute_unprepared("UPDATE products SET lead_time_days = 2000000000 WHERE sku = 'TENT'").await.unwrap();
         db.execute_unprepared(&format!(
             "UPDATE backorders SET estimated_available = 2000000000, promised_available = -100000000 WHERE id = {}",
-            placed.backorder
+            app.row_id(infra::secrets::IdKind::Backorder, &placed.backorder).await
         ))
         .await
         .unwrap();
@@ -706,7 +706,7 @@ fn random_and_extreme_values_through_every_mutation_never_answer_internal() {
         ),
         (
             "mutation($id: ID!) { respondToSubstitution(id: $id, accept: true) { userErrors { code } } }",
-            json!({ "id": "1" }),
+            json!({ "id": "sub_00000000deadbeef" }),
             &[("/id", 's')],
         ),
         (

@@ -184,7 +184,7 @@ async fn placing_reserves_stock_backorders_the_rest_and_records_events() {
         assert_eq!(listed["byWarehouse"]["edges"], json!([{ "node": { "id": held["order"]["id"] } }]));
         let one = app.ok("query($id: ID!) { order(id: $id) { id } }", json!({ "id": placed["order"]["id"] })).await;
         assert_eq!(one["order"]["id"], placed["order"]["id"]);
-        let none = app.ok(r#"{ order(id: "999999") { id } }"#, json!({})).await;
+        let none = app.ok(r#"{ order(id: "ord_00000000deadbeef") { id } }"#, json!({})).await;
         assert_eq!(none["order"], json!(null));
         let bad = app.graphql(r#"{ order(id: "abc") { id } }"#, json!({})).await;
         assert_eq!(bad["errors"][0]["extensions"]["code"], "INVALID_INPUT");

@@ -10,6 +10,7 @@
 //! can serve the read in order at all. It still uses them when nothing else
 //! can, which is what fails the test.
 
+use infra::secrets::IdKind;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, TransactionTrait};
 
 use crate::support::{Lane, lanes, spawn_app};
@@ -206,33 +207,53 @@ async fn every_statement_the_store_sends_reads_through_an_index_at_scale() {
                 answer.data.into_json().unwrap()
             }
         };
-        let id_of = |sql: &'static str| {
-            let setup = setup.clone();
+        let secrets = infra::secrets::Secrets::load(&store).await.unwrap();
+        let id_of = |kind: IdKind, sql: &'static str| {
+            let (setup, secrets) = (setup.clone(), secrets.clone());
             async move {
                 let row = setup
                     .query_one_raw(Statement::from_string(setup.get_database_backend(), sql))
                     .await
                     .unwrap()
                     .unwrap();
-                row.try_get_by_index::<i64>(0).unwrap().to_string()
+                secrets.public_id(kind, row.try_get_by_index::<i64>(0).unwrap())
             }
         };
-        let waiting =
-            id_of("SELECT order_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET 3000").await;
-        let awaiting =
-            id_of("SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id DESC LIMIT 1").await;
-        let other_awaiting =
-            id_of("SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id LIMIT 1").await;
-        let waiting_line =
-            id_of("SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1").await;
-        let substitute_line =
-            id_of("SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1 OFFSET 1")
-                .await;
-        let propose_line =
-            id_of("SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1 OFFSET 2")
-                .await;
-        let old_order =
-            id_of("SELECT order_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET 10").await;
+        let waiting = id_of(
+            IdKind::Order,
+            "SELECT order_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET 3000",
+        )
+        .await;
+        let awaiting = id_of(
+            IdKind::Backorder,
+            "SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id DESC LIMIT 1",
+        )
+        .await;
+        let other_awaiting = id_of(
+            IdKind::Backorder,
+            "SELECT id FROM backorders WHERE status = 'AWAITING_CONFIRMATION' ORDER BY id LIMIT 1",
+        )
+        .await;
+        let waiting_line = id_of(
+            IdKind::Line,
+            "SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1",
+        )
+        .await;
+        let substitute_line = id_of(
+            IdKind::Line,
+            "SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1 OFFSET 1",
+        )
+        .await;
+        let propose_line = id_of(
+            IdKind::Line,
+            "SELECT order_line_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id DESC LIMIT 1 OFFSET 2",
+        )
+        .await;
+        let old_order = id_of(
+            IdKind::Order,
+            "SELECT order_id FROM backorders WHERE status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET 10",
+        )
+        .await;
 
         // Reads.
         let order_fields = "id status customerReference totals { merchandise shipping compensation total } compensations { amount }

@@ -471,7 +471,13 @@ async fn verify(store: &infra::store::Store, db: &DatabaseConnection, tally: &Ta
     let orders = scalar(db, "SELECT CAST(COUNT(*) AS BIGINT) FROM orders").await;
     let keys = scalar(db, "SELECT CAST(COUNT(DISTINCT order_id) AS BIGINT) FROM idempotency_keys").await;
     assert_eq!(orders, keys, "every order was placed by exactly one idempotency key");
-    let acknowledged: Vec<&str> = tally.placements.iter().filter_map(|p| p.order.as_deref()).collect();
+    let secrets = infra::secrets::Secrets::load(store).await.unwrap();
+    let acknowledged: Vec<String> = tally
+        .placements
+        .iter()
+        .filter_map(|p| p.order.as_deref())
+        .map(|id| secrets.row_id(infra::secrets::IdKind::Order, id).unwrap().unwrap().to_string())
+        .collect();
     if !acknowledged.is_empty() {
         let listed = acknowledged.join(", ");
         let found = scalar(db, &format!("SELECT CAST(COUNT(*) AS BIGINT) FROM orders WHERE id IN ({listed})")).await;

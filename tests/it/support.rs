@@ -389,6 +389,12 @@ impl TestApp {
         digest
     }
 
+    /// The row a public id names (for tests that read the tables).
+    pub(crate) async fn row_id(&self, kind: infra::secrets::IdKind, public: &str) -> i64 {
+        let secrets = infra::secrets::Secrets::load(&self.store).await.expect("the gateway's secrets");
+        secrets.row_id(kind, public).expect("a public id").expect("a row")
+    }
+
     pub(crate) fn graphql_url(&self) -> String {
         format!("{}/graphql", self.address)
     }

@@ -12,6 +12,7 @@ use super::network::Warehouse;
 use super::scalars::{Date, DateTime, DecimalValue, Money};
 use super::{app, internal, loaders, page_size};
 use crate::error::{ApiError, ErrorCode};
+use infra::secrets::IdKind;
 
 /// Where an order stands as a whole.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
@@ -59,8 +60,8 @@ pub(crate) struct Order(pub OrderRecord);
 
 #[Object]
 impl Order {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Order, self.0.id).await
     }
 
     async fn customer_reference(&self) -> &str {
@@ -161,11 +162,13 @@ impl Order {
     /// Credits granted on the order, oldest first.
     #[graphql(complexity = "super::LIST_WEIGHT * child_complexity")]
     async fn compensations(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Compensation>> {
-        let rows = app(ctx)?.store.compensations_of(self.0.id).await.map_err(internal)?;
+        let state = app(ctx)?;
+        let rows = state.store.compensations_of(self.0.id).await.map_err(internal)?;
+        let secrets = state.secrets().await.map_err(internal)?;
         Ok(rows
             .into_iter()
             .map(|c| Compensation {
-                id: ID(c.id.to_string()),
+                id: ID(secrets.public_id(IdKind::Compensation, c.id)),
                 amount: Money(c.amount),
                 reason: c.reason,
                 automatic: c.automatic,
@@ -194,8 +197,8 @@ pub(crate) struct OrderLine {
 #[Object]
 impl OrderLine {
     /// Pass to `cancelOrderLine`, `substituteLine`, `proposeSubstitution`.
-    async fn id(&self) -> ID {
-        ID(self.record.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Line, self.record.id).await
     }
 
     async fn line_number(&self) -> u32 {
@@ -269,8 +272,8 @@ pub(crate) struct Shipment(ShipmentRecord);
 
 #[Object]
 impl Shipment {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Shipment, self.0.id).await
     }
 
     async fn warehouse(&self, ctx: &Context<'_>) -> async_graphql::Result<Warehouse> {
@@ -360,8 +363,8 @@ pub(crate) struct Backorder(BackorderRecord);
 
 #[Object]
 impl Backorder {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Backorder, self.0.id).await
     }
 
     async fn sku(&self) -> &str {
@@ -404,8 +407,8 @@ impl Backorder {
         loaders(ctx)?.queue_positions.load_one(self.0.id).await.map_err(internal)
     }
 
-    async fn order_id(&self) -> ID {
-        ID(self.0.order_id.to_string())
+    async fn order_id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Order, self.0.order_id).await
     }
 
     async fn created_at(&self) -> DateTime {
@@ -427,8 +430,8 @@ pub(crate) struct OrderEvent(EventRecord);
 
 #[Object]
 impl OrderEvent {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Event, self.0.id).await
     }
 
     /// E.g. `ORDER_PLACED`, `ORDER_SPLIT`, `LINE_BACKORDERED`.
@@ -440,9 +443,22 @@ impl OrderEvent {
         DateTime(self.0.created_at_ms)
     }
 
-    /// The event's facts, as a JSON object.
-    async fn payload(&self) -> async_graphql::Json<serde_json::Value> {
-        async_graphql::Json(self.0.payload.clone())
+    /// The event's facts, as a JSON object (the ids in it as clients see them).
+    async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<async_graphql::Json<serde_json::Value>> {
+        let secrets = app(ctx)?.secrets().await.map_err(internal)?;
+        let mut payload = self.0.payload.clone();
+        if let Some(fields) = payload.as_object_mut() {
+            for (key, kind) in [
+                ("shipment", IdKind::Shipment),
+                ("backorder", IdKind::Backorder),
+                ("substitution", IdKind::Substitution),
+            ] {
+                if let Some(id) = fields.get(key).and_then(serde_json::Value::as_i64) {
+                    fields.insert(key.to_owned(), secrets.public_id(kind, id).into());
+                }
+            }
+        }
+        Ok(async_graphql::Json(payload))
     }
 }
 
@@ -515,7 +531,8 @@ impl OrderQuery {
         )
         .await
         .map_err(|e| e.log().extend())?;
-        Ok(super::page(rows, limit, after.is_some(), |s| s.id.to_string(), Shipment))
+        let secrets = app(ctx)?.secrets().await.map_err(internal)?;
+        Ok(super::page(rows, limit, after.is_some(), |s| secrets.public_id(IdKind::Shipment, s.id), Shipment))
     }
 
     /// Orders, newest first, optionally by status, by a sku they contain, or
@@ -539,11 +556,14 @@ impl OrderQuery {
                 .transpose()
                 .map_err(|e| e.extend())?,
         };
-        let before = after.as_deref().map(|c| c.parse::<i64>()).transpose().map_err(|_| {
+        let secrets = app(ctx)?.secrets().await.map_err(internal)?;
+        // A cursor is the public id of the page's last order.
+        let before = after.as_deref().map(|c| secrets.row_id(IdKind::Order, c)).transpose().map_err(|_| {
             ApiError::user(ErrorCode::InvalidInput, "after is not a cursor of this connection").extend()
         })?;
+        let before = before.map(|row| row.unwrap_or(i64::MAX));
         let rows = app(ctx)?.store.orders_page(&filter, before, limit as u64 + 1).await.map_err(internal)?;
-        Ok(super::page(rows, limit, after.is_some(), |o| o.id.to_string(), Order))
+        Ok(super::page(rows, limit, after.is_some(), |o| secrets.public_id(IdKind::Order, o.id), Order))
     }
 }
 
@@ -752,13 +772,13 @@ pub(crate) struct Substitution(pub infra::store::SubstitutionRecord);
 
 #[Object]
 impl Substitution {
-    async fn id(&self) -> ID {
-        ID(self.0.id.to_string())
+    async fn id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Substitution, self.0.id).await
     }
 
     /// The line whose waiting units are replaced.
-    async fn line_id(&self) -> ID {
-        ID(self.0.order_line_id.to_string())
+    async fn line_id(&self, ctx: &Context<'_>) -> async_graphql::Result<ID> {
+        super::public_id(ctx, IdKind::Line, self.0.order_line_id).await
     }
 
     /// What was ordered.
@@ -792,8 +812,11 @@ impl Substitution {
     }
 
     /// The new line, once accepted or applied.
-    async fn substitute_line_id(&self) -> Option<ID> {
-        self.0.substitute_line_id.map(|id| ID(id.to_string()))
+    async fn substitute_line_id(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<ID>> {
+        match self.0.substitute_line_id {
+            Some(id) => Ok(Some(super::public_id(ctx, IdKind::Line, id).await?)),
+            None => Ok(None),
+        }
     }
 
     async fn note(&self) -> &str {

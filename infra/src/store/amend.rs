@@ -433,7 +433,7 @@ impl Store {
         lock_line(&txn, &mut locks, &[line.product_id, seen.substitute_product_id], &line).await?;
         let row = substitution::Entity::find_by_id(id).one(&txn).await?.ok_or(StoreError::UnknownSubstitution(id))?;
         let from = stored::substitution_status(&row.status)?;
-        let to = from.respond(accept).map_err(|e| StoreError::Conflict(format!("substitution {id} was {e}")))?;
+        let to = from.respond(accept).map_err(|e| StoreError::Conflict(format!("the substitution was {e}")))?;
         let answered = substitution::Entity::update_many()
             .col_expr(substitution::Column::Status, Expr::value(to.as_str()))
             .col_expr(substitution::Column::RespondedAtMs, Expr::value(now))
@@ -540,7 +540,7 @@ impl Store {
         let package = package(&txn, shipment_id).await?;
         if !UNSHIPPED.iter().any(|s| s.as_str() == package.status) {
             return Err(StoreError::Conflict(format!(
-                "shipment {shipment_id} is {} and can no longer be short-picked",
+                "the shipment is {} and can no longer be short-picked",
                 package.status.to_lowercase()
             )));
         }
@@ -551,12 +551,10 @@ impl Store {
             .await?;
         let held: i64 = lines.iter().map(|l| l.quantity).sum();
         if lines.is_empty() {
-            return Err(StoreError::Invalid(format!("shipment {shipment_id} holds no {sku}")));
+            return Err(StoreError::Invalid(format!("the shipment holds no {sku}")));
         }
         if i64::from(quantity) > held {
-            return Err(StoreError::Invalid(format!(
-                "shipment {shipment_id} holds only {held} units of {sku}, not {quantity}"
-            )));
+            return Err(StoreError::Invalid(format!("the shipment holds only {held} units of {sku}, not {quantity}")));
         }
         let order = order::Entity::find_by_id(package.order_id)
             .one(&txn)

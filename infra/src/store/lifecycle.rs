@@ -92,7 +92,7 @@ impl Store {
             } else {
                 format!("is {state}")
             };
-            return Err(StoreError::Conflict(format!("shipment {shipment_id} {why} and cannot be marked shipped")));
+            return Err(StoreError::Conflict(format!("the shipment {why} and cannot be marked shipped")));
         }
         let guarded = shipment::Entity::update_many()
             .col_expr(shipment::Column::Status, Expr::value(ShipmentStatus::Shipped.as_str()))
@@ -161,7 +161,7 @@ impl Store {
             .all(&txn)
             .await?;
         if open_shipments.is_empty() && open_backorders.is_empty() {
-            return Err(StoreError::Conflict(format!("order {order_id} has nothing left to cancel")));
+            return Err(StoreError::Conflict("the order has nothing left to cancel".to_owned()));
         }
         let mut products = HashSet::new();
         let mut skus = HashSet::new();
