@@ -76,6 +76,8 @@ impl DatabaseArgs {
     }
 }
 
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the GraphQL gateway.
@@ -148,6 +150,11 @@ enum Command {
         /// is refused everywhere within this.
         #[arg(long, value_name = "SECS", env = "SHIPMIX_KEY_TTL", default_value_t = 2)]
         key_ttl: u64,
+        /// A role's cost bucket, ROLE=SIZE/PER_SECOND (points), or ROLE=off
+        /// for no limit; repeat per role. Defaults: STOREFRONT, PARTNER and
+        /// AGENT 200000/10000, ADMIN off.
+        #[arg(long, value_name = "ROLE=SIZE/RATE", value_parser = parse_rate_limit, env = "SHIPMIX_RATE_LIMITS", value_delimiter = ',')]
+        rate_limit: Vec<(domain::access::Role, Option<domain::access::BucketSize>)>,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -373,6 +380,20 @@ impl PolicyArgs {
     }
 }
 
+fn parse_rate_limit(value: &str) -> Result<(domain::access::Role, Option<domain::access::BucketSize>), String> {
+    let (role, bucket) = value.split_once('=').ok_or_else(|| format!("{value:?} is not ROLE=SIZE/PER_SECOND"))?;
+    let role: domain::access::Role = role.trim().parse().map_err(|e: domain::access::UnknownRole| e.to_string())?;
+    if bucket.trim().eq_ignore_ascii_case("off") {
+        return Ok((role, None));
+    }
+    let (size, rate) = bucket.split_once('/').ok_or_else(|| format!("{value:?} is not ROLE=SIZE/PER_SECOND"))?;
+    let number = |n: &str| n.trim().parse::<u64>().ok().filter(|n| (1..=1_000_000_000_000).contains(n));
+    match (number(size), number(rate)) {
+        (Some(size), Some(per_second)) => Ok((role, Some(domain::access::BucketSize { size, per_second }))),
+        _ => Err(format!("{value:?}: the size and the rate are whole numbers from 1 to 10^12")),
+    }
+}
+
 fn parse_max_shipments(value: &str) -> Result<MaxShipments, String> {
     let k: i64 = value.parse().map_err(|_| format!("{value:?} is not a whole number"))?;
     MaxShipments::new(k).map_err(|e| e.to_string())
@@ -419,8 +440,13 @@ where
             plan_token_ttl,
             public_introspection,
             key_ttl,
+            rate_limit,
             policy,
         } => {
+            let mut rate_limits = crate::throttle::RateLimits::default();
+            for (role, bucket) in rate_limit {
+                rate_limits.set(role, bucket);
+            }
             let database = match database.settings() {
                 Ok(d) => d,
                 Err(e) => return bad_input(stderr, &e),
@@ -458,6 +484,7 @@ where
                     maintenance_interval,
                     key_ttl: std::time::Duration::from_secs(key_ttl),
                     public_introspection: public_introspection || demo,
+                    rate_limits,
                     ..Default::default()
                 },
             };

@@ -5,6 +5,7 @@
 
 mod amend;
 mod catalog;
+mod cost;
 mod fulfillment;
 mod inputs;
 mod keys;
@@ -81,7 +82,7 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
 /// The served schema, with shared state and per-request data loaders added
 /// by the HTTP layer.
 pub fn build_schema(state: AppState) -> AppSchema {
-    builder().extension(crate::access::AccessControl).data(state).finish()
+    builder().extension(crate::access::AccessControl).extension(cost::Cost).data(state).finish()
 }
 
 /// The schema's SDL, built without any data: what `schema.graphql` holds.

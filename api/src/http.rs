@@ -351,10 +351,15 @@ async fn execute(
         }
     };
     let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+    let actor = caller.as_ref().map(domain::access::Caller::actor);
     if let Some(caller) = caller {
         request = request.data(caller);
     }
-    let mut response = guarded(schema.execute(request), request_id).await;
+    // Every change the request makes is recorded as the key's.
+    let mut response = match actor {
+        Some(actor) => guarded(infra::store::acting_as(actor, schema.execute(request)), request_id).await,
+        None => guarded(schema.execute(request), request_id).await,
+    };
     if let Some(document) = &document {
         order_as_asked(&mut response.data, document, operation_name.as_deref());
     }
@@ -372,6 +377,26 @@ async fn execute(
         operation_name.as_deref(),
         started.elapsed().as_secs_f64(),
     );
+    // A request its key's bucket could not pay: 429, and when to retry.
+    let throttled = response.errors.iter().find_map(|e| {
+        let extensions = e.extensions.as_ref()?;
+        let code = extensions.get("code")?;
+        if !matches!(code, async_graphql::Value::Enum(name) if name.as_str() == ErrorCode::Throttled.name()) {
+            return None;
+        }
+        match extensions.get("retryAfterMs") {
+            Some(async_graphql::Value::Number(ms)) => Some(ms.as_i64().unwrap_or(i64::MAX)),
+            _ => Some(i64::MAX),
+        }
+    });
+    if let Some(retry_after_ms) = throttled {
+        let body = serde_json::to_string(&response).unwrap_or_default();
+        let seconds = (retry_after_ms.max(0) as u64).div_ceil(1_000).max(1);
+        return HttpResponse::build(StatusCode::TOO_MANY_REQUESTS)
+            .insert_header((header::CONTENT_TYPE, media))
+            .insert_header((header::RETRY_AFTER, seconds.to_string()))
+            .body(body);
+    }
     // Serialized straight from the response, which keeps fields in the
     // order the query selected them.
     let (status, body) = if request_error {

@@ -18,4 +18,5 @@ pub mod planning;
 pub mod server;
 pub mod simulate;
 pub mod state;
+pub mod throttle;
 pub mod worker;

@@ -369,7 +369,8 @@ pub async fn receive_stock(
     quantity: i32,
 ) -> Result<Option<SkuStock>, ApiError> {
     let units = input::arrival(quantity, &["input", "quantity"])?;
-    change_stock(state, caller, warehouse, sku, (i64::from(units), &["input", "quantity"]), "received").await
+    change_stock(state, caller, warehouse, sku, (i64::from(units), &["input", "quantity"]), infra::store::RECEIVED)
+        .await
 }
 
 /// A relative change with a reason (a recount, a write-off, a find).
@@ -573,4 +574,24 @@ pub async fn revoke_key(state: &AppState, id: &str) -> Result<infra::store::KeyR
     let record = state.store.revoke_key(id).await?;
     state.keys.forget(id);
     Ok(record)
+}
+
+/// A page of a warehouse's stock audit trail, newest first: a partner's
+/// own warehouses, any for an admin.
+pub async fn stock_changes(
+    state: &AppState,
+    caller: &Caller,
+    warehouse: &str,
+    sku: Option<&str>,
+    after: Option<&str>,
+    limit: usize,
+) -> Result<Vec<infra::store::StockChangeRecord>, ApiError> {
+    let code = input::warehouse_code(warehouse, &["warehouseCode"])?;
+    let sku = sku.map(|s| input::sku(s, &["sku"])).transpose()?;
+    let before = after
+        .map(|a| a.parse::<i64>().ok().filter(|n| *n > 0))
+        .map(|n| n.ok_or_else(|| ApiError::user(ErrorCode::InvalidInput, "after is not a cursor of this connection")))
+        .transpose()?;
+    admit_warehouse(state, caller, &code, &["warehouseCode"]).await?;
+    Ok(state.store.stock_changes(&code, sku.as_ref(), before, limit as u64 + 1).await?)
 }

@@ -37,6 +37,8 @@ pub struct GatewaySettings {
     pub key_ttl: Duration,
     /// Whether introspection (and GraphiQL's schema) answers without a key.
     pub public_introspection: bool,
+    /// Each role's cost bucket.
+    pub rate_limits: crate::throttle::RateLimits,
 }
 
 impl Default for GatewaySettings {
@@ -52,6 +54,7 @@ impl Default for GatewaySettings {
             maintenance_interval: Duration::from_secs(60),
             key_ttl: Duration::from_secs(2),
             public_introspection: false,
+            rate_limits: crate::throttle::RateLimits::default(),
         }
     }
 }
@@ -67,6 +70,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// Which caller each request's key stands for.
     pub keys: KeyRing,
+    /// Each key's cost bucket.
+    pub throttle: crate::throttle::Throttle,
     /// Read from the database on first use.
     secrets: std::sync::Arc<tokio::sync::OnceCell<Secrets>>,
     pub settings: GatewaySettings,
@@ -88,6 +93,7 @@ impl AppState {
             planner,
             metrics: crate::metrics::Metrics::new(),
             keys,
+            throttle: crate::throttle::Throttle::new(settings.rate_limits),
             secrets: Default::default(),
             settings,
         }

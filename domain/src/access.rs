@@ -39,7 +39,8 @@ impl Role {
 
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        // `pad`, so that widths and alignment apply (tables of keys).
+        f.pad(self.as_str())
     }
 }
 
@@ -209,6 +210,59 @@ impl Caller {
     }
 }
 
+/// A leaky bucket of request cost: it holds at most `size` points and
+/// refills `per_second` points a second; a request takes its cost from it
+/// or waits. The same arithmetic runs inside Redis when buckets are shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketSize {
+    pub size: u64,
+    pub per_second: u64,
+}
+
+/// What is in one bucket: points, as of an instant (ms).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    pub available: f64,
+    pub at_ms: i64,
+}
+
+/// How taking from a bucket went.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Take {
+    /// Paid; this much is left.
+    Paid { left: f64 },
+    /// Not enough: nothing was taken; the cost is payable in `retry_after_ms`.
+    Refused { available: f64, retry_after_ms: i64 },
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(size: BucketSize, now_ms: i64) -> Self {
+        Self { available: size.size as f64, at_ms: now_ms }
+    }
+
+    /// Takes `cost` points at `now_ms`, refilling first. A cost above the
+    /// bucket's size can never be paid (the complexity limit keeps every
+    /// request below the sizes a deployment may set).
+    pub fn take(&mut self, size: BucketSize, cost: u64, now_ms: i64) -> Take {
+        let elapsed = now_ms.saturating_sub(self.at_ms).max(0) as f64;
+        self.available = (self.available + elapsed * size.per_second as f64 / 1_000.0).min(size.size as f64);
+        self.at_ms = now_ms.max(self.at_ms);
+        let cost = cost as f64;
+        if self.available >= cost {
+            self.available -= cost;
+            return Take::Paid { left: self.available };
+        }
+        let missing = cost - self.available;
+        let retry_after_ms = if size.per_second == 0 || cost > size.size as f64 {
+            i64::MAX
+        } else {
+            (missing * 1_000.0 / size.per_second as f64).ceil() as i64
+        };
+        Take::Refused { available: self.available, retry_after_ms }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +303,18 @@ mod tests {
         assert!(!agent.writes_warehouse(Some("BLUE")));
         assert!(caller(Role::Admin, None).writes_warehouse(None));
         assert!(!caller(Role::Storefront, None).sees_warehouse(Some("ACME")));
+    }
+
+    #[test]
+    fn a_bucket_pays_what_it_holds_and_refills_at_its_rate() {
+        let size = BucketSize { size: 1_000, per_second: 100 };
+        let mut bucket = Bucket::full(size, 0);
+        assert_eq!(bucket.take(size, 600, 0), Take::Paid { left: 400.0 });
+        assert_eq!(bucket.take(size, 600, 0), Take::Refused { available: 400.0, retry_after_ms: 2_000 });
+        assert_eq!(bucket.take(size, 600, 2_000), Take::Paid { left: 0.0 });
+        // Never above its size, however long it rested.
+        assert_eq!(bucket.take(size, 1, 1_000_000), Take::Paid { left: 999.0 });
+        assert!(matches!(bucket.take(size, 5_000, 1_000_000), Take::Refused { retry_after_ms: i64::MAX, .. }));
     }
 
     #[test]

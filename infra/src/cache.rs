@@ -115,6 +115,25 @@ impl CachedSku {
     }
 }
 
+/// `domain::access::Bucket::take` inside Redis: refill by the time since
+/// the last take (the server's clock), then pay or refuse. Returns
+/// `{paid, available}`; the available points as a string, since Redis
+/// truncates Lua numbers to integers.
+const BUCKET_SCRIPT: &str = r"
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local cost, size, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local v = redis.call('HMGET', KEYS[1], 'a', 't')
+local a = tonumber(v[1]) or size
+local last = tonumber(v[2]) or now
+if now > last then a = math.min(size, a + (now - last) * rate / 1000) else now = last end
+local paid = 0
+if a >= cost then a = a - cost; paid = 1 end
+redis.call('HSET', KEYS[1], 'a', tostring(a), 't', now)
+if rate > 0 then redis.call('PEXPIRE', KEYS[1], math.ceil(size * 1000 / rate) + 1000) end
+return {paid, tostring(a)}
+";
+
 struct Redis {
     client: redis::Client,
     manager: tokio::sync::Mutex<Option<ConnectionManager>>,
@@ -263,6 +282,7 @@ pub struct StockCache {
     ttl: Duration,
     /// `<namespace>:stock:`
     prefix: String,
+    namespace: String,
 }
 
 impl std::fmt::Debug for StockCache {
@@ -302,6 +322,7 @@ impl StockCache {
             counts: Arc::default(),
             ttl: settings.ttl,
             prefix: format!("{}:stock:", settings.namespace),
+            namespace: settings.namespace.clone(),
         })
     }
 
@@ -313,6 +334,46 @@ impl StockCache {
     /// Hits and misses of `stock_of`, per sku.
     pub fn counts(&self) -> &CacheCounts {
         &self.counts
+    }
+
+    /// Takes `cost` points from the leaky bucket `name` kept in Redis, so
+    /// that every replica draws on the same one: the arithmetic of
+    /// `domain::access::Bucket`, run atomically on the Redis server's clock.
+    /// `None` without Redis or when the call fails (the caller then keeps
+    /// the bucket in process).
+    pub async fn take_from_bucket(
+        &self,
+        name: &str,
+        cost: u64,
+        size: domain::access::BucketSize,
+    ) -> Option<domain::access::Take> {
+        let Backend::Redis(redis, _) = &*self.backend else { return None };
+        let key = format!("{}:bucket:{name}", self.namespace);
+        let answer: (i64, String) = redis
+            .call("EVAL bucket", |mut c| async move {
+                redis::cmd("EVAL")
+                    .arg(BUCKET_SCRIPT)
+                    .arg(1)
+                    .arg(key)
+                    .arg(cost)
+                    .arg(size.size)
+                    .arg(size.per_second)
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        let available: f64 = answer.1.parse().ok()?;
+        Some(if answer.0 == 1 {
+            domain::access::Take::Paid { left: available }
+        } else {
+            let missing = cost as f64 - available;
+            let retry_after_ms = if size.per_second == 0 || cost > size.size {
+                i64::MAX
+            } else {
+                (missing * 1_000.0 / size.per_second as f64).ceil() as i64
+            };
+            domain::access::Take::Refused { available, retry_after_ms }
+        })
     }
 
     pub fn is_redis(&self) -> bool {

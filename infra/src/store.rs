@@ -33,15 +33,16 @@ pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
 pub use keys::{KEY_HASH_KIND, KEY_PREFIX, KeyRecord, NewKey, OrderPart};
 pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
+pub use lifecycle::RECEIVED;
 pub use maintenance::MaintenanceReport;
 pub use maintenance::worker_reads;
 pub use network::{WarehouseInput, WarehouseRecord};
 pub use orders::{
-    BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ShipmentLineRecord,
-    ShipmentRecord,
+    BackorderRecord, EventRecord, NewOrder, OrderFilter, OrderLineRecord, OrderRecord, PlacedOrder, ReferenceMatch,
+    ShipmentLineRecord, ShipmentRecord,
 };
 pub use queue::ReceiptRecord;
-pub use stock::{FeedOutcome, StockInput};
+pub use stock::{FeedOutcome, StockChangeRecord, StockInput};
 
 use crate::clock::{Clock, SystemClock};
 use domain::Money;
@@ -118,6 +119,24 @@ impl StoreError {
     pub(crate) fn is_unique_violation(err: &DbErr) -> bool {
         matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
     }
+}
+
+tokio::task_local! {
+    /// Who the writes of the current task act for.
+    static ACTOR: domain::access::Actor;
+}
+
+/// Runs `work` with every order event and stock change it writes recorded
+/// as caused by `actor` (a request's key). Writes outside any such scope
+/// are the gateway's own (the backorder worker, a restock's allocation
+/// triggered by nobody in particular).
+pub async fn acting_as<F: std::future::Future>(actor: domain::access::Actor, work: F) -> F::Output {
+    ACTOR.scope(actor, work).await
+}
+
+/// The label of whoever the current task acts for.
+pub(crate) fn current_actor() -> String {
+    ACTOR.try_with(domain::access::Actor::label).unwrap_or_else(|_| domain::access::Actor::Gateway.label())
 }
 
 /// The database and the queries over it. Cheap to clone (a pool handle and

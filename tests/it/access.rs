@@ -62,7 +62,7 @@ fn promised(field: &str) -> &'static [Role] {
         "product" | "products" | "availability" | "fulfillmentPolicy" => &[Storefront, Partner, Agent, Admin],
         "quoteFulfillment" | "substitutes" | "order" => &[Storefront, Agent, Admin],
         "warehouses" | "warehouse" => &[Partner, Agent, Admin],
-        "partnerShipments" => &[Partner, Admin],
+        "partnerShipments" | "stockChanges" => &[Partner, Admin],
         "orders" | "backorders" => &[Agent, Admin],
         "placeOrder" | "confirmBackorder" | "cancelBackorder" | "cancelOrderLine" | "respondToSubstitution" => {
             &[Storefront, Agent, Admin]
@@ -695,5 +695,198 @@ async fn ids_cannot_be_counted_and_a_guess_names_nothing() {
             let wrong = run(args(&["--kind", "LINE", "--decode", &ids[1]])).await;
             assert_eq!(wrong.code, api::cli::EXIT_BAD_INPUT);
         }
+    }
+}
+
+#[tokio::test]
+async fn the_agent_finds_an_order_by_reference_and_reads_who_did_what() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        let shop = client_with(&key_for(&app.store, Role::Storefront, None).await);
+        let agent = client_with(&key_for(&app.store, Role::Agent, None).await);
+        let started = chrono::Utc::now();
+        let mut placed = BTreeMap::new();
+        for reference in ["CUST-100-A", "CUST-100-B", "CUST-200", "other"] {
+            let answer =
+                call(&shop, &app, PLACE, order_input(reference, json!([{ "sku": "RARE", "quantity": 1 }]))).await;
+            placed.insert(
+                reference,
+                (
+                    answer["order"]["id"].clone(),
+                    answer["orderToken"].clone(),
+                    answer["order"]["backorders"][0]["id"].clone(),
+                ),
+            );
+        }
+        let find = "query($r: String, $p: String, $a: DateTime, $b: DateTime) { orders(customerReference: $r, customerReferencePrefix: $p, placedAfter: $a, placedBefore: $b) { nodes { customerReference } } }";
+        let refs = |v: &Value| -> Vec<String> {
+            v["nodes"].as_array().unwrap().iter().map(|n| n["customerReference"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "r": "CUST-200" })).await), ["CUST-200"]);
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "p": "CUST-100" })).await), ["CUST-100-B", "CUST-100-A"]);
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "p": "CUST" })).await).len(), 3);
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "r": "CUST" })).await).len(), 0);
+        let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+        let earlier = (started - chrono::Duration::hours(1)).to_rfc3339();
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "a": earlier, "b": later })).await).len(), 4);
+        assert_eq!(refs(&call(&agent, &app, find, json!({ "a": later })).await).len(), 0);
+        let both = agent
+            .post(app.graphql_url())
+            .json(&json!({ "query": find, "variables": { "r": "a", "p": "b" } }))
+            .send()
+            .await
+            .unwrap();
+        let both: Value = both.json().await.unwrap();
+        assert_eq!(both["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{both}");
+
+        // The timeline says who did what.
+        let (id, token, backorder) = placed["CUST-200"].clone();
+        call(
+            &shop,
+            &app,
+            "mutation($id: ID!, $t: String) { confirmBackorder(id: $id, orderToken: $t) { userErrors { code } } }",
+            json!({ "id": backorder, "t": token }),
+        )
+        .await;
+        call(&agent, &app, "mutation($id: ID!) { issueCompensation(input: { orderId: $id, amount: \"1.00\", reason: \"sorry\" }) { userErrors { code } } }", json!({ "id": id })).await;
+        let timeline = call(
+            &agent,
+            &app,
+            "query($id: ID!) { order(id: $id) { events { kind causedBy { kind name role } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+        let by_kind = |kind: &str| {
+            timeline["events"].as_array().unwrap().iter().find(|e| e["kind"] == kind).unwrap()["causedBy"].clone()
+        };
+        assert_eq!(
+            by_kind("ORDER_PLACED"),
+            json!({ "kind": "KEY", "name": "test STOREFRONT", "role": "STOREFRONT" }),
+            "{timeline}"
+        );
+        assert_eq!(
+            by_kind("BACKORDER_CONFIRMED"),
+            json!({ "kind": "KEY", "name": "test STOREFRONT", "role": "STOREFRONT" })
+        );
+        assert_eq!(
+            by_kind("ORDER_COMPENSATED"),
+            json!({ "kind": "KEY", "name": "test AGENT", "role": "AGENT" }),
+            "{timeline}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_stock_change_is_in_its_warehouses_audit_trail() {
+    for lane in lanes() {
+        let app = seeded(lane).await;
+        for (code, partner) in [("ACM1", "ACME"), ("BLU1", "BLUE")] {
+            let upsert = format!(
+                r#"mutation {{ upsertWarehouse(input: {{ code: "{code}", name: "{code}", partnerCode: "{partner}",
+                    latitude: 40.0, longitude: -80.0, baseCost: "1", costPerKm: "0.001" }}) {{ userErrors {{ code }} }} }}"#
+            );
+            app.ok(&upsert, json!({})).await;
+        }
+        let acme = client_with(&key_for(&app.store, Role::Partner, Some("ACME")).await);
+        call(&acme, &app, r#"mutation { setStockLevels(input: [{ warehouseCode: "ACM1", sku: "LAMP", onHand: 5, safetyStock: 1, sequence: 7 }]) { userErrors { code } } }"#, json!({})).await;
+        call(&acme, &app, r#"mutation { receiveStock(input: { warehouseCode: "ACM1", sku: "LAMP", quantity: 3 }) { userErrors { code } } }"#, json!({})).await;
+        call(&acme, &app, r#"mutation { adjustStock(input: { warehouseCode: "ACM1", sku: "LAMP", delta: -2, reason: "broken in aisle 4" }) { userErrors { code } } }"#, json!({})).await;
+        let trail = "query($w: String!, $s: String) { stockChanges(warehouseCode: $w, sku: $s) { nodes { sku kind causedBy { kind name role } onHandBefore onHandAfter safetyStockBefore safetyStockAfter sequence note } } }";
+        let seen = call(&acme, &app, trail, json!({ "w": "ACM1" })).await;
+        let partner = json!({ "kind": "KEY", "name": "test PARTNER", "role": "PARTNER" });
+        assert_eq!(
+            seen["nodes"],
+            json!([
+                { "sku": "LAMP", "kind": "ADJUSTMENT", "causedBy": partner, "onHandBefore": 8, "onHandAfter": 6, "safetyStockBefore": 1, "safetyStockAfter": 1, "sequence": null, "note": "broken in aisle 4" },
+                { "sku": "LAMP", "kind": "RECEIPT", "causedBy": partner, "onHandBefore": 5, "onHandAfter": 8, "safetyStockBefore": 1, "safetyStockAfter": 1, "sequence": null, "note": null },
+                { "sku": "LAMP", "kind": "FEED", "causedBy": partner, "onHandBefore": 0, "onHandAfter": 5, "safetyStockBefore": 0, "safetyStockAfter": 1, "sequence": 7, "note": null },
+            ]),
+            "[{lane:?}]"
+        );
+        // A shipment leaves a trace too, the admin's who shipped it.
+        let placed = app.ok(PLACE, order_input("audit", json!([{ "sku": "LAMP", "quantity": 5 }]))).await;
+        let order = app
+            .ok(
+                "query($id: ID!) { order(id: $id) { shipments { id warehouse { code } } } }",
+                json!({ "id": placed["placeOrder"]["order"]["id"] }),
+            )
+            .await;
+        for s in order["order"]["shipments"].as_array().unwrap() {
+            let ship =
+                "mutation($id: ID!) { markShipmentShipped(id: $id, trackingNumber: \"T\") { userErrors { code } } }";
+            app.ok(ship, json!({ "id": s["id"] })).await;
+            let admin = app.ok(trail, json!({ "w": s["warehouse"]["code"], "s": "LAMP" })).await;
+            let last = &admin["stockChanges"]["nodes"][0];
+            let left = last["onHandBefore"].as_i64().unwrap() - last["onHandAfter"].as_i64().unwrap();
+            let seen = (last["kind"].clone(), last["causedBy"]["role"].clone(), left);
+            assert_eq!(seen, (json!("SHIPMENT"), json!("ADMIN"), 5), "{admin}");
+        }
+        // Another partner's trail does not exist for it; a shop has none.
+        let other = acme
+            .post(app.graphql_url())
+            .json(&json!({ "query": trail, "variables": { "w": "BLU1" } }))
+            .send()
+            .await
+            .unwrap();
+        let other: Value = other.json().await.unwrap();
+        assert_eq!(other["errors"][0]["extensions"]["code"], "UNKNOWN_WAREHOUSE", "{other}");
+        let shop = client_with(&key_for(&app.store, Role::Storefront, None).await);
+        let (_, body) = post(&shop, &app, r#"{ stockChanges(warehouseCode: "ACM1") { nodes { kind } } }"#).await;
+        assert!(forbidden(&body), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn every_answer_reports_its_cost_and_a_key_past_its_budget_waits() {
+    for lane in lanes() {
+        let mut limits = api::throttle::RateLimits::default();
+        limits.set(Role::Storefront, Some(domain::access::BucketSize { size: 500, per_second: 1 }));
+        let gateway = api::state::GatewaySettings { rate_limits: limits, ..Default::default() };
+        let first = spawn_configured(lane, crate::support::cache_for(lane), gateway.clone()).await;
+        let second = crate::support::spawn_replica_with(&first, gateway).await;
+        // Replicas share one bucket per key through Redis; in process, each has its own.
+        let shared = first.cache.is_redis();
+        let shop = client_with(&key_for(&first.store, Role::Storefront, None).await);
+        let query = "{ products(first: 5) { nodes { sku name } } }";
+        let started = std::time::Instant::now();
+        let (mut spent, mut cost, mut last_left) = (0u64, 0u64, 0u64);
+        let mut throttled = None;
+        for n in 0..100 {
+            let app = if shared && n % 2 == 1 { &second } else { &first };
+            let response = shop.post(app.graphql_url()).json(&json!({ "query": query })).send().await.unwrap();
+            if response.status() == StatusCode::TOO_MANY_REQUESTS {
+                let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+                throttled = Some((retry, response.json::<Value>().await.unwrap()));
+                break;
+            }
+            let body: Value = response.json().await.unwrap();
+            let report = &body["extensions"]["cost"];
+            cost = report["requestedQueryCost"].as_u64().unwrap();
+            assert_eq!(report["actualQueryCost"], cost, "{report}");
+            assert_eq!(report["throttleStatus"]["maximumAvailable"], 500);
+            assert_eq!(report["throttleStatus"]["restoreRate"], 1);
+            spent += cost;
+            last_left = report["throttleStatus"]["currentlyAvailable"].as_u64().unwrap();
+            // What is left is what was not spent, give or take what refilled.
+            let refilled = started.elapsed().as_secs() + 1;
+            assert!(last_left + spent <= 500 + refilled && last_left + spent + 1 >= 500, "[{lane:?}] {n}: {report}");
+        }
+        assert!(cost > 1, "[{lane:?}] a page of products costs {cost}");
+        let (retry, body) = throttled.unwrap_or_else(|| panic!("[{lane:?}] never throttled"));
+        assert!(last_left < cost, "[{lane:?}] throttled with {last_left} left for a cost of {cost}");
+        assert!(retry >= 1 && retry <= cost, "[{lane:?}] retry after {retry}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "THROTTLED", "{body}");
+        assert_eq!(body["extensions"]["cost"]["actualQueryCost"], Value::Null, "{body}");
+        assert_eq!(body["extensions"]["cost"]["requestedQueryCost"], cost);
+        assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+        // More than the bucket holds is never payable; admins are not limited.
+        let huge = "{ products(first: 100) { nodes { sku name unitPrice backorderable leadTimeDays } } }";
+        let response = shop.post(first.graphql_url()).json(&json!({ "query": huge })).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["errors"][0]["message"].as_str().unwrap().contains("more than this key's bucket holds"), "{body}");
+        let admin = first.graphql(query, json!({})).await;
+        assert_eq!(admin["extensions"]["cost"]["throttleStatus"], Value::Null, "{admin}");
+        assert!(admin["extensions"]["cost"]["requestedQueryCost"].as_u64().unwrap() > 1);
     }
 }

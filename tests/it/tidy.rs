@@ -173,7 +173,7 @@ fn api_modules_call_only_downwards() {
         "crate",
         &[
             &["error"],
-            &["planning", "metrics", "access"],
+            &["planning", "metrics", "access", "throttle"],
             &["state", "contention", "demo", "import", "simulate"],
             &["input"],
             &["fulfillment", "operations", "worker"],
@@ -187,7 +187,7 @@ fn api_modules_call_only_downwards() {
         "api/src/graphql",
         "super",
         &[
-            &["scalars", "inputs", "loaders"],
+            &["scalars", "inputs", "loaders", "cost"],
             &["network", "catalog", "keys"],
             &["orders", "stock"],
             &["fulfillment"],

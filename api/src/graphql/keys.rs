@@ -39,6 +39,37 @@ impl From<ApiRole> for domain::access::Role {
     }
 }
 
+/// What caused an event or a stock change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, async_graphql::Enum)]
+pub(crate) enum ActorKind {
+    /// A request made with an API key.
+    Key,
+    /// The gateway on its own: the backorder worker, allocation of arriving stock.
+    Gateway,
+    /// An operator on the command line.
+    Operator,
+}
+
+#[derive(SimpleObject)]
+pub(crate) struct EventActor {
+    pub kind: ActorKind,
+    /// The key's name.
+    pub name: Option<String>,
+    pub role: Option<ApiRole>,
+}
+
+impl EventActor {
+    pub(crate) fn of(actor: &domain::access::Actor) -> Self {
+        match actor {
+            domain::access::Actor::Key { name, role } => {
+                EventActor { kind: ActorKind::Key, name: Some(name.clone()), role: Some((*role).into()) }
+            }
+            domain::access::Actor::Gateway => EventActor { kind: ActorKind::Gateway, name: None, role: None },
+            domain::access::Actor::Operator => EventActor { kind: ActorKind::Operator, name: None, role: None },
+        }
+    }
+}
+
 /// An API key as listed; its secret is shown only when it is created.
 pub(crate) struct ApiKey(pub KeyRecord);
 

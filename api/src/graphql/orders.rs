@@ -443,6 +443,12 @@ impl OrderEvent {
         DateTime(self.0.created_at_ms)
     }
 
+    /// Who caused it: a key (its name and role), or the gateway itself (the
+    /// backorder worker, stock arriving for the queue).
+    async fn caused_by(&self) -> super::keys::EventActor {
+        super::keys::EventActor::of(&self.0.actor)
+    }
+
     /// The event's facts, as a JSON object (the ids in it as clients see them).
     async fn payload(&self, ctx: &Context<'_>) -> async_graphql::Result<async_graphql::Json<serde_json::Value>> {
         let secrets = app(ctx)?.secrets().await.map_err(internal)?;
@@ -535,9 +541,12 @@ impl OrderQuery {
         Ok(super::page(rows, limit, after.is_some(), |s| secrets.public_id(IdKind::Shipment, s.id), Shipment))
     }
 
-    /// Orders, newest first, optionally by status, by a sku they contain, or
-    /// by a warehouse shipping them.
+    /// Orders, newest first, optionally by status, by a sku they contain,
+    /// by a warehouse shipping them, by the shopper's reference (exact, or
+    /// what it starts with) and by when they were placed
+    /// (`placedAfter <= createdAt < placedBefore`).
     #[graphql(complexity = "super::page_weight(first) * child_complexity")]
+    #[allow(clippy::too_many_arguments)]
     async fn orders(
         &self,
         ctx: &Context<'_>,
@@ -546,9 +555,37 @@ impl OrderQuery {
         status: Option<OrderStatus>,
         sku: Option<String>,
         warehouse_code: Option<String>,
+        customer_reference: Option<String>,
+        customer_reference_prefix: Option<String>,
+        placed_after: Option<DateTime>,
+        placed_before: Option<DateTime>,
     ) -> async_graphql::Result<Connection<String, Order, EmptyFields, EmptyFields>> {
         let limit = page_size(first)?;
+        let reference = match (customer_reference, customer_reference_prefix) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::user(
+                    ErrorCode::InvalidInput,
+                    "give customerReference or customerReferencePrefix, not both",
+                )
+                .extend());
+            }
+            (Some(exact), None) => {
+                crate::input::bounded(&exact, crate::input::MAX_REFERENCE, &["customerReference"])
+                    .map_err(|e| e.extend())?;
+                Some(infra::store::ReferenceMatch::Exact(exact))
+            }
+            (None, Some(prefix)) => {
+                let prefix =
+                    crate::input::text(Some(&prefix), "", crate::input::MAX_REFERENCE, &["customerReferencePrefix"])
+                        .map_err(|e| e.extend())?;
+                Some(infra::store::ReferenceMatch::Prefix(prefix))
+            }
+            (None, None) => None,
+        };
         let filter = OrderFilter {
+            reference,
+            placed_from: placed_after.map(|t| t.0),
+            placed_until: placed_before.map(|t| t.0),
             status: status.map(Into::into),
             sku: sku.map(|s| super::inputs::sku(&s, &["sku"])).transpose().map_err(|e| e.extend())?,
             warehouse: warehouse_code

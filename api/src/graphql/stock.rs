@@ -83,6 +83,60 @@ impl SkuAvailability {
     }
 }
 
+/// One change of a stock level, as its audit trail keeps it.
+pub(crate) struct StockChange(pub infra::store::StockChangeRecord);
+
+#[Object]
+impl StockChange {
+    async fn warehouse_code(&self) -> &str {
+        self.0.warehouse.as_str()
+    }
+
+    async fn sku(&self) -> &str {
+        self.0.sku.as_str()
+    }
+
+    /// `FEED`, `RECEIPT`, `ADJUSTMENT`, `SHIPMENT` or `SHORT_PICK`.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+
+    /// Who made it: a key (its name and role), or the gateway.
+    async fn caused_by(&self) -> super::keys::EventActor {
+        super::keys::EventActor::of(&self.0.actor)
+    }
+
+    async fn on_hand_before(&self) -> i64 {
+        self.0.on_hand.0
+    }
+
+    async fn on_hand_after(&self) -> i64 {
+        self.0.on_hand.1
+    }
+
+    async fn safety_stock_before(&self) -> i64 {
+        self.0.safety_stock.0
+    }
+
+    async fn safety_stock_after(&self) -> i64 {
+        self.0.safety_stock.1
+    }
+
+    /// The feed's sequence number, for a feed.
+    async fn sequence(&self) -> Option<i64> {
+        self.0.sequence
+    }
+
+    /// The reason given, for an adjustment.
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+
+    async fn at(&self) -> super::scalars::DateTime {
+        super::scalars::DateTime(self.0.created_at_ms)
+    }
+}
+
 /// Most skus one availability query may ask for.
 pub(crate) const MAX_SKUS: usize = 500;
 
@@ -108,6 +162,32 @@ impl StockQuery {
         }
         .await;
         result.map(|v| v.into_iter().map(SkuAvailability).collect()).map_err(|e| e.log().extend())
+    }
+
+    /// A warehouse's stock audit trail, newest first: every feed, receipt,
+    /// adjustment, shipment and short pick, with who made it and the level
+    /// before and after. A partner reads its own warehouses'.
+    #[graphql(complexity = "super::page_weight(first) * child_complexity")]
+    async fn stock_changes(
+        &self,
+        ctx: &Context<'_>,
+        warehouse_code: String,
+        sku: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<super::Page<StockChange>> {
+        let limit = super::page_size(first)?;
+        let rows = operations::stock_changes(
+            app(ctx)?,
+            super::caller(ctx)?,
+            &warehouse_code,
+            sku.as_deref(),
+            after.as_deref(),
+            limit,
+        )
+        .await
+        .map_err(|e| e.log().extend())?;
+        Ok(super::page(rows, limit, after.is_some(), |c| c.id.to_string(), StockChange))
     }
 }
 

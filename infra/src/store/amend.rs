@@ -26,8 +26,8 @@ use super::backorders::allocate_arrivals;
 use super::locks::Locks;
 use super::placing::{LineRef, open_backorder, place_units, settle_order};
 use super::queue::refresh_estimates;
-use super::rows::release;
 use super::rows::{OPEN, UNSHIPPED, cap_credits, count_on_line, event, move_shipment, package, split_backorder};
+use super::rows::{StockChange, release};
 use super::stored;
 use super::{Store, StoreError, money_from_micros};
 use crate::db::entity::{backorder, order, order_line, product, shipment, shipment_line, substitution};
@@ -191,7 +191,8 @@ async fn take_from_packages<C: ConnectionTrait>(
         if take == sl.quantity {
             shipment_line::Entity::delete_by_id(sl.id).exec(db).await?;
         }
-        release(db, locks, s.warehouse_id, sl.product_id, take, written_off, now).await?;
+        release(db, locks, s.warehouse_id, sl.product_id, take, written_off.then_some(StockChange::ShortPick), now)
+            .await?;
         let remaining =
             shipment_line::Entity::find().filter(shipment_line::Column::ShipmentId.eq(s.id)).count(db).await?;
         if remaining == 0 {

@@ -19,9 +19,13 @@ use super::backorders::allocate_arrivals;
 use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
-use super::rows::release;
+use super::rows::{LevelChange, StockChange, audit, release};
 use super::rows::{UNSHIPPED, cap_credits, count_on_line, event, move_shipment, package, split_backorder};
 use super::{ShipmentRecord, Store, StoreError};
+
+/// The reason `adjust_stock` is given for units that arrived (a receipt,
+/// in the audit trail); any other reason is an adjustment.
+pub const RECEIVED: &str = "received";
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
 /// The products a package holds.
@@ -113,7 +117,8 @@ impl Store {
                 // A line joined the package after the products were read.
                 return Err(StoreError::StockMoved);
             }
-            release(&txn, &locks, found.warehouse_id, line.product_id, line.quantity, true, now).await?;
+            release(&txn, &locks, found.warehouse_id, line.product_id, line.quantity, Some(StockChange::Shipment), now)
+                .await?;
         }
         let code =
             warehouse::Entity::find_by_id(found.warehouse_id).one(&txn).await?.map(|w| w.code).ok_or_else(|| {
@@ -173,7 +178,7 @@ impl Store {
                 if !locks.holds_product(line.product_id) {
                     return Err(StoreError::StockMoved);
                 }
-                release(&txn, &locks, s.warehouse_id, line.product_id, line.quantity, false, now).await?;
+                release(&txn, &locks, s.warehouse_id, line.product_id, line.quantity, None, now).await?;
                 count_on_line(&txn, line.order_line_id, order_line::Column::Cancelled, line.quantity).await?;
                 products.insert(line.product_id);
                 skus.insert(line.sku);
@@ -277,6 +282,14 @@ impl Store {
                 .await?;
             }
         }
+        let kind = if reason == RECEIVED { StockChange::Receipt } else { StockChange::Adjustment };
+        let change = LevelChange {
+            on_hand: (on_hand, after),
+            safety: level.as_ref().map_or((0, 0), |l| (l.safety_stock, l.safety_stock)),
+            sequence: None,
+            note: (kind == StockChange::Adjustment).then(|| reason.to_owned()),
+        };
+        audit(&txn, (w.id, p.id), kind, change, now).await?;
         tracing::info!(warehouse = %warehouse, sku = %sku, delta, reason, "stock adjusted");
         if delta > 0 {
             allocate_arrivals(&txn, &mut locks, &[p.id], now).await?;

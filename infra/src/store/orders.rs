@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use domain::order::{BackorderConsent, BackorderStatus, OrderDraft, OrderEvent, OrderStatus, ShipmentStatus};
 use domain::sourcing::{SourcingRequest, SplitPolicy};
 use domain::{GeoPoint, Money, Sku, WarehouseCode};
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, Set,
@@ -138,6 +139,8 @@ pub struct EventRecord {
     pub kind: String,
     pub payload: serde_json::Value,
     pub created_at_ms: i64,
+    /// Who caused it.
+    pub actor: domain::access::Actor,
 }
 
 /// Which orders to list.
@@ -146,6 +149,31 @@ pub struct OrderFilter {
     pub status: Option<OrderStatus>,
     pub sku: Option<Sku>,
     pub warehouse: Option<WarehouseCode>,
+    pub reference: Option<ReferenceMatch>,
+    /// Placed at or after this instant (Unix ms).
+    pub placed_from: Option<i64>,
+    /// Placed before this instant (Unix ms).
+    pub placed_until: Option<i64>,
+}
+
+/// How an order's customer reference is matched.
+#[derive(Debug, Clone)]
+pub enum ReferenceMatch {
+    Exact(String),
+    Prefix(String),
+}
+
+/// The smallest string above every string that starts with `prefix`, in
+/// byte order; `None` when there is none.
+fn prefix_bound(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        if let Some(next) = (u32::from(last) + 1..=u32::from(char::MAX)).find_map(char::from_u32) {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
 }
 
 fn policy_name(policy: SplitPolicy) -> &'static str {
@@ -397,6 +425,7 @@ impl Store {
                 kind: Set(e.kind().as_str().to_owned()),
                 payload: Set(event_payload(&e).to_string()),
                 created_at_ms: Set(now),
+                actor: Set(Some(super::current_actor())),
                 ..Default::default()
             })
             .collect();
@@ -451,6 +480,29 @@ impl Store {
         }
         if let Some(status) = filter.status {
             query = query.filter(order::Column::Status.eq(status.as_str()));
+        }
+        // The reference as the index holds it (see its migration).
+        let reference = match self.db.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "customer_reference COLLATE \"C\"",
+            _ => "customer_reference",
+        };
+        match &filter.reference {
+            Some(ReferenceMatch::Exact(text)) => {
+                query = query.filter(Expr::cust(reference).eq(text.as_str()));
+            }
+            Some(ReferenceMatch::Prefix(text)) => {
+                query = query.filter(Expr::cust(reference).gte(text.as_str()));
+                if let Some(bound) = prefix_bound(text) {
+                    query = query.filter(Expr::cust(reference).lt(bound));
+                }
+            }
+            None => {}
+        }
+        if let Some(from) = filter.placed_from {
+            query = query.filter(order::Column::CreatedAtMs.gte(from));
+        }
+        if let Some(until) = filter.placed_until {
+            query = query.filter(order::Column::CreatedAtMs.lt(until));
         }
         if let Some(sku) = &filter.sku {
             let ids = order_line::Entity::find()
@@ -619,6 +671,8 @@ impl Store {
                 kind: m.kind,
                 payload: serde_json::from_str(&m.payload).unwrap_or(serde_json::Value::Null),
                 created_at_ms: m.created_at_ms,
+                // Events from before keys existed were all the gateway's callers'.
+                actor: m.actor.as_deref().map_or(domain::access::Actor::Gateway, domain::access::Actor::from_label),
             })
             .collect())
     }

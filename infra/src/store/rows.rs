@@ -21,7 +21,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use super::locks::Locks;
 use super::{BackorderRecord, StoreError, stored};
-use crate::db::entity::{backorder, order, order_event, shipment, stock_level, warehouse};
+use crate::db::entity::{backorder, order, order_event, shipment, stock_change, stock_level, warehouse};
 
 /// Backorders still waiting for units.
 pub(super) const OPEN: [&str; 2] = ["AWAITING_CONFIRMATION", "CONFIRMED"];
@@ -140,6 +140,7 @@ pub(super) fn event_row(
         kind: Set(kind.as_str().to_owned()),
         payload: Set(payload.to_string()),
         created_at_ms: Set(now),
+        actor: Set(Some(super::current_actor())),
         ..Default::default()
     }
 }
@@ -372,18 +373,87 @@ pub(super) fn backorder_record(m: backorder::Model) -> Result<BackorderRecord, S
         created_at_ms: m.created_at_ms,
     })
 }
+/// Why units left what a warehouse has on hand, as the audit trail says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum StockChange {
+    /// An absolute level from a feed (or an admin).
+    Feed,
+    /// Units arrived.
+    Receipt,
+    /// A relative change with a reason.
+    Adjustment,
+    /// Units left in a package.
+    Shipment,
+    /// Units found missing or damaged while picking.
+    ShortPick,
+}
+
+impl StockChange {
+    fn as_str(self) -> &'static str {
+        match self {
+            StockChange::Feed => "FEED",
+            StockChange::Receipt => "RECEIPT",
+            StockChange::Adjustment => "ADJUSTMENT",
+            StockChange::Shipment => "SHIPMENT",
+            StockChange::ShortPick => "SHORT_PICK",
+        }
+    }
+}
+
+/// A level's values before and after a change.
+pub(super) struct LevelChange {
+    pub on_hand: (i64, i64),
+    pub safety: (i64, i64),
+    pub sequence: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// Records a change of a level in its audit trail, with whoever the
+/// current task acts for.
+pub(super) async fn audit<C: ConnectionTrait>(
+    db: &C,
+    (warehouse_id, product_id): (i64, i64),
+    kind: StockChange,
+    change: LevelChange,
+    now: i64,
+) -> Result<(), StoreError> {
+    stock_change::ActiveModel {
+        warehouse_id: Set(warehouse_id),
+        product_id: Set(product_id),
+        kind: Set(kind.as_str().to_owned()),
+        actor: Set(super::current_actor()),
+        on_hand_before: Set(change.on_hand.0),
+        on_hand_after: Set(change.on_hand.1),
+        safety_before: Set(change.safety.0),
+        safety_after: Set(change.safety.1),
+        sequence: Set(change.sequence),
+        note: Set(change.note),
+        created_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
 /// Takes `units` out of a level's reservation, and out of what is on hand
-/// when they physically left.
+/// when they physically left (`gone`: shipped, or written off).
 pub(super) async fn release<C: ConnectionTrait>(
     db: &C,
     locks: &Locks,
     warehouse_id: i64,
     product_id: i64,
     units: i64,
-    shipped: bool,
+    gone: Option<StockChange>,
     now: i64,
 ) -> Result<(), StoreError> {
     locks.require_product(product_id)?;
+    let shipped = gone.is_some();
+    // Under the product's lock, what is read here is what the update changes.
+    let before = match gone {
+        Some(_) => stock_level::Entity::find_by_id((warehouse_id, product_id)).one(db).await?,
+        None => None,
+    };
     let mut update = stock_level::Entity::update_many()
         .col_expr(stock_level::Column::Reserved, Expr::col(stock_level::Column::Reserved).sub(units))
         .col_expr(stock_level::Column::Version, Expr::col(stock_level::Column::Version).add(1))
@@ -402,6 +472,15 @@ pub(super) async fn release<C: ConnectionTrait>(
         return Err(StoreError::Invariant(format!(
             "stock level (warehouse {warehouse_id}, product {product_id}) holds fewer than {units} reserved units"
         )));
+    }
+    if let (Some(kind), Some(level)) = (gone, before) {
+        let change = LevelChange {
+            on_hand: (level.on_hand, level.on_hand - units),
+            safety: (level.safety_stock, level.safety_stock),
+            sequence: None,
+            note: None,
+        };
+        audit(db, (warehouse_id, product_id), kind, change, now).await?;
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 
 use super::levels::{SkuStock, SourcingSnapshot, snapshot_from, stock_of};
 use super::locks::Locks;
+use super::rows::{LevelChange, StockChange, audit};
 use super::{Store, StoreError};
 use crate::db::entity::{product, stock_level, warehouse};
 
@@ -114,6 +115,13 @@ impl Store {
                         update = update.col_expr(stock_level::Column::FeedSequence, Expr::value(sequence));
                     }
                     update.exec(&txn).await?;
+                    let change = LevelChange {
+                        on_hand: (level.on_hand, i64::from(input.on_hand)),
+                        safety: (level.safety_stock, input.safety_stock.map_or(level.safety_stock, i64::from)),
+                        sequence: input.sequence,
+                        note: None,
+                    };
+                    audit(&txn, (warehouse_id, product_id), StockChange::Feed, change, now).await?;
                     if level.reserved > i64::from(input.on_hand) {
                         short.push((level.clone(), input.on_hand));
                     }
@@ -132,6 +140,13 @@ impl Store {
                     })
                     .exec_without_returning(&txn)
                     .await?;
+                    let change = LevelChange {
+                        on_hand: (0, i64::from(input.on_hand)),
+                        safety: (0, i64::from(input.safety_stock.unwrap_or(0))),
+                        sequence: input.sequence,
+                        note: None,
+                    };
+                    audit(&txn, (warehouse_id, product_id), StockChange::Feed, change, now).await?;
                     FeedOutcome::Applied { version: 1 }
                 }
             };
@@ -166,5 +181,89 @@ impl Store {
     pub async fn sourcing_snapshot(&self, skus: &[Sku]) -> Result<SourcingSnapshot, StoreError> {
         let stock = self.stock_of(skus).await?;
         snapshot_from(self, stock, None).await
+    }
+}
+
+/// One entry of a level's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockChangeRecord {
+    pub id: i64,
+    pub warehouse: domain::WarehouseCode,
+    pub sku: Sku,
+    /// `FEED`, `RECEIPT`, `ADJUSTMENT`, `SHIPMENT`, `SHORT_PICK`.
+    pub kind: String,
+    pub actor: domain::access::Actor,
+    pub on_hand: (i64, i64),
+    pub safety_stock: (i64, i64),
+    pub sequence: Option<i64>,
+    pub note: Option<String>,
+    pub created_at_ms: i64,
+}
+
+impl Store {
+    /// A warehouse's stock changes (of one sku, or of all), newest first,
+    /// before the change `before`.
+    pub async fn stock_changes(
+        &self,
+        warehouse: &domain::WarehouseCode,
+        sku: Option<&Sku>,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<StockChangeRecord>, StoreError> {
+        use crate::db::entity::{product, stock_change, warehouse as wh};
+        use sea_orm::{QueryOrder, QuerySelect};
+        let w = wh::Entity::find()
+            .filter(wh::Column::Code.eq(warehouse.as_str()))
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| StoreError::UnknownWarehouse(warehouse.to_string()))?;
+        let mut query = stock_change::Entity::find()
+            .filter(stock_change::Column::WarehouseId.eq(w.id))
+            .order_by_desc(stock_change::Column::Id)
+            .limit(limit);
+        if let Some(sku) = sku {
+            let p = product::Entity::find()
+                .filter(product::Column::Sku.eq(sku.as_str()))
+                .one(&self.db)
+                .await?
+                .ok_or_else(|| StoreError::UnknownSku(sku.to_string()))?;
+            query = query.filter(stock_change::Column::ProductId.eq(p.id));
+        }
+        if let Some(before) = before {
+            query = query.filter(stock_change::Column::Id.lt(before));
+        }
+        let rows = query.all(&self.db).await?;
+        let product_ids: Vec<i64> = rows.iter().map(|r| r.product_id).collect();
+        let skus: std::collections::HashMap<i64, String> = if product_ids.is_empty() {
+            Default::default()
+        } else {
+            product::Entity::find()
+                .filter(product::Column::Id.is_in(product_ids))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|p| (p.id, p.sku))
+                .collect()
+        };
+        let code = super::stored::warehouse_code(w.code)?;
+        rows.into_iter()
+            .map(|r| {
+                let sku = skus.get(&r.product_id).cloned().ok_or_else(|| {
+                    StoreError::Invariant(format!("stock change {} names missing product {}", r.id, r.product_id))
+                })?;
+                Ok(StockChangeRecord {
+                    id: r.id,
+                    warehouse: code.clone(),
+                    sku: super::stored::sku(sku)?,
+                    kind: r.kind,
+                    actor: domain::access::Actor::from_label(&r.actor),
+                    on_hand: (r.on_hand_before, r.on_hand_after),
+                    safety_stock: (r.safety_before, r.safety_after),
+                    sequence: r.sequence,
+                    note: r.note,
+                    created_at_ms: r.created_at_ms,
+                })
+            })
+            .collect()
     }
 }

@@ -66,7 +66,13 @@ impl MigrationTrait for Migration {
         // shopper's reference (exact or prefix: a range on the text) and by
         // when they were placed.
         db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_owner ON orders (owner_key_id, id)").await?;
-        db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_reference ON orders (customer_reference, id)")
+        // Compared byte by byte (Postgres's "C" collation, SQLite's own), so
+        // that a prefix is a range of the index whatever the locale.
+        let reference = match m.get_database_backend() {
+            sea_orm::DatabaseBackend::Postgres => "(customer_reference COLLATE \"C\")",
+            _ => "customer_reference",
+        };
+        db.execute_unprepared(&format!("CREATE INDEX IF NOT EXISTS orders_by_reference ON orders ({reference}, id)"))
             .await?;
         db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_placed ON orders (created_at_ms, id)").await?;
         // A partner's pick queue: a warehouse's packages of a status, oldest first.
@@ -74,9 +80,13 @@ impl MigrationTrait for Migration {
             "CREATE INDEX IF NOT EXISTS shipments_pick_queue ON shipments (warehouse_id, status, id)",
         )
         .await?;
-        // A warehouse's audit trail, newest first.
+        // A warehouse's audit trail, newest first, of every sku or of one.
         db.execute_unprepared(
             "CREATE INDEX IF NOT EXISTS stock_changes_by_warehouse ON stock_changes (warehouse_id, id)",
+        )
+        .await?;
+        db.execute_unprepared(
+            "CREATE INDEX IF NOT EXISTS stock_changes_by_level ON stock_changes (warehouse_id, product_id, id)",
         )
         .await?;
         Ok(())
