@@ -155,6 +155,10 @@ enum Command {
         /// AGENT 200000/10000, ADMIN off.
         #[arg(long, value_name = "ROLE=SIZE/RATE", value_parser = parse_rate_limit, env = "SHIPMIX_RATE_LIMITS", value_delimiter = ',')]
         rate_limit: Vec<(domain::access::Role, Option<domain::access::BucketSize>)>,
+        /// A browser origin allowed to call /graphql (CORS), e.g.
+        /// https://shop.example.com, or * for any; repeat per origin. None by default.
+        #[arg(long, value_name = "ORIGIN", env = "SHIPMIX_CORS_ORIGINS", value_delimiter = ',')]
+        cors_origin: Vec<String>,
         #[command(flatten)]
         policy: PolicyArgs,
     },
@@ -441,6 +445,7 @@ where
             public_introspection,
             key_ttl,
             rate_limit,
+            cors_origin,
             policy,
         } => {
             let mut rate_limits = crate::throttle::RateLimits::default();
@@ -485,6 +490,7 @@ where
                     key_ttl: std::time::Duration::from_secs(key_ttl),
                     public_introspection: public_introspection || demo,
                     rate_limits,
+                    cors_origins: cors_origin,
                     ..Default::default()
                 },
             };

@@ -665,6 +665,45 @@ pub(crate) async fn graphql_get(
     .await
 }
 
+/// CORS for browser storefronts: the origins a deployment allows (none by
+/// default) get the headers a browser needs, and preflight requests an
+/// answer; any other origin gets no CORS header, so its browser refuses.
+pub(crate) fn allowed_origin(state: &AppState, headers: &header::HeaderMap) -> Option<String> {
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let allowed = &state.settings.cors_origins;
+    allowed.iter().any(|a| a == "*" || a.eq_ignore_ascii_case(origin)).then(|| origin.to_owned())
+}
+
+/// `OPTIONS /graphql`: the methods, and for an allowed origin's preflight
+/// what it may send (the origin itself is added with every answer's CORS
+/// headers).
+pub(crate) async fn graphql_options(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let mut response = HttpResponse::NoContent();
+    response.insert_header((header::ALLOW, "GET, POST, OPTIONS"));
+    if allowed_origin(&state, req.headers()).is_some() {
+        response
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type, accept, x-request-id, traceparent",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"));
+    }
+    response.finish()
+}
+
+/// The CORS headers of an answer to an allowed origin.
+pub(crate) fn with_cors(headers: &mut actix_web::http::header::HeaderMap, origin: &str) {
+    if let Ok(value) = header::HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+        headers.insert(header::VARY, header::HeaderValue::from_static("Origin"));
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            header::HeaderValue::from_static("x-request-id, retry-after"),
+        );
+    }
+}
+
 pub(crate) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type(ContentType::plaintext()).body("ok")
 }

@@ -63,12 +63,26 @@ impl Application {
         let data_state = web::Data::new(state.clone());
         let data_schema = web::Data::new(schema);
         let server = HttpServer::new(move || {
+            let cors_state = data_state.clone();
             App::new()
+                .wrap_fn(move |req, srv| {
+                    use actix_web::dev::Service as _;
+                    let origin = crate::http::allowed_origin(&cors_state, req.headers());
+                    let call = srv.call(req);
+                    async move {
+                        let mut response = call.await?;
+                        if let Some(origin) = origin {
+                            crate::http::with_cors(response.headers_mut(), &origin);
+                        }
+                        Ok(response)
+                    }
+                })
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
                 .app_data(web::Data::new(limits))
                 .route("/graphql", web::post().to(crate::http::graphql_post))
                 .route("/graphql", web::get().to(crate::http::graphql_get))
+                .route("/graphql", web::method(actix_web::http::Method::OPTIONS).to(crate::http::graphql_options))
                 .route("/healthz", web::get().to(crate::http::healthz))
                 .route("/readyz", web::get().to(crate::http::readyz))
                 .route("/metrics", web::get().to(crate::http::metrics))

@@ -39,6 +39,9 @@ pub struct GatewaySettings {
     pub public_introspection: bool,
     /// Each role's cost bucket.
     pub rate_limits: crate::throttle::RateLimits,
+    /// Browser origins allowed to call `/graphql` (CORS); `*` for any;
+    /// none by default.
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for GatewaySettings {
@@ -55,6 +58,7 @@ impl Default for GatewaySettings {
             key_ttl: Duration::from_secs(2),
             public_introspection: false,
             rate_limits: crate::throttle::RateLimits::default(),
+            cors_origins: Vec::new(),
         }
     }
 }

@@ -178,3 +178,39 @@ async fn metrics_count_requests_errors_plans_and_the_cache() {
     }
     assert!(text.contains("shipmix_db_pool_connections "), "{text}");
 }
+
+#[tokio::test]
+async fn browsers_of_allowed_origins_get_cors_headers_and_no_one_else_does() {
+    let shop = "https://shop.example.com";
+    let gateway = api::state::GatewaySettings { cors_origins: vec![shop.to_owned()], ..Default::default() };
+    let app = crate::support::spawn_configured(Lane::Sqlite, crate::support::cache_for(Lane::Sqlite), gateway).await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.graphql_url())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization, content-type")
+            .send()
+    };
+    let allowed = preflight(shop).await.unwrap();
+    assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], shop);
+    assert!(allowed.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    assert_eq!(allowed.headers()["vary"], "Origin");
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    assert!(other.headers().get("access-control-allow-headers").is_none());
+    let query = json!({ "query": "{ products { nodes { sku } } }" });
+    let answer = app.client.post(app.graphql_url()).header("origin", shop).json(&query).send().await.unwrap();
+    assert_eq!(answer.headers()["access-control-allow-origin"], shop);
+    assert!(answer.headers()["access-control-expose-headers"].to_str().unwrap().contains("retry-after"));
+    // A refused request from an allowed origin is readable by its page too.
+    let refused =
+        reqwest::Client::new().post(app.graphql_url()).header("origin", shop).json(&query).send().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.headers()["access-control-allow-origin"], shop);
+    // Off by default.
+    let plain = spawn_app(Lane::Sqlite).await;
+    let answer = plain.client.post(plain.graphql_url()).header("origin", shop).json(&query).send().await.unwrap();
+    assert!(answer.headers().get("access-control-allow-origin").is_none());
+}
