@@ -244,7 +244,6 @@ pub const RULES: &[(&str, Roles, &[&str])] = &[
             "status",
             "trackingNumber",
             "carrier",
-            "cost",
             "distanceKm",
             "estimatedDeliveryDate",
             "lines",
@@ -252,6 +251,8 @@ pub const RULES: &[(&str, Roles, &[&str])] = &[
             "createdAt",
         ],
     ),
+    // What the order pays to ship it: not the partner's to see.
+    ("Shipment", ORDERS, &["cost"]),
     ("ShipmentConnection", STOCK, &["pageInfo", "edges", "nodes"]),
     ("StockChangeConnection", STOCK, &["pageInfo", "edges", "nodes"]),
     ("StockChangeEdge", STOCK, &["node", "cursor"]),

@@ -171,7 +171,22 @@ async fn every_operation_answers_each_role_as_promised() {
         }
         let operations = operations();
         assert!(operations.len() >= 30, "{operations:?}");
+        let revoked = key_for(&app.store, Role::Admin, None).await;
+        let revoked_id = app.store.keys().await.unwrap().last().unwrap().id;
+        app.store.revoke_key(revoked_id).await.unwrap();
+        let mut strangers = vec![("no key", reqwest::Client::new()), ("revoked", client_with(&revoked))];
+        for header in ["Basic YWRtaW46YWRtaW4=", "Bearer", "shm_demo_admin", "Bearer shm_not_a_key"] {
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(reqwest::header::AUTHORIZATION, header.parse().unwrap());
+            strangers.push((header, reqwest::Client::builder().default_headers(headers).build().unwrap()));
+        }
         for (field, query) in &operations {
+            for (who, client) in &strangers {
+                let (status, body) = post(client, &app, query).await;
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "[{lane:?}] {who} {query}: {body}");
+                assert_eq!(body["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{body}");
+                assert!(body.get("data").is_none(), "[{lane:?}] {who} {field}: {body}");
+            }
             for (role, client) in &clients {
                 let (status, body) = post(client, &app, query).await;
                 assert_eq!(status, StatusCode::OK, "[{lane:?}] {role} {query}: {body}");
@@ -530,6 +545,8 @@ async fn a_partner_sees_and_changes_only_its_own_warehouses_and_packages() {
                    { "sku": "TENT", "totalAvailable": 0, "locations": [] }]),
             "[{lane:?}]"
         );
+        let (_, priced) = post(&acme, &app, "{ partnerShipments { nodes { cost } } }").await;
+        assert!(forbidden(&priced), "a partner never sees what an order pays: {priced}");
         let queue = call(&acme, &app, "{ partnerShipments { nodes { id warehouse { code } lines { sku quantity } shipTo { latitude postalCode } } } }", json!({})).await;
         assert_eq!(queue["nodes"].as_array().unwrap().len(), 1, "[{lane:?}] {queue}");
         assert_eq!(queue["nodes"][0]["id"], own);
