@@ -5,8 +5,8 @@
 
 mod amend;
 mod catalog;
-mod cost;
 mod fulfillment;
+mod gate;
 mod inputs;
 mod keys;
 mod loaders;
@@ -82,7 +82,16 @@ fn builder() -> async_graphql::SchemaBuilder<Query, Mutation, EmptySubscription>
 /// The served schema, with shared state and per-request data loaders added
 /// by the HTTP layer.
 pub fn build_schema(state: AppState) -> AppSchema {
-    builder().extension(crate::access::AccessControl).extension(cost::Cost).data(state).finish()
+    builder().data(state).finish()
+}
+
+/// The gate every request passes first: the same schema, which checks the
+/// access table and charges the request's cost instead of executing it
+/// (`gate`).
+pub struct GateSchema(pub AppSchema);
+
+pub fn build_gate(state: AppState) -> GateSchema {
+    GateSchema(builder().extension(gate::Gate).data(state).finish())
 }
 
 /// The schema's SDL, built without any data: what `schema.graphql` holds.

@@ -31,7 +31,7 @@ use futures_util::{FutureExt as _, StreamExt as _};
 use tracing::Instrument as _;
 
 use crate::error::ErrorCode;
-use crate::graphql::{AppSchema, Loaders};
+use crate::graphql::{AppSchema, GateSchema, Loaders};
 use crate::state::AppState;
 
 /// Default request body limit: a 5,000-row stock feed fits comfortably.
@@ -330,7 +330,7 @@ async fn authenticate(
 }
 
 async fn execute(
-    schema: &AppSchema,
+    (schema, gate): (&AppSchema, &GateSchema),
     state: &AppState,
     limits: &HttpLimits,
     request: async_graphql::Request,
@@ -350,15 +350,29 @@ async fn execute(
             return refused;
         }
     };
-    let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
-    let actor = caller.as_ref().map(domain::access::Caller::actor);
-    if let Some(caller) = caller {
-        request = request.data(caller);
+    // The gate parses and validates the request, checks the access table
+    // and charges its cost; only a request it lets through runs.
+    let mut check = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
+    check.operation_name = request.operation_name.clone();
+    if let Some(caller) = &caller {
+        check = check.data(caller.clone());
     }
-    // Every change the request makes is recorded as the key's.
-    let mut response = match actor {
-        Some(actor) => guarded(infra::store::acting_as(actor, schema.execute(request)), request_id).await,
-        None => guarded(schema.execute(request), request_id).await,
+    let verdict = guarded(gate.0.execute(check), request_id).await;
+    let mut response = if verdict.errors.is_empty() {
+        let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+        let actor = caller.as_ref().map(domain::access::Caller::actor);
+        if let Some(caller) = caller {
+            request = request.data(caller);
+        }
+        // Every change the request makes is recorded as the key's.
+        let mut response = match actor {
+            Some(actor) => guarded(infra::store::acting_as(actor, schema.execute(request)), request_id).await,
+            None => guarded(schema.execute(request), request_id).await,
+        };
+        response.extensions.extend(verdict.extensions);
+        response
+    } else {
+        verdict
     };
     if let Some(document) = &document {
         order_as_asked(&mut response.data, document, operation_name.as_deref());
@@ -583,6 +597,7 @@ pub(crate) async fn graphql_post(
     req: HttpRequest,
     payload: web::Payload,
     schema: web::Data<AppSchema>,
+    gate: web::Data<GateSchema>,
     state: web::Data<AppState>,
     limits: web::Data<HttpLimits>,
 ) -> HttpResponse {
@@ -615,7 +630,7 @@ pub(crate) async fn graphql_post(
                 return bad_request(media, &e);
             }
         };
-        execute(&schema, &state, &limits, request, credentials(&req), media, request_id).await
+        execute((&schema, &gate), &state, &limits, request, credentials(&req), media, request_id).await
     })
     .await
 }
@@ -623,6 +638,7 @@ pub(crate) async fn graphql_post(
 pub(crate) async fn graphql_get(
     req: HttpRequest,
     schema: web::Data<AppSchema>,
+    gate: web::Data<GateSchema>,
     state: web::Data<AppState>,
     limits: web::Data<HttpLimits>,
 ) -> HttpResponse {
@@ -660,7 +676,7 @@ pub(crate) async fn graphql_get(
                     serde_json::json!({ "errors": [{ "message": "mutations must be sent with POST" }] }).to_string(),
                 );
         }
-        execute(&schema, &state, &limits, request, credentials(&req), media, request_id).await
+        execute((&schema, &gate), &state, &limits, request, credentials(&req), media, request_id).await
     })
     .await
 }

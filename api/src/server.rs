@@ -60,6 +60,7 @@ impl Application {
     pub fn with_listener(state: AppState, listener: TcpListener, limits: HttpLimits) -> anyhow::Result<Self> {
         let address = listener.local_addr()?;
         let schema = build_schema(state.clone());
+        let data_gate = web::Data::new(crate::graphql::build_gate(state.clone()));
         let data_state = web::Data::new(state.clone());
         let data_schema = web::Data::new(schema);
         let server = HttpServer::new(move || {
@@ -79,6 +80,7 @@ impl Application {
                 })
                 .app_data(data_state.clone())
                 .app_data(data_schema.clone())
+                .app_data(data_gate.clone())
                 .app_data(web::Data::new(limits))
                 .route("/graphql", web::post().to(crate::http::graphql_post))
                 .route("/graphql", web::get().to(crate::http::graphql_get))

@@ -210,8 +210,17 @@ async fn nested_fields_are_guarded_like_operations() {
     let (_, body) = post(&shop, &app, query).await;
     // A shop sees what it can sell, not the warehouse's counts.
     assert!(forbidden(&body), "{body}");
-    assert_eq!(body["errors"][0]["path"][2], "locations", "{body}");
-    assert_eq!(body["errors"][0]["path"].as_array().unwrap().last().unwrap(), "onHand", "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["availability", "locations", "onHand"]), "{body}");
+    // Refused before anything ran: no partial answer.
+    assert!(body["data"].is_null(), "{body}");
+    // However it is hidden: in a fragment, an inline fragment, under an alias.
+    for hidden in [
+        r#"{ availability(skus: ["TENT"]) { ...F } } fragment F on SkuAvailability { locations { onHand } }"#,
+        r#"{ availability(skus: ["TENT"]) { ... on SkuAvailability { locations { counted: onHand } } } }"#,
+    ] {
+        let (_, body) = post(&shop, &app, hidden).await;
+        assert!(forbidden(&body), "{hidden}: {body}");
+    }
     let (_, body) = post(
         &shop,
         &app,

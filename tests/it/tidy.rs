@@ -187,7 +187,7 @@ fn api_modules_call_only_downwards() {
         "api/src/graphql",
         "super",
         &[
-            &["scalars", "inputs", "loaders", "cost"],
+            &["scalars", "inputs", "loaders", "gate"],
             &["network", "catalog", "keys"],
             &["orders", "stock"],
             &["fulfillment"],
