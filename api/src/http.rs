@@ -339,8 +339,6 @@ async fn execute(
     request_id: &str,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    // Parsed here too (the schema parses its own copy): for the order of
-    // the answer and the metrics' operation.
     let document = async_graphql::parser::parse_query(&request.query).ok();
     let operation_name = request.operation_name.clone();
     let caller = match authenticate(state, credentials, document.as_ref(), operation_name.as_deref(), media).await {
@@ -354,12 +352,20 @@ async fn execute(
     // and charges its cost; only a request it lets through runs.
     let mut check = async_graphql::Request::new(request.query.clone()).variables(request.variables.clone());
     check.operation_name = request.operation_name.clone();
+    // Parsed once, here, for the gate, the served schema and the answer's
+    // order (a document that does not parse is left to the schemas to refuse).
+    if let Some(document) = &document {
+        check.set_parsed_query(document.clone());
+    }
     if let Some(caller) = &caller {
         check = check.data(caller.clone());
     }
     let verdict = guarded(gate.0.execute(check), request_id).await;
     let mut response = if verdict.errors.is_empty() {
         let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
+        if let Some(document) = &document {
+            request.set_parsed_query(document.clone());
+        }
         let actor = caller.as_ref().map(domain::access::Caller::actor);
         if let Some(caller) = caller {
             request = request.data(caller);
