@@ -258,26 +258,6 @@ enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 #[value(rename_all = "SCREAMING_SNAKE_CASE")]
-enum RoleArg {
-    Storefront,
-    Partner,
-    Agent,
-    Admin,
-}
-
-impl From<RoleArg> for domain::access::Role {
-    fn from(role: RoleArg) -> Self {
-        match role {
-            RoleArg::Storefront => domain::access::Role::Storefront,
-            RoleArg::Partner => domain::access::Role::Partner,
-            RoleArg::Agent => domain::access::Role::Agent,
-            RoleArg::Admin => domain::access::Role::Admin,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-#[value(rename_all = "SCREAMING_SNAKE_CASE")]
 enum IdKindArg {
     Order,
     Line,
@@ -303,8 +283,9 @@ impl From<IdKindArg> for infra::secrets::IdKind {
 enum KeysAction {
     /// Create a key and print its secret (shown this once; only a hash is kept).
     Create {
-        #[arg(long, value_enum, ignore_case = true)]
-        role: RoleArg,
+        /// STOREFRONT, PARTNER, AGENT or ADMIN.
+        #[arg(long, value_parser = parse_role)]
+        role: domain::access::Role,
         /// The partner a PARTNER key is bound to.
         #[arg(long, value_name = "CODE")]
         partner: Option<String>,
@@ -384,9 +365,13 @@ impl PolicyArgs {
     }
 }
 
+fn parse_role(value: &str) -> Result<domain::access::Role, String> {
+    value.trim().parse().map_err(|e: domain::access::UnknownRole| e.to_string())
+}
+
 fn parse_rate_limit(value: &str) -> Result<(domain::access::Role, Option<domain::access::BucketSize>), String> {
     let (role, bucket) = value.split_once('=').ok_or_else(|| format!("{value:?} is not ROLE=SIZE/PER_SECOND"))?;
-    let role: domain::access::Role = role.trim().parse().map_err(|e: domain::access::UnknownRole| e.to_string())?;
+    let role = parse_role(role)?;
     if bucket.trim().eq_ignore_ascii_case("off") {
         return Ok((role, None));
     }
@@ -668,7 +653,7 @@ async fn keys(store: &Store, action: KeysAction, stdout: &mut dyn Write) -> Resu
     let internal = |e: std::io::Error| crate::error::ApiError::Internal(e.into());
     match action {
         KeysAction::Create { role, partner, name, .. } => {
-            let created = crate::operations::create_key(store, &name, role.into(), partner.as_deref()).await?;
+            let created = crate::operations::create_key(store, &name, role, partner.as_deref()).await?;
             let record = &created.record;
             writeln!(
                 stdout,

@@ -90,6 +90,8 @@ pub fn build_schema(state: AppState) -> AppSchema {
 /// (`gate`).
 pub struct GateSchema(pub AppSchema);
 
+pub use gate::Parsed;
+
 pub fn build_gate(state: AppState) -> GateSchema {
     GateSchema(builder().extension(gate::Gate).data(state).finish())
 }

@@ -339,9 +339,9 @@ async fn execute(
     request_id: &str,
 ) -> HttpResponse {
     let started = std::time::Instant::now();
-    let document = async_graphql::parser::parse_query(&request.query).ok();
+    let document = async_graphql::parser::parse_query(&request.query).ok().map(std::sync::Arc::new);
     let operation_name = request.operation_name.clone();
-    let caller = match authenticate(state, credentials, document.as_ref(), operation_name.as_deref(), media).await {
+    let caller = match authenticate(state, credentials, document.as_deref(), operation_name.as_deref(), media).await {
         Ok(caller) => caller,
         Err(refused) => {
             state.metrics.user_error(ErrorCode::Unauthenticated.name());
@@ -355,7 +355,8 @@ async fn execute(
     // Parsed once, here, for the gate, the served schema and the answer's
     // order (a document that does not parse is left to the schemas to refuse).
     if let Some(document) = &document {
-        check.set_parsed_query(document.clone());
+        check.set_parsed_query(document.as_ref().clone());
+        check = check.data(crate::graphql::Parsed(document.clone()));
     }
     if let Some(caller) = &caller {
         check = check.data(caller.clone());
@@ -364,7 +365,7 @@ async fn execute(
     let mut response = if verdict.errors.is_empty() {
         let mut request = request.data(Loaders::new(&state.store)).data(state.planner.deadline());
         if let Some(document) = &document {
-            request.set_parsed_query(document.clone());
+            request.set_parsed_query(document.as_ref().clone());
         }
         let actor = caller.as_ref().map(domain::access::Caller::actor);
         if let Some(caller) = caller {
@@ -393,7 +394,7 @@ async fn execute(
         state,
         &response,
         request_error,
-        document.as_ref(),
+        document.as_deref(),
         operation_name.as_deref(),
         started.elapsed().as_secs_f64(),
     );

@@ -47,12 +47,21 @@ pub fn id<T>(
     what: &str,
     make: impl Fn(i64) -> Result<T, InvalidId>,
 ) -> Result<T, ApiError> {
-    let shown: String = value.chars().take(40).collect();
-    value
-        .parse::<i64>()
-        .ok()
-        .and_then(|id| make(id).ok())
-        .ok_or_else(|| at(ErrorCode::InvalidInput, format!("{shown:?} is not {what} id"), field))
+    typed(value.parse::<i64>().ok(), value, field, what, make)
+}
+
+/// `row` made into its id type, or the error naming what `value` is not.
+fn typed<T>(
+    row: Option<i64>,
+    value: &str,
+    field: &[&str],
+    what: &str,
+    make: impl Fn(i64) -> Result<T, InvalidId>,
+) -> Result<T, ApiError> {
+    row.and_then(|row| make(row).ok()).ok_or_else(|| {
+        let shown: String = value.chars().take(40).collect();
+        at(ErrorCode::InvalidInput, format!("{shown:?} is not {what} id"), field)
+    })
 }
 
 /// A row named by its public id (`ord_…`, see `infra::secrets`). An id
@@ -66,10 +75,8 @@ pub fn public_id<T>(
     what: &str,
     make: impl Fn(i64) -> Result<T, InvalidId>,
 ) -> Result<T, ApiError> {
-    let shown: String = value.chars().take(40).collect();
-    let refused = || at(ErrorCode::InvalidInput, format!("{shown:?} is not {what} id"), field);
-    let row = secrets.row_id(kind, value).map_err(|_| refused())?.unwrap_or(i64::MAX);
-    make(row).map_err(|_| refused())
+    let row = secrets.row_id(kind, value).ok().map(|row| row.unwrap_or(i64::MAX));
+    typed(row, value, field, what, make)
 }
 
 /// A batch of 1 to `max` `what` (levels, products) in one call.

@@ -241,7 +241,7 @@ pub async fn cancel_order_line(state: &AppState, caller: &Caller, input: CancelL
     let quantity = input.quantity.map(|q| input::units(q, &["quantity"])).transpose()?;
     let reason = input::text(input.reason, "cancelled by request", MAX_TEXT, &["reason"])?;
     admit(state, caller, OrderPart::Line(line), input.order_token).await?;
-    let before_shipping = !caller.cancels_lines(true);
+    let before_shipping = caller.cancels_only_before_shipping();
     let (order_id, changed) =
         retrying(|| state.store.cancel_order_line(line, quantity, &reason, before_shipping)).await?;
     state.cache.invalidate(&changed).await;
@@ -369,8 +369,7 @@ pub async fn receive_stock(
     quantity: i32,
 ) -> Result<Option<SkuStock>, ApiError> {
     let units = input::arrival(quantity, &["input", "quantity"])?;
-    change_stock(state, caller, warehouse, sku, (i64::from(units), &["input", "quantity"]), infra::store::RECEIVED)
-        .await
+    change_stock(state, caller, warehouse, sku, (i64::from(units), &["input", "quantity"]), None).await
 }
 
 /// A relative change with a reason (a recount, a write-off, a find).
@@ -384,7 +383,7 @@ pub async fn adjust_stock(
 ) -> Result<Option<SkuStock>, ApiError> {
     let delta = input::delta(delta, &["input", "delta"])?;
     let reason = input::text(Some(reason), "", MAX_TEXT, &["input", "reason"])?;
-    change_stock(state, caller, warehouse, sku, (delta, &["input", "delta"]), &reason).await
+    change_stock(state, caller, warehouse, sku, (delta, &["input", "delta"]), Some(&reason)).await
 }
 
 async fn change_stock(
@@ -393,7 +392,7 @@ async fn change_stock(
     warehouse: &str,
     sku: &str,
     (delta, field): (i64, &[&str]),
-    reason: &str,
+    reason: Option<&str>,
 ) -> Result<Option<SkuStock>, ApiError> {
     let code = input::warehouse_code(warehouse, &["input", "warehouseCode"])?;
     let sku = input::sku(sku, &["input", "sku"])?;

@@ -198,15 +198,11 @@ impl Caller {
         matches!(self.grant.role, Role::Agent | Role::Admin)
     }
 
-    /// Whether a storefront may still cancel lines of an order: while
-    /// nothing of it has shipped. Agents and admins may any time before
-    /// the units ship.
-    pub fn cancels_lines(&self, anything_shipped: bool) -> bool {
-        match self.grant.role {
-            Role::Agent | Role::Admin => true,
-            Role::Storefront => !anything_shipped,
-            Role::Partner => false,
-        }
+    /// Whether the caller may cancel lines of an order only while nothing
+    /// of it has shipped (a storefront); agents and admins may any time
+    /// before the units themselves ship.
+    pub fn cancels_only_before_shipping(&self) -> bool {
+        self.grant.role == Role::Storefront
     }
 }
 
@@ -235,6 +231,17 @@ pub enum Take {
     Refused { available: f64, retry_after_ms: i64 },
 }
 
+impl BucketSize {
+    /// How long until `cost` points are there, with `available` now: never
+    /// (`i64::MAX`) for a cost above the size or a bucket that never refills.
+    pub fn wait_ms(self, cost: u64, available: f64) -> i64 {
+        if self.per_second == 0 || cost > self.size {
+            return i64::MAX;
+        }
+        ((cost as f64 - available).max(0.0) * 1_000.0 / self.per_second as f64).ceil() as i64
+    }
+}
+
 impl Bucket {
     /// A full bucket.
     pub fn full(size: BucketSize, now_ms: i64) -> Self {
@@ -248,18 +255,11 @@ impl Bucket {
         let elapsed = now_ms.saturating_sub(self.at_ms).max(0) as f64;
         self.available = (self.available + elapsed * size.per_second as f64 / 1_000.0).min(size.size as f64);
         self.at_ms = now_ms.max(self.at_ms);
-        let cost = cost as f64;
-        if self.available >= cost {
-            self.available -= cost;
+        if self.available >= cost as f64 {
+            self.available -= cost as f64;
             return Take::Paid { left: self.available };
         }
-        let missing = cost - self.available;
-        let retry_after_ms = if size.per_second == 0 || cost > size.size as f64 {
-            i64::MAX
-        } else {
-            (missing * 1_000.0 / size.per_second as f64).ceil() as i64
-        };
-        Take::Refused { available: self.available, retry_after_ms }
+        Take::Refused { available: self.available, retry_after_ms: size.wait_ms(cost, self.available) }
     }
 }
 

@@ -366,13 +366,7 @@ impl StockCache {
         Some(if answer.0 == 1 {
             domain::access::Take::Paid { left: available }
         } else {
-            let missing = cost as f64 - available;
-            let retry_after_ms = if size.per_second == 0 || cost > size.size {
-                i64::MAX
-            } else {
-                (missing * 1_000.0 / size.per_second as f64).ceil() as i64
-            };
-            domain::access::Take::Refused { available, retry_after_ms }
+            domain::access::Take::Refused { available, retry_after_ms: size.wait_ms(cost, available) }
         })
     }
 

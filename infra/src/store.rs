@@ -33,7 +33,6 @@ pub use compensation::CompensationRecord;
 pub use domain::compensation::OrderTotals;
 pub use keys::{KEY_HASH_KIND, KEY_PREFIX, KeyRecord, NewKey, OrderPart};
 pub use levels::{LocationStock, SkuStock, SourcingSnapshot, StockVersion, snapshot_from};
-pub use lifecycle::RECEIVED;
 pub use maintenance::MaintenanceReport;
 pub use maintenance::worker_reads;
 pub use network::{WarehouseInput, WarehouseRecord};

@@ -720,6 +720,9 @@ async fn ids_cannot_be_counted_and_a_guess_names_nothing() {
             assert_eq!(decoded.stdout.trim(), rows[1].to_string(), "{}", decoded.stderr);
             let wrong = run(args(&["--kind", "LINE", "--decode", &ids[1]])).await;
             assert_eq!(wrong.code, api::cli::EXIT_BAD_INPUT);
+            let not_a_row = run(args(&["--kind", "ORDER", "0"])).await;
+            assert_eq!(not_a_row.code, api::cli::EXIT_BAD_INPUT);
+            assert!(not_a_row.stderr.contains("is not a row number"), "{}", not_a_row.stderr);
         }
     }
 }
@@ -856,6 +859,20 @@ async fn every_stock_change_is_in_its_warehouses_audit_trail() {
             .unwrap();
         let other: Value = other.json().await.unwrap();
         assert_eq!(other["errors"][0]["extensions"]["code"], "UNKNOWN_WAREHOUSE", "{other}");
+        for (variables, code) in [
+            (json!({ "w": "ACM1", "s": "NOPE" }), "UNKNOWN_SKU"),
+            (json!({ "w": "ACM1", "s": "bad sku!" }), "INVALID_INPUT"),
+            (json!({ "w": "" }), "INVALID_INPUT"),
+        ] {
+            let answer = acme.post(app.graphql_url()).json(&json!({ "query": trail, "variables": variables })).send();
+            let answer: Value = answer.await.unwrap().json().await.unwrap();
+            assert_eq!(answer["errors"][0]["extensions"]["code"], code, "{answer}");
+        }
+        let bad_cursor = r#"{ stockChanges(warehouseCode: "ACM1", after: "x") { nodes { kind } } }"#;
+        let (_, answer) = post(&acme, &app, bad_cursor).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{answer}");
+        let (_, answer) = post(&acme, &app, r#"{ partnerShipments(after: "x") { nodes { id } } }"#).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "INVALID_INPUT", "{answer}");
         let shop = client_with(&key_for(&app.store, Role::Storefront, None).await);
         let (_, body) = post(&shop, &app, r#"{ stockChanges(warehouseCode: "ACM1") { nodes { kind } } }"#).await;
         assert!(forbidden(&body), "{body}");

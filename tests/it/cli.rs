@@ -196,3 +196,21 @@ fn serve_refuses_a_policy_that_makes_no_sense() {
         assert_eq!(run.stdout, "", "it never started listening");
     }
 }
+
+#[test]
+fn serve_refuses_rate_limits_it_cannot_read() {
+    let scratch = Scratch::new();
+    let dir = scratch.path("data").display().to_string();
+    for (limit, message) in [
+        ("STOREFRONT", "is not ROLE=SIZE/PER_SECOND"),
+        ("ROOT=10/1", "unknown role \"ROOT\""),
+        ("AGENT=10", "is not ROLE=SIZE/PER_SECOND"),
+        ("AGENT=0/5", "whole numbers from 1 to 10^12"),
+        ("AGENT=ten/5", "whole numbers from 1 to 10^12"),
+    ] {
+        let run = shipmix(&["serve", "--data-dir", &dir, "--listen", "127.0.0.1:0", "--rate-limit", limit]);
+        assert_eq!(run.code, 2, "{limit}: {}", run.stderr);
+        assert!(run.stderr.contains(message), "{limit}: {}", run.stderr);
+        assert_eq!(run.stdout, "", "it never started listening");
+    }
+}

@@ -440,7 +440,8 @@ async fn run(lane: Lane, ops: Vec<Op>, tally: &Tally) -> Result<(), TestCaseErro
             },
             Op::Restock(w, s, q) => {
                 let code = WarehouseCode::new(WAREHOUSES[*w]).unwrap();
-                let result = app.store.adjust_stock(&code, &Sku::new(SKUS[*s]).unwrap(), i64::from(*q), "prop").await;
+                let result =
+                    app.store.adjust_stock(&code, &Sku::new(SKUS[*s]).unwrap(), i64::from(*q), Some("prop")).await;
                 if result.is_ok() {
                     *on_hand.entry((warehouse_ids[WAREHOUSES[*w]], product_ids[SKUS[*s]])).or_default() +=
                         i64::from(*q);

@@ -12,10 +12,10 @@
 use std::sync::{Arc, Mutex};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextRequest, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextRequest, NextValidation,
 };
 use async_graphql::parser::types::{DocumentOperations, ExecutableDocument};
-use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Value, Variables};
+use async_graphql::{Response, ServerError, ValidationResult, Value};
 use domain::access::Caller;
 
 use crate::error::ErrorCode;
@@ -30,9 +30,12 @@ impl ExtensionFactory for Gate {
     }
 }
 
+/// The request's document as the HTTP layer parsed it, handed to the gate
+/// as request data rather than copied again inside it.
+pub struct Parsed(pub Arc<ExecutableDocument>);
+
 #[derive(Default)]
 struct GateCheck {
-    document: Mutex<Option<ExecutableDocument>>,
     complexity: Mutex<usize>,
     report: Mutex<Option<Value>>,
 }
@@ -80,18 +83,6 @@ impl Extension for GateCheck {
         response
     }
 
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        *lock(&self.document) = Some(document.clone());
-        Ok(document)
-    }
-
     async fn validation(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -105,8 +96,8 @@ impl Extension for GateCheck {
     /// Decides instead of executing: never calls `next`.
     async fn execute(&self, ctx: &ExtensionContext<'_>, operation_name: Option<&str>, _: NextExecute<'_>) -> Response {
         let caller = ctx.data_opt::<Caller>();
-        let document = lock(&self.document).take();
-        let Some(document) = document else { return Response::new(Value::Null) };
+        // Every request the HTTP layer sends here comes with its document.
+        let Some(Parsed(document)) = ctx.data_opt::<Parsed>() else { return Response::new(Value::Null) };
         let operation = match &document.operations {
             DocumentOperations::Single(op) => Some(op),
             DocumentOperations::Multiple(ops) => operation_name.and_then(|n| ops.get(n)),
@@ -114,7 +105,7 @@ impl Extension for GateCheck {
         if let Some(operation) = operation
             && let Some((path, field)) = crate::access::refused_field(
                 &ctx.schema_env.registry,
-                &document,
+                document,
                 &operation.node,
                 caller.map(Caller::role),
             )

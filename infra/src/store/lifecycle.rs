@@ -23,9 +23,6 @@ use super::rows::{LevelChange, StockChange, audit, release};
 use super::rows::{UNSHIPPED, cap_credits, count_on_line, event, move_shipment, package, split_backorder};
 use super::{ShipmentRecord, Store, StoreError};
 
-/// The reason `adjust_stock` is given for units that arrived (a receipt,
-/// in the audit trail); any other reason is an adjustment.
-pub const RECEIVED: &str = "received";
 use crate::db::entity::{backorder, order, order_line, shipment, shipment_line, stock_level, warehouse};
 
 /// The products a package holds.
@@ -218,16 +215,17 @@ impl Store {
 }
 
 impl Store {
-    /// Changes a level's on-hand units by `delta` (a receipt, a recount, a
-    /// damage write-off). Units added go to the backorder queue first. A
-    /// change may not take on-hand below what is reserved: missing reserved
-    /// units are a short pick, not an adjustment.
+    /// Changes a level's on-hand units by `delta`: units received (`reason`
+    /// `None`), or an adjustment for a reason (a recount, a damage
+    /// write-off), as the audit trail records it. Units added go to the
+    /// backorder queue first. A change may not take on-hand below what is
+    /// reserved: missing reserved units are a short pick, not an adjustment.
     pub async fn adjust_stock(
         &self,
         warehouse: &WarehouseCode,
         sku: &Sku,
         delta: i64,
-        reason: &str,
+        reason: Option<&str>,
     ) -> Result<i64, StoreError> {
         let now = self.now_ms();
         let txn = self.write().await?;
@@ -282,15 +280,15 @@ impl Store {
                 .await?;
             }
         }
-        let kind = if reason == RECEIVED { StockChange::Receipt } else { StockChange::Adjustment };
+        let kind = if reason.is_none() { StockChange::Receipt } else { StockChange::Adjustment };
         let change = LevelChange {
             on_hand: (on_hand, after),
             safety: level.as_ref().map_or((0, 0), |l| (l.safety_stock, l.safety_stock)),
             sequence: None,
-            note: (kind == StockChange::Adjustment).then(|| reason.to_owned()),
+            note: reason.map(str::to_owned),
         };
         audit(&txn, (w.id, p.id), kind, change, now).await?;
-        tracing::info!(warehouse = %warehouse, sku = %sku, delta, reason, "stock adjusted");
+        tracing::info!(warehouse = %warehouse, sku = %sku, delta, reason = reason.unwrap_or("received"), "stock adjusted");
         if delta > 0 {
             allocate_arrivals(&txn, &mut locks, &[p.id], now).await?;
         }

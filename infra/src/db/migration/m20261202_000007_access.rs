@@ -62,10 +62,8 @@ impl MigrationTrait for Migration {
         )
         .await?;
         let db = m.get_connection();
-        // A storefront's orders, newest first; an agent's search by the
-        // shopper's reference (exact or prefix: a range on the text) and by
-        // when they were placed.
-        db.execute_unprepared("CREATE INDEX IF NOT EXISTS orders_by_owner ON orders (owner_key_id, id)").await?;
+        // An agent's search by the shopper's reference (exact or prefix: a
+        // range on the text) and by when they were placed.
         // Compared byte by byte (Postgres's "C" collation, SQLite's own), so
         // that a prefix is a range of the index whatever the locale.
         let reference = match m.get_database_backend() {
