@@ -184,6 +184,13 @@ enum Command {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// Count every backorder queue's rank tree again from its backorders
+    /// and exit: after backorders were written to the database by hand or
+    /// by an import, before queue positions are read.
+    RecountQueues {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Load a network file (the simulate format) into the database.
     ///
     /// Warehouses are upserted by code; skus the catalog lacks are created
@@ -562,31 +569,21 @@ where
                 None => code,
             }
         }
-        Command::Migrate { database } => {
-            let database = match database.settings() {
-                Ok(d) => d,
-                Err(e) => return bad_input(stderr, &e),
-            };
-            block_on(stderr, async {
-                let connection = database::connect(&database).await?;
-                database::migrate(&connection).await?;
-                let _ = writeln!(stdout, "migrations applied");
-                Ok(())
-            })
-        }
+        Command::Migrate { database } => on_migrated(database, stderr, async move |_| {
+            let _ = writeln!(stdout, "migrations applied");
+            Ok(())
+        }),
+        Command::RecountQueues { database } => on_migrated(database, stderr, async move |store| {
+            let queues = store.recount_queues().await?;
+            let _ = writeln!(stdout, "recounted {queues} queues");
+            Ok(())
+        }),
         Command::Import { network, database } => {
-            let database = match database.settings() {
-                Ok(d) => d,
-                Err(e) => return bad_input(stderr, &e),
-            };
             // Validate the file before touching the database.
             if let Err(e) = batch::read_network(&network) {
                 return bad_input(stderr, &e.to_string());
             }
-            block_on(stderr, async {
-                let connection = database::connect(&database).await?;
-                database::migrate(&connection).await?;
-                let store = Store::new(connection);
+            on_migrated(database, stderr, async move |store| {
                 let done = crate::import::import_network(&store, &network).await?;
                 let _ = writeln!(
                     stdout,
@@ -707,6 +704,24 @@ fn bad_input(stderr: &mut dyn Write, message: &str) -> u8 {
 
 /// Runs an async command on a fresh runtime; errors are reported with their
 /// causes and exit 1.
+/// Runs `work` on a store of the configured database once its migrations
+/// are applied.
+fn on_migrated(
+    database: DatabaseArgs,
+    stderr: &mut dyn Write,
+    work: impl AsyncFnOnce(Store) -> anyhow::Result<()>,
+) -> u8 {
+    let database = match database.settings() {
+        Ok(d) => d,
+        Err(e) => return bad_input(stderr, &e),
+    };
+    block_on(stderr, async {
+        let connection = database::connect(&database).await?;
+        database::migrate(&connection).await?;
+        work(Store::new(connection)).await
+    })
+}
+
 fn block_on(stderr: &mut dyn Write, work: impl std::future::Future<Output = anyhow::Result<()>>) -> u8 {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -6,6 +6,8 @@
 //! sku before anyone else: higher order priority first (3PLs let some
 //! accounts jump the queue), then oldest confirmation, then oldest backorder.
 
+pub mod rank;
+
 use std::cmp::Reverse;
 
 use thiserror::Error;

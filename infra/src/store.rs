@@ -14,6 +14,7 @@ mod network;
 mod orders;
 mod placing;
 mod queue;
+mod ranks;
 mod rows;
 mod stock;
 mod stored;

@@ -1,6 +1,7 @@
 //! What cannot ship at once: confirming and cancelling backorders, and
 //! arriving stock allocated to the queue oldest first.
 
+use sea_orm::ConnectionTrait;
 use serde_json::{Value, json};
 
 use crate::support::{TestApp, lanes, seeded};
@@ -592,7 +593,35 @@ async fn arrivals_serve_a_long_queue_in_order_across_batches() {
         let waiting: Vec<Value> = left["backorders"].as_array().unwrap().iter().map(|b| b["orderId"].clone()).collect();
         assert_eq!(waiting, ids[139..].to_vec(), "[{lane:?}] the newest wait, in order");
         assert_eq!(left["backorders"][0]["queuePosition"], 1, "[{lane:?}]");
+        // Those who left took their counts with them: an order's position
+        // is its rank among the ones still waiting.
+        for (n, id) in ids[139..].iter().enumerate() {
+            let counted = app
+                .ok("query($id: ID!) { order(id: $id) { backorders { queuePosition } } }", json!({ "id": id }))
+                .await;
+            assert_eq!(counted["order"]["backorders"][0]["queuePosition"], n + 1, "[{lane:?}] order {n}");
+        }
+
+        // The tree the writers kept is the one a recount from the
+        // backorders builds.
+        let db = infra::db::connect(&app.database).await.unwrap();
+        let kept = queue_counts(&db).await;
+        assert!(!kept.is_empty(), "[{lane:?}] a queue waits, so its tree has nodes");
+        app.store.recount_queues().await.unwrap();
+        assert_eq!(queue_counts(&db).await, kept, "[{lane:?}]");
+        db.execute_unprepared("DELETE FROM queue_counts").await.unwrap();
+        app.store.recount_queues().await.unwrap();
+        assert_eq!(queue_counts(&db).await, kept, "[{lane:?}] rebuilt from nothing");
     }
+}
+
+async fn queue_counts(db: &sea_orm::DatabaseConnection) -> Vec<(i64, i64, i64)> {
+    use sea_orm::Statement;
+    let sql = "SELECT product_id, node, entries FROM queue_counts ORDER BY product_id, node";
+    let rows = db.query_all_raw(Statement::from_string(db.get_database_backend(), sql.to_owned())).await.unwrap();
+    rows.iter()
+        .map(|r| (r.try_get_by_index(0).unwrap(), r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap()))
+        .collect()
 }
 
 /// A feed that counts fewer units than are reserved is the warehouse's
@@ -658,7 +687,7 @@ async fn a_new_day_dates_a_long_queue_in_batches_off_the_request_path() {
     use std::collections::BTreeMap;
     use std::time::Duration;
 
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::Statement;
 
     for lane in lanes() {
         let clock = infra::clock::ManualClock::now();

@@ -18,7 +18,7 @@ fn migrate_creates_the_embedded_database_and_is_repeatable() {
 
 #[test]
 fn a_database_url_that_is_neither_postgres_nor_sqlite_is_bad_input() {
-    for command in ["migrate", "serve"] {
+    for command in ["migrate", "serve", "recount-queues"] {
         let run = shipmix(&[command, "--database-url", "mysql://localhost/x"]);
         assert_eq!(run.code, 2);
         assert_eq!(
@@ -38,6 +38,9 @@ fn import_loads_a_network_file_and_rejects_a_bad_one_untouched() {
     // Importing again updates in place.
     let run = shipmix(&["import", "--network", &example("network.json"), "--data-dir", &dir]);
     assert_eq!(run.stdout, "imported 8 warehouses, 22 stock levels (0 new products)\n");
+    // Every product has a queue, empty or not, to count again.
+    let run = shipmix(&["recount-queues", "--data-dir", &dir]);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "recounted 6 queues\n"), "{}", run.stderr);
 
     let bad =
         scratch.file("bad.json", r#"{"warehouses": [], "stock": [{"warehouse": "X", "sku": "A", "available": 1}]}"#);

@@ -18,11 +18,12 @@
 //! - no order's total is below zero (credit above it is reversed);
 //! - a step that fails changes nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use api::fulfillment::{PlaceOrder, place_order};
 use api::state::{AppState, GatewaySettings};
 use domain::amend::LineAccount;
+use domain::backorder::rank;
 use domain::ids::{BackorderId, OrderId, OrderLineId, ShipmentId, SubstitutionId};
 use domain::order::{BackorderConsent, OrderProgress, OrderStatus};
 use domain::policy::{DelayCompensation, FulfillmentPolicy};
@@ -131,6 +132,9 @@ pub(crate) struct State {
     held_for_nothing: Vec<i64>,
     /// (order, warehouse) pairs with more than one open package.
     doubled: Vec<(i64, i64)>,
+    /// (product, node) → (stored, recounted) where the queues' rank trees
+    /// differ from a count of the confirmed backorders.
+    mistallied: Vec<((i64, i64), (i64, i64))>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -215,7 +219,43 @@ pub(crate) async fn state(store: &Store, db: &DatabaseConnection) -> State {
         doubled.push((r.try_get_by_index::<i64>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap()));
     }
     let misstated = misstated_orders(db).await;
-    State { levels, held, lines, backorders, released_early, misstated, held_for_nothing, doubled }
+    let mistallied = mistallied_ranks(db).await;
+    State { levels, held, lines, backorders, released_early, misstated, held_for_nothing, doubled, mistallied }
+}
+
+/// Nodes of the queues' rank trees whose stored count is not the one the
+/// confirmed backorders give (zero nodes are not stored).
+async fn mistallied_ranks(db: &DatabaseConnection) -> Vec<((i64, i64), (i64, i64))> {
+    let backend = db.get_database_backend();
+    let query = |sql: &str| db.query_all_raw(Statement::from_string(backend, sql.to_owned()));
+    let mut entries = Vec::new();
+    for r in query(
+        "SELECT product_id, priority, COALESCE(confirmed_at_ms, created_at_ms) FROM backorders \
+         WHERE status = 'CONFIRMED'",
+    )
+    .await
+    .unwrap()
+    {
+        let key = rank::queue_key(r.try_get_by_index(1).unwrap(), r.try_get_by_index(2).unwrap());
+        entries.push((r.try_get_by_index::<i64>(0).unwrap(), key));
+    }
+    let recounted: BTreeMap<(i64, i64), i64> = rank::changes(entries, 1)
+        .into_iter()
+        .map(|((product, node), n)| ((product, rank::node_column(node)), n))
+        .collect();
+    let mut stored = BTreeMap::new();
+    for r in query("SELECT product_id, node, entries FROM queue_counts").await.unwrap() {
+        let key = (r.try_get_by_index::<i64>(0).unwrap(), r.try_get_by_index::<i64>(1).unwrap());
+        stored.insert(key, r.try_get_by_index::<i64>(2).unwrap());
+    }
+    let nodes: BTreeSet<(i64, i64)> = recounted.keys().chain(stored.keys()).copied().collect();
+    nodes
+        .into_iter()
+        .filter_map(|node| {
+            let (s, c) = (stored.get(&node), recounted.get(&node));
+            (s != c).then(|| (node, (s.copied().unwrap_or(0), c.copied().unwrap_or(0))))
+        })
+        .collect()
 }
 
 /// Orders whose stored status differs from the one their packages and
@@ -272,6 +312,12 @@ pub(crate) fn check(
     for (id, account) in &state.lines {
         prop_assert!(account.balances(), "line {} is out of balance after {}: {:?}", id, step, account);
     }
+    prop_assert!(
+        state.mistallied.is_empty(),
+        "the queues' rank trees miscount after {}: {:?}",
+        step,
+        &state.mistallied[..state.mistallied.len().min(5)]
+    );
     prop_assert!(state.misstated.is_empty(), "orders misstate their status after {}: {:?}", step, state.misstated);
     prop_assert!(
         state.held_for_nothing.is_empty(),

@@ -43,21 +43,19 @@ async fn queue_reads_go_through_indexes_in_queue_order() {
             let plan = plan(&db, &sql).await;
             let text = plan.join("\n");
             let full_scan = match lane {
-                Lane::Postgres => text.contains("Seq Scan on backorders"),
-                Lane::Sqlite => plan.iter().any(|l| l.starts_with("SCAN backorders")),
+                Lane::Postgres => text.contains("Seq Scan on"),
+                Lane::Sqlite => plan.iter().any(|l| l.starts_with("SCAN ")),
             };
             let sorts = match lane {
                 Lane::Postgres => plan.iter().any(|l| l.trim_start().trim_start_matches("->  ").starts_with("Sort")),
                 Lane::Sqlite => text.contains("USE TEMP B-TREE FOR ORDER BY"),
             };
-            assert!(!full_scan, "[{lane:?}] {name} scans every backorder:\n{sql}\n{text}");
+            assert!(!full_scan, "[{lane:?}] {name} scans a whole table:\n{sql}\n{text}");
             assert!(!sorts, "[{lane:?}] {name} sorts what it reads:\n{sql}\n{text}");
             // The index search names the column it starts from.
             let searched = match lane {
                 Lane::Postgres => plan.iter().any(|l| l.contains("Index Cond") && l.contains(leading)),
-                Lane::Sqlite => {
-                    plan.iter().any(|l| l.starts_with("SEARCH backorders") && l.contains(&format!("({leading}")))
-                }
+                Lane::Sqlite => plan.iter().any(|l| l.starts_with("SEARCH ") && l.contains(&format!("({leading}"))),
             };
             assert!(searched, "[{lane:?}] {name} does not search an index by {leading}:\n{sql}\n{text}");
         }
@@ -153,11 +151,14 @@ async fn seed_at_scale(db: &sea_orm::DatabaseConnection) {
         "INSERT INTO order_events (order_id, kind, payload, created_at_ms)
          SELECT id, 'ORDER_PLACED', '{}', created_at_ms FROM orders WHERE customer_reference LIKE 'bulk-%'"
             .to_owned(),
-        "ANALYZE".to_owned(),
     ];
     for sql in statements {
         db.execute_unprepared(&sql).await.unwrap_or_else(|e| panic!("{e}: {sql}"));
     }
+    // The backorders were written around the gateway: their queues' rank
+    // trees are counted as an import's would be.
+    infra::store::Store::new(db.clone()).recount_queues().await.unwrap();
+    db.execute_unprepared("ANALYZE").await.unwrap();
 }
 
 /// Every statement the gateway sends while it serves every query and

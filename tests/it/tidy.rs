@@ -155,7 +155,7 @@ fn store_modules_call_only_downwards() {
         &[
             &["stored", "locks", "keys"],
             &["catalog", "network"],
-            &["levels"],
+            &["levels", "ranks"],
             &["rows"],
             &["queue"],
             &["placing"],

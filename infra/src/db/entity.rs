@@ -17,6 +17,7 @@ pub mod order_line;
 pub mod partner;
 pub mod product;
 pub mod product_substitute;
+pub mod queue_count;
 pub mod shipment;
 pub mod shipment_line;
 pub mod stock_change;

@@ -9,6 +9,7 @@ mod m20261201_000004_one_open_package;
 mod m20261201_000005_queue_order;
 mod m20261201_000006_worker_passes;
 mod m20261202_000007_access;
+mod m20261202_000008_queue_ranks;
 
 use sea_orm_migration::prelude::*;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000005_queue_order::Migration),
             Box::new(m20261201_000006_worker_passes::Migration),
             Box::new(m20261202_000007_access::Migration),
+            Box::new(m20261202_000008_queue_ranks::Migration),
         ]
     }
 }

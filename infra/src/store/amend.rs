@@ -133,6 +133,7 @@ async fn line_and_order<C: ConnectionTrait>(
 /// the units taken.
 async fn take_waiting<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     line: &order_line::Model,
     wanted: u32,
     action: BackorderAction,
@@ -150,7 +151,7 @@ async fn take_waiting<C: ConnectionTrait>(
     let mut taken = 0;
     for (id, take) in newest_first(held, wanted) {
         let row = &rows[&id];
-        split_backorder(db, row, i64::from(take), action, now).await?;
+        split_backorder(db, locks, row, i64::from(take), action, now).await?;
         if action == BackorderAction::Cancel {
             let payload = json!({ "backorder": row.id, "sku": row.sku, "quantity": take });
             event(db, line.order_id, EventKind::BackorderCancelled, payload, now).await?;
@@ -322,7 +323,7 @@ impl Store {
         }
         let account = account_of(&txn, &line).await?;
         let wanted = account.to_cancel(quantity, &format!("{} ({})", line.line_no, line.sku)).map_err(refused)?;
-        let from_waiting = take_waiting(&txn, &line, wanted, BackorderAction::Cancel, now).await?;
+        let from_waiting = take_waiting(&txn, &locks, &line, wanted, BackorderAction::Cancel, now).await?;
         let packages = unshipped_of(&txn, line.id, None).await?;
         let from_packages = take_from_packages(&txn, &locks, packages, wanted - from_waiting, false, now).await?;
         if from_waiting + from_packages != wanted {
@@ -733,7 +734,7 @@ async fn apply_substitution<C: ConnectionTrait>(
     let row = substitution::Entity::find_by_id(id).one(db).await?.ok_or(StoreError::UnknownSubstitution(id))?;
     let (line, order) = line_and_order(db, row.order_line_id).await?;
     let wanted = units(row.quantity)?;
-    let taken = take_waiting(db, &line, wanted, BackorderAction::Substitute, now).await?;
+    let taken = take_waiting(db, locks, &line, wanted, BackorderAction::Substitute, now).await?;
     if taken < wanted {
         return Err(StoreError::Conflict(format!(
             "line {} ({}) has only {taken} waiting units left to substitute, not {wanted}",

@@ -8,6 +8,7 @@
 //! expected status and quantity. A concurrent writer makes a guard fail and
 //! the whole transaction roll back, so no unit is allocated twice.
 
+use domain::backorder::rank::queue_key;
 use std::collections::HashMap;
 
 use domain::Sku;
@@ -23,7 +24,8 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::placing::{LineRef, Packing, settle_order, settle_orders};
-use super::queue::{counted_ahead, dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
+use super::queue::{dated_otherwise, head_of_queue, in_queue_order, refresh_estimates};
+use super::ranks;
 use super::rows::{available_of, cap_credits, count_on_line, event, locked_orders, split_backorder, total_of, waiting};
 use super::stored::backorder_status;
 use super::{BackorderRecord, Store, StoreError};
@@ -79,7 +81,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
 
 /// How many backorders of a queue's head allocation reads at a time.
 const QUEUE_BATCH: u64 = 64;
-/// Positions one count reads at most (a column each).
+/// Positions one read of a queue's rank tree answers at most.
 const POSITIONS_PER_READ: usize = 50;
 
 /// Hands `units` to the head of a queue (rows in queue order) and places
@@ -129,9 +131,9 @@ async fn serve_head<C: ConnectionTrait>(
         );
     }
     packing.write(db, locks, now).await?;
-    allocate_whole(db, &whole, now).await?;
+    allocate_whole(db, locks, &whole, now).await?;
     for (row, units) in split {
-        split_backorder(db, row, i64::from(units), BackorderAction::Allocate, now).await?;
+        split_backorder(db, locks, row, i64::from(units), BackorderAction::Allocate, now).await?;
     }
     settle_orders(db, locks, &order_ids, now).await?;
     Ok(allocations.len())
@@ -139,7 +141,12 @@ async fn serve_head<C: ConnectionTrait>(
 
 /// Marks backorders allocated in full: one write, guarded by the status
 /// and quantity each was read with (`split_backorder` for one row).
-async fn allocate_whole<C: ConnectionTrait>(db: &C, rows: &[&backorder::Model], now: i64) -> Result<(), StoreError> {
+async fn allocate_whole<C: ConnectionTrait>(
+    db: &C,
+    locks: &Locks,
+    rows: &[&backorder::Model],
+    now: i64,
+) -> Result<(), StoreError> {
     let mut by_from: HashMap<(&str, i64), Vec<i64>> = HashMap::new();
     for row in rows {
         let to = transition(backorder_status(&row.status)?, BackorderAction::Allocate)
@@ -162,7 +169,7 @@ async fn allocate_whole<C: ConnectionTrait>(db: &C, rows: &[&backorder::Model], 
             return Err(StoreError::StockMoved);
         }
     }
-    Ok(())
+    ranks::moved(db, locks, rows.iter().map(|r| ranks::entry(r)), -1).await
 }
 
 /// A page of the backorders of one product or all, of one status or all,
@@ -212,7 +219,7 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String, &'sta
     };
     [
         ("head of a queue", head_of_queue(2, QUEUE_BATCH), "product_id"),
-        ("ahead in a queue", counted_ahead(2, &[&sample, &sample]), "product_id"),
+        ("ties in a queue", ranks::same_key_ahead(2, &[&sample, &sample]), "product_id"),
         ("page of a sku's queue", page_query(Some(2), Some(BackorderStatus::Confirmed), 50), "product_id"),
         ("page of every queue", page_query(None, Some(BackorderStatus::Confirmed), 50), "status"),
         ("page of the unconfirmed", page_query(None, Some(BackorderStatus::AwaitingConfirmation), 50), "status"),
@@ -222,6 +229,11 @@ pub fn queue_reads(backend: DatabaseBackend) -> Vec<(&'static str, String, &'sta
     ]
     .into_iter()
     .map(|(name, query, leading)| (name, query.build(backend).to_string(), leading))
+    .chain([(
+        "nodes of a queue's rank tree",
+        ranks::tree_nodes(2, &[1, 2, 3]).build(backend).to_string(),
+        "product_id",
+    )])
     .collect()
 }
 
@@ -258,9 +270,11 @@ impl Store {
                 if confirmed.rows_affected != 1 {
                     return Err(StoreError::StockMoved);
                 }
+                let queued = (row.product_id, queue_key(row.priority, now));
+                ranks::moved(&txn, &locks, [queued], 1).await?;
                 to
             }
-            _ => split_backorder(&txn, &row, row.quantity, action, now).await?,
+            _ => split_backorder(&txn, &locks, &row, row.quantity, action, now).await?,
         };
         if to == BackorderStatus::Cancelled {
             count_on_line(&txn, row.order_line_id, crate::db::entity::order_line::Column::Cancelled, row.quantity)
@@ -301,8 +315,9 @@ impl Store {
     }
 
     /// Where confirmed backorders stand in their sku's queue (1 is served
-    /// next); backorders not in a queue are left out. One read per sku
-    /// (`counted_ahead`), however many of its backorders are asked about.
+    /// next); backorders not in a queue are left out. Per sku, one read of
+    /// its rank tree and one of ties (`ranks::ahead`) for up to
+    /// `POSITIONS_PER_READ` of its backorders, whatever the queue's length.
     pub async fn queue_positions(&self, ids: &[i64]) -> Result<HashMap<i64, u32>, StoreError> {
         let confirmed = backorder::Entity::find()
             .filter(backorder::Column::Id.is_in(ids.iter().copied()))
@@ -316,14 +331,8 @@ impl Store {
         let mut positions = HashMap::new();
         for (product_id, rows) in by_product {
             for chunk in rows.chunks(POSITIONS_PER_READ) {
-                let statement = counted_ahead(product_id, chunk).build(self.db.get_database_backend());
-                let counts = self
-                    .db
-                    .query_one_raw(statement)
-                    .await?
-                    .ok_or_else(|| StoreError::Invariant("a count of the rows ahead answered no row".to_owned()))?;
-                for (i, b) in chunk.iter().enumerate() {
-                    let ahead: i64 = counts.try_get("", &format!("p{i}"))?;
+                let ahead = ranks::ahead(&self.db, product_id, chunk).await?;
+                for (b, ahead) in chunk.iter().zip(ahead) {
                     positions.insert(b.id, u32::try_from(ahead.saturating_add(1)).unwrap_or(u32::MAX));
                 }
             }

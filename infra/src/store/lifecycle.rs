@@ -187,7 +187,7 @@ impl Store {
             if !locks.holds_product(b.product_id) {
                 return Err(StoreError::StockMoved);
             }
-            split_backorder(&txn, b, b.quantity, BackorderAction::Cancel, now).await?;
+            split_backorder(&txn, &locks, b, b.quantity, BackorderAction::Cancel, now).await?;
             count_on_line(&txn, b.order_line_id, order_line::Column::Cancelled, b.quantity).await?;
             products.insert(b.product_id);
             event(

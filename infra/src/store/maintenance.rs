@@ -27,6 +27,7 @@ use serde_json::json;
 use super::locks::Locks;
 use super::placing::settle_order;
 use super::queue::refresh_estimates;
+use super::ranks;
 use super::rows::{OPEN, cap_credits, count_on_line, event, split_backorder};
 use super::{Store, StoreError, from_micros, to_micros};
 use crate::db::entity::{backorder, compensation, order_line};
@@ -58,6 +59,27 @@ const REFRESHES_PER_PASS: u32 = 40;
 const DAY_MS: i64 = 86_400_000;
 
 impl Store {
+    /// Builds every queue's rank tree again from the confirmed backorders
+    /// (`ranks::recount`), one product per transaction under its lock, and
+    /// says how many queues it counted. For a database whose backorders
+    /// were written around the gateway.
+    pub async fn recount_queues(&self) -> Result<u64, StoreError> {
+        let products: Vec<i64> = crate::db::entity::product::Entity::find()
+            .select_only()
+            .column(crate::db::entity::product::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for &product_id in &products {
+            let txn = self.write().await?;
+            let mut locks = Locks::new();
+            locks.products(&txn, &[product_id]).await?;
+            ranks::recount(&txn, &locks, product_id).await?;
+            txn.commit().await?;
+        }
+        Ok(products.len() as u64)
+    }
+
     /// One pass over at most `batch` backorders per check.
     pub async fn run_maintenance(
         &self,
@@ -170,7 +192,7 @@ impl Store {
         let mut touched = BTreeSet::new();
         for row in rows {
             // Read again under the locks: nobody else moves it now.
-            split_backorder(&txn, &row, row.quantity, BackorderAction::Expire, now).await?;
+            split_backorder(&txn, &locks, &row, row.quantity, BackorderAction::Expire, now).await?;
             count_on_line(&txn, row.order_line_id, order_line::Column::Cancelled, row.quantity).await?;
             event(
                 &txn,
@@ -222,7 +244,7 @@ impl Store {
             }
             if policy.cancel_overdue {
                 // The flag leaves status and quantity as read: the guard holds.
-                split_backorder(&txn, &row, row.quantity, BackorderAction::Cancel, now).await?;
+                split_backorder(&txn, &locks, &row, row.quantity, BackorderAction::Cancel, now).await?;
             }
             flagged += 1;
             let waited_days = (now - row.created_at_ms) / DAY_MS;

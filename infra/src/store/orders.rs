@@ -7,6 +7,7 @@
 //! the units, the whole transaction rolls back and the caller re-plans: a
 //! plan made from stale stock is never committed.
 
+use domain::backorder::rank::queue_key;
 use std::collections::HashMap;
 
 use domain::order::{BackorderConsent, BackorderStatus, OrderDraft, OrderEvent, OrderStatus, ShipmentStatus};
@@ -20,6 +21,7 @@ use sea_orm::{
 use serde_json::json;
 
 use super::locks::Locks;
+use super::ranks;
 use super::rows::{backorder_record, reserve};
 use super::stored;
 use super::{SourcingSnapshot, Store, StoreError, money_from_micros, to_micros};
@@ -405,6 +407,10 @@ impl Store {
             })
             .exec_without_returning(&txn)
             .await?;
+            if draft.status == BackorderStatus::Confirmed {
+                let entry = (product_id(&draft.sku)?, queue_key(new.priority, now));
+                ranks::moved(&txn, &locks, [entry], 1).await?;
+            }
         }
         let events: Vec<order_event::ActiveModel> = new
             .draft

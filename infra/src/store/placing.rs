@@ -6,6 +6,7 @@
 //! (`domain::order::OrderProgress`). Everything here runs under the
 //! product's and the order's locks.
 
+use domain::backorder::rank::queue_key;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use domain::calendar::transit_days;
@@ -19,6 +20,7 @@ use serde_json::json;
 
 use super::locks::Locks;
 use super::queue::estimate_for_new;
+use super::ranks;
 use super::rows::{UNSHIPPED, available_of, event, event_row, today, total_of};
 use super::stored::{self, shipment_status, split_policy};
 use super::{StoreError, to_micros};
@@ -502,6 +504,7 @@ pub(super) async fn open_backorder<C: ConnectionTrait>(
     }
     .insert(db)
     .await?;
+    ranks::moved(db, locks, [(line.product_id, queue_key(order.priority, now))], 1).await?;
     event(
         db,
         order.id,

@@ -44,28 +44,6 @@ pub(super) fn head_of_queue(product_id: i64, limit: u64) -> Select<backorder::En
     .limit(limit)
 }
 
-/// How many confirmed backorders are ahead of each of `rows` (confirmed
-/// backorders of one product) in the queue, in one read: a count per row
-/// (`p0`, `p1`, …) over the index entries of the queue from its head down
-/// to the lowest priority asked about, read from the queue index alone
-/// (every column the counts compare is in it). A row's position is its
-/// count plus one.
-pub(super) fn counted_ahead(product_id: i64, rows: &[&backorder::Model]) -> Select<backorder::Entity> {
-    use sea_orm::sea_query::Func;
-    let lowest = rows.iter().map(|b| b.priority).min().unwrap_or_default();
-    let mut query = backorder::Entity::find()
-        .select_only()
-        .filter(backorder::Column::ProductId.eq(product_id))
-        .filter(backorder::Column::Status.eq(BackorderStatus::Confirmed.as_str()))
-        .filter(backorder::Column::Priority.gte(lowest));
-    for (i, b) in rows.iter().enumerate() {
-        let ahead = Expr::case(queue_side(b, true), Expr::val(1)).finally(Expr::val(0));
-        let counted: [Expr; 2] = [Func::sum(ahead).into(), Expr::val(0)];
-        query = query.expr_as(Func::coalesce(counted), format!("p{i}"));
-    }
-    query
-}
-
 /// Rows ahead of `b` in queue order (`ahead`), or behind it.
 fn queue_side(b: &backorder::Model, ahead: bool) -> Condition {
     let confirmed_at = b.confirmed_at_ms.unwrap_or(b.created_at_ms);

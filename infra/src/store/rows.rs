@@ -20,6 +20,7 @@ use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use super::locks::Locks;
+use super::ranks;
 use super::{BackorderRecord, StoreError, stored};
 use crate::db::entity::{backorder, order, order_event, shipment, stock_change, stock_level, warehouse};
 
@@ -72,6 +73,7 @@ pub(super) async fn package<C: ConnectionTrait>(db: &C, id: i64) -> Result<shipm
 /// write is guarded by the status and quantity read. Returns the new status.
 pub(super) async fn split_backorder<C: ConnectionTrait>(
     db: &C,
+    locks: &Locks,
     row: &backorder::Model,
     units: i64,
     action: BackorderAction,
@@ -109,6 +111,10 @@ pub(super) async fn split_backorder<C: ConnectionTrait>(
     };
     if updated.rows_affected != 1 {
         return Err(StoreError::StockMoved);
+    }
+    if units == row.quantity && row.status == BackorderStatus::Confirmed.as_str() {
+        // Out of the queue; a split-off part leaves the row in its place.
+        ranks::moved(db, locks, [ranks::entry(row)], -1).await?;
     }
     Ok(to)
 }
