@@ -120,15 +120,19 @@ ids() { # file kind query: the rows' public ids, as clients know them
   sql "$3" | "$BIN" ids --kind "$2" "${where[@]}" >"$1"
 }
 
+mid_queue_order() { # the body of order(id) for an order half way down the longest queue
+  # Read when it is asked for, after the receipts and cancellations before
+  # it, so that the order still waits and has a position.
+  local longest; longest=$(sql "SELECT sku FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY count(*) DESC LIMIT 1")
+  ids "$WORK/middle" ORDER "SELECT order_id FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED')"
+  gql "{ order(id: \\\"$(head -1 "$WORK/middle")\\\") { status backorders { queuePosition estimatedAvailableDate } } }"
+}
+
 measure() {
   local hot1=${HOT[0]} w
   w=$(sql "SELECT w.code FROM warehouses w JOIN stock_levels s ON s.warehouse_id = w.id JOIN products p ON p.id = s.product_id WHERE p.sku = '$hot1' AND w.active ORDER BY w.code LIMIT 1")
   local queues; queues=$(sql "SELECT sku || ' ' || count(*) FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY sku" | tr '\n' ' ')
   echo "## $LANE, $(sql "SELECT count(*) FROM orders") orders, $(sql "SELECT count(*) FROM backorders WHERE status = 'CONFIRMED'") confirmed backorders ($queues)"
-  # Half way down the longest queue.
-  local longest; longest=$(sql "SELECT sku FROM backorders WHERE status = 'CONFIRMED' GROUP BY sku ORDER BY count(*) DESC LIMIT 1")
-  ids "$WORK/middle" ORDER "SELECT order_id FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED' ORDER BY id LIMIT 1 OFFSET (SELECT count(*) / 2 FROM backorders WHERE sku = '$longest' AND status = 'CONFIRMED')"
-  local middle; middle=$(head -1 "$WORK/middle")
   # Disjoint pools: orders with even ids are cancelled whole, the others
   # lose a line's unit or have a backorder confirmed.
   local oldest="SELECT id FROM orders WHERE status = 'BACKORDERED' AND id % 2 = 0 ORDER BY id"
@@ -148,7 +152,6 @@ measure() {
   local page; page=$(gql "{ backorders(status: CONFIRMED, first: 50) { id queuePosition estimatedAvailableDate } }")
   local sku_page; sku_page=$(gql "{ backorders(sku: \\\"$hot1\\\", status: CONFIRMED, first: 50) { id queuePosition estimatedAvailableDate } }")
   local orders; orders=$(gql "{ orders(first: 20, status: BACKORDERED) { nodes { id status lines { sku quantity } backorders { queuePosition estimatedAvailableDate } } } }")
-  local order; order=$(gql "{ order(id: \\\"${middle:-ord_0}\\\") { status backorders { queuePosition estimatedAvailableDate } } }")
 
   echo "latency (sequential)"
   latency "availability of 10 skus" 20 "$availability"
@@ -165,7 +168,7 @@ measure() {
   latency "backorders(CONFIRMED, first: 50) + positions" 20 "$page"
   latency "backorders(sku, CONFIRMED, first: 50)" 20 "$sku_page"
   latency "orders(first: 20, BACKORDERED)" 20 "$orders"
-  latency "order(id) with queuePosition (mid-queue)" 20 "$order"
+  latency "order(id) with queuePosition (mid-queue)" 20 "$(mid_queue_order)"
 
   echo "throughput (8 connections, ${SECS} s or until the ids run out)"
   tail -n +21 "$WORK/cancel" >"$WORK/cancel.t"; tail -n +21 "$WORK/lines" >"$WORK/lines.t"; tail -n +21 "$WORK/confirm" >"$WORK/confirm.t"
@@ -184,7 +187,7 @@ measure() {
   throughput "confirmBackorder" "$confirm" "$WORK/confirm.t"
   throughput "backorders(CONFIRMED, first: 50)" "$page"
   throughput "orders(first: 20, BACKORDERED)" "$orders"
-  throughput "order(id) with queuePosition" "$order"
+  throughput "order(id) with queuePosition" "$(mid_queue_order)"
   echo "  oversold levels: $(sql 'SELECT count(*) FROM stock_levels WHERE reserved > on_hand OR reserved < 0'), peak RSS $(grep VmHWM /proc/$SERVER/status | awk '{print $2, $3}')"
 }
 

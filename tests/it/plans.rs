@@ -461,3 +461,69 @@ async fn every_statement_the_store_sends_reads_through_an_index_at_scale() {
         assert!(planned > 60, "[{lane:?}] only {planned} statements were planned");
     }
 }
+
+/// Every nested field of a page is read in batches, however short the
+/// loaders' window: the statements a page of orders costs do not grow with
+/// its rows. The orders wait in one queue, placed in one millisecond (the
+/// clock stands still), so their positions need the ties read as well.
+#[tokio::test]
+async fn a_page_of_orders_costs_the_same_statements_whatever_its_length() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use api::state::{AppState, GatewaySettings};
+    use async_graphql::Request;
+    use serde_json::json;
+
+    const PAGE: &str = "query($n: Int!) { orders(first: $n) { nodes { id status lines { sku quantity backordered }
+        shipments { status warehouse { code } lines { sku quantity } } events { kind }
+        backorders { status queuePosition estimatedAvailableDate } } } }";
+    for lane in lanes() {
+        let clock = infra::clock::ManualClock::now();
+        let app = crate::support::seeded_timed(lane, GatewaySettings::default(), clock).await;
+        // Ten of the eleven lamps: every order holds a package too.
+        for n in 0..10 {
+            let input = json!({ "lines": [{ "sku": "LAMP", "quantity": 1 }, { "sku": "RARE", "quantity": 1 }],
+                                "destination": { "latitude": 40.71, "longitude": -74.0 }, "customerReference": format!("page-{n}"),
+                                "idempotencyKey": format!("page-{n}"), "policy": "SHIP_AVAILABLE", "backorderConsent": true });
+            let placed = app
+                .ok(
+                    "mutation($i: PlaceOrderInput!) { placeOrder(input: $i) { userErrors { code } } }",
+                    json!({ "i": input }),
+                )
+                .await;
+            assert_eq!(placed["placeOrder"]["userErrors"], json!([]), "[{lane:?}]");
+        }
+
+        let mut db = infra::db::connect(&app.database).await.unwrap();
+        let sent = Arc::new(AtomicUsize::new(0));
+        let count = sent.clone();
+        db.set_metric_callback(move |_| {
+            count.fetch_add(1, Ordering::SeqCst);
+        });
+        let store = infra::store::Store::new(db);
+        let schema =
+            api::graphql::build_schema(AppState::new(store.clone(), app.cache.clone(), GatewaySettings::default()));
+        let mut costs = Vec::new();
+        // The first request also reads what the gateway keeps once loaded.
+        for first in [1, 2, 10] {
+            sent.store(0, Ordering::SeqCst);
+            let request = Request::new(PAGE)
+                .variables(async_graphql::Variables::from_json(json!({ "n": first })))
+                .data(api::graphql::Loaders::new(&store))
+                .data(crate::support::admin_caller());
+            let answer = schema.execute(request).await;
+            assert!(answer.errors.is_empty(), "[{lane:?}] {:?}", answer.errors);
+            let page = answer.data.into_json().unwrap();
+            let nodes = page["orders"]["nodes"].as_array().unwrap();
+            assert_eq!(nodes.len(), first, "[{lane:?}]");
+            let positions: Vec<&serde_json::Value> =
+                nodes.iter().map(|o| &o["backorders"][0]["queuePosition"]).collect();
+            // Newest first: the page's orders stand at the back of the queue.
+            let expected: Vec<serde_json::Value> = (0..first).map(|i| json!(10 - i)).collect();
+            assert_eq!(positions, expected.iter().collect::<Vec<_>>(), "[{lane:?}]");
+            costs.push(sent.load(Ordering::SeqCst));
+        }
+        assert_eq!(costs[1], costs[2], "[{lane:?}] statements for a page of 2 and of 10");
+    }
+}

@@ -102,8 +102,10 @@ pub(super) async fn recount<C: ConnectionTrait>(db: &C, locks: &Locks, product_i
 }
 
 /// How many confirmed backorders are ahead of each of `rows` (confirmed
-/// backorders of one product) in its queue: the tree's nodes before each
-/// key, read in one statement, plus the ties (`same_key_ahead`).
+/// backorders of one product) in its queue: the tree's counts below each
+/// key and below the next one, read in one statement, and, only for keys
+/// the tree says more than one backorder holds, the ties among them
+/// (`same_key_ahead`).
 pub(super) async fn ahead<C: ConnectionTrait>(
     db: &C,
     product_id: i64,
@@ -113,7 +115,9 @@ pub(super) async fn ahead<C: ConnectionTrait>(
         return Ok(Vec::new());
     }
     let keys: Vec<u64> = rows.iter().map(|b| key_of(b)).collect();
-    let mut nodes: Vec<i64> = keys.iter().flat_map(|&k| nodes_before(k)).map(node_column).collect();
+    // The key's band is far below the top bit, so the next key exists.
+    let mut nodes: Vec<i64> =
+        keys.iter().flat_map(|&k| nodes_before(k).chain(nodes_before(k + 1))).map(node_column).collect();
     nodes.sort_unstable();
     nodes.dedup();
     let mut counts: HashMap<i64, i64> = HashMap::new();
@@ -121,19 +125,22 @@ pub(super) async fn ahead<C: ConnectionTrait>(
         let read: Vec<(i64, i64)> = tree_nodes(product_id, chunk).into_tuple().all(db).await?;
         counts.extend(read);
     }
-    let ties = same_key_ahead(product_id, rows);
-    let tied = db
-        .query_one_raw(ties.build(db.get_database_backend()))
-        .await?
-        .ok_or_else(|| StoreError::Invariant("a count of ties in a queue answered no row".to_owned()))?;
-    keys.iter()
-        .enumerate()
-        .map(|(i, &key)| {
-            let before: i64 = nodes_before(key).map(|n| counts.get(&node_column(n)).copied().unwrap_or(0)).sum();
-            let tie: i64 = tied.try_get("", &format!("t{i}"))?;
-            Ok(before + tie)
-        })
-        .collect()
+    let below =
+        |key: u64| -> i64 { nodes_before(key).map(|n| counts.get(&node_column(n)).copied().unwrap_or(0)).sum() };
+    let mut ahead: Vec<i64> = keys.iter().map(|&k| below(k)).collect();
+    let tied: Vec<usize> = (0..rows.len()).filter(|&i| below(keys[i] + 1) - ahead[i] > 1).collect();
+    if !tied.is_empty() {
+        let tied_rows: Vec<&backorder::Model> = tied.iter().map(|&i| rows[i]).collect();
+        let ties = same_key_ahead(product_id, &tied_rows);
+        let counted = db
+            .query_one_raw(ties.build(db.get_database_backend()))
+            .await?
+            .ok_or_else(|| StoreError::Invariant("a count of ties in a queue answered no row".to_owned()))?;
+        for (t, &i) in tied.iter().enumerate() {
+            ahead[i] += counted.try_get::<i64>("", &format!("t{t}"))?;
+        }
+    }
+    Ok(ahead)
 }
 
 /// The counts of some nodes of a product's tree, by primary key.

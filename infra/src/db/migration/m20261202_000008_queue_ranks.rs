@@ -1,10 +1,23 @@
 //! The rank tree of every backorder queue (`domain::backorder::rank`), so
 //! that a queue position costs a few dozen key lookups instead of a count
 //! of everyone ahead; filled from the backorders already confirmed.
+//!
+//! And three indexes of backorders fewer, each a prefix of a wider one
+//! (by order, of `backorders_by_order_and_status`; by product and status,
+//! and then confirmation or priority, of `backorders_in_queue_order`):
+//! every allocation rewrites the status of the rows it serves, and each
+//! index is one more entry to write per row.
 
 use domain::backorder::rank;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::ConnectionTrait;
+
+/// Indexes of backorders a wider one leads with, and their columns.
+const REDUNDANT: [(&str, &[&str]); 3] = [
+    ("backorders_by_order", &["order_id"]),
+    ("backorders_queue", &["product_id", "status", "confirmed_at_ms"]),
+    ("backorders_by_priority", &["product_id", "status", "priority"]),
+];
 
 #[derive(DeriveMigrationName)]
 pub(super) struct Migration;
@@ -47,10 +60,21 @@ impl MigrationTrait for Migration {
             }
             db.execute_raw(backend.build(&insert)).await?;
         }
+        for redundant in REDUNDANT {
+            m.drop_index(Index::drop().name(redundant.0).table(Alias::new("backorders")).if_exists().to_owned())
+                .await?;
+        }
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        for (name, columns) in REDUNDANT {
+            let mut index = Index::create().name(name).table(Alias::new("backorders")).if_not_exists().take();
+            for column in columns {
+                index.col(Alias::new(*column));
+            }
+            m.create_index(index).await?;
+        }
         m.drop_table(Table::drop().table(Alias::new("queue_counts")).to_owned()).await
     }
 }
