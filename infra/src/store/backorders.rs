@@ -80,7 +80,7 @@ pub(crate) async fn allocate_arrivals<C: ConnectionTrait>(
 }
 
 /// How many backorders of a queue's head allocation reads at a time.
-const QUEUE_BATCH: u64 = 128;
+const QUEUE_BATCH: u64 = 64;
 /// Positions one read of a queue's rank tree answers at most.
 const POSITIONS_PER_READ: usize = 50;
 
