@@ -22,7 +22,13 @@ const NODES_PER_STATEMENT: usize = 500;
 
 /// A confirmed backorder's key in its queue.
 pub(super) fn key_of(row: &backorder::Model) -> u64 {
-    queue_key(row.priority, row.confirmed_at_ms.unwrap_or(row.created_at_ms))
+    stored_key(row.priority, row.confirmed_at_ms, row.created_at_ms)
+}
+
+/// The key of a stored backorder: its confirmation is its place, or its
+/// creation where no confirmation time is stored (as queue order sorts it).
+fn stored_key(priority: i32, confirmed_at_ms: Option<i64>, created_at_ms: i64) -> u64 {
+    queue_key(priority, confirmed_at_ms.unwrap_or(created_at_ms))
 }
 
 /// A confirmed backorder's queue and key.
@@ -97,7 +103,7 @@ pub(super) async fn recount<C: ConnectionTrait>(db: &C, locks: &Locks, product_i
         .await?;
     let entries = confirmed
         .into_iter()
-        .map(|(priority, confirmed, created)| (product_id, queue_key(priority, confirmed.unwrap_or(created))));
+        .map(|(priority, confirmed, created)| (product_id, stored_key(priority, confirmed, created)));
     moved(db, locks, entries, 1).await
 }
 
