@@ -140,6 +140,7 @@ fn skus_of(request: &SourcingRequest) -> Vec<Sku> {
 
 /// Plans `request` under both policies and issues a plan token.
 /// The searches run on the planning pool and end by `deadline`.
+#[tracing::instrument(name = "quoteFulfillment", skip_all, fields(graphql.field = "Query.quoteFulfillment"))]
 pub async fn quote(state: &AppState, request: SourcingRequest, deadline: Deadline) -> Result<Quote, ApiError> {
     // Quotes read through the cache; only placing re-reads the database.
     let stock = state.cache.stock_of(&state.store, &skus_of(&request)).await?;
@@ -151,9 +152,21 @@ pub async fn quote(state: &AppState, request: SourcingRequest, deadline: Deadlin
 
 /// Plans `request`, counted in the metrics.
 fn planned(state: &AppState, request: &SourcingRequest, network: &Network, budget: SearchBudget) -> FulfillmentPlan {
+    let span = tracing::info_span!(
+        "sourcing",
+        lines = request.lines().len(),
+        warehouses = network.warehouses().len(),
+        nodes = tracing::field::Empty,
+        shipments = tracing::field::Empty,
+        optimal = tracing::field::Empty,
+    );
+    let _entered = span.enter();
     let started = std::time::Instant::now();
     let plan = plan_fulfillment(request, network, budget);
     state.metrics.plan(started.elapsed().as_secs_f64(), plan.optimal(), plan.shipment_count());
+    span.record("nodes", plan.search_nodes());
+    span.record("shipments", plan.shipment_count());
+    span.record("optimal", plan.optimal());
     plan
 }
 
@@ -306,7 +319,7 @@ fn scoped_key(caller: &Caller, key: &str) -> String {
 /// decided again on stock read under its products' locks, where it cannot
 /// lose (or, when the caller pinned a plan with a token, the answer is
 /// `Stale` with a fresh plan).
-#[tracing::instrument(skip_all, fields(idempotency_key = %input.idempotency_key))]
+#[tracing::instrument(name = "placeOrder", skip_all, fields(graphql.field = "Mutation.placeOrder", idempotency_key = %input.idempotency_key))]
 pub async fn place_order(
     state: &AppState,
     caller: &Caller,

@@ -60,6 +60,7 @@ pub async fn visible_order(
 }
 
 /// `AWAITING_CONFIRMATION → CONFIRMED`; stock already there is allocated.
+#[tracing::instrument(name = "confirmBackorder", skip_all, fields(graphql.field = "Mutation.confirmBackorder"))]
 pub async fn confirm_backorder(
     state: &AppState,
     caller: &Caller,
@@ -76,6 +77,7 @@ pub async fn confirm_backorder(
 }
 
 /// Cancels a waiting backorder.
+#[tracing::instrument(name = "cancelBackorder", skip_all, fields(graphql.field = "Mutation.cancelBackorder"))]
 pub async fn cancel_backorder(
     state: &AppState,
     caller: &Caller,
@@ -143,6 +145,7 @@ pub async fn fenced_warehouses(state: &AppState, caller: &Caller) -> Result<Opti
 
 /// A page of a partner's pick queue: its warehouses' packages of a status
 /// (released, by default), oldest first.
+#[tracing::instrument(name = "partnerShipments", skip_all, fields(graphql.field = "Query.partnerShipments"))]
 pub async fn partner_shipments(
     state: &AppState,
     caller: &Caller,
@@ -173,6 +176,7 @@ pub async fn partner_shipments(
 }
 
 /// A released package left its warehouse, with the carrier's tracking number.
+#[tracing::instrument(name = "markShipmentShipped", skip_all, fields(graphql.field = "Mutation.markShipmentShipped"))]
 pub async fn mark_shipped(
     state: &AppState,
     caller: &Caller,
@@ -192,6 +196,7 @@ pub async fn mark_shipped(
 }
 
 /// Cancels everything of an order that has not shipped; returns its id.
+#[tracing::instrument(name = "cancelOrder", skip_all, fields(graphql.field = "Mutation.cancelOrder"))]
 pub async fn cancel_order(state: &AppState, id: &str, reason: Option<&str>) -> Result<i64, ApiError> {
     let secrets = state.secrets().await?;
     let id = input::public_id(secrets, IdKind::Order, id, &["id"], "an order", OrderId::new)?;
@@ -210,6 +215,7 @@ pub struct IssueCompensation<'a> {
 }
 
 /// Credits an order by hand; returns its id.
+#[tracing::instrument(name = "issueCompensation", skip_all, fields(graphql.field = "Mutation.issueCompensation"))]
 pub async fn issue_compensation(state: &AppState, input: IssueCompensation<'_>) -> Result<i64, ApiError> {
     let secrets = state.secrets().await?;
     let id = input::public_id(secrets, IdKind::Order, input.order_id, &["orderId"], "an order", OrderId::new)?;
@@ -235,6 +241,7 @@ pub struct CancelLine<'a> {
 
 /// Cancels units of a line that have not shipped; returns the order's id.
 /// A storefront may do so only while nothing of the order has shipped.
+#[tracing::instrument(name = "cancelOrderLine", skip_all, fields(graphql.field = "Mutation.cancelOrderLine"))]
 pub async fn cancel_order_line(state: &AppState, caller: &Caller, input: CancelLine<'_>) -> Result<i64, ApiError> {
     let secrets = state.secrets().await?;
     let line = input::public_id(secrets, IdKind::Line, input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
@@ -257,6 +264,11 @@ pub struct Substitute<'a> {
     pub mode: SubstitutionMode,
 }
 
+#[tracing::instrument(
+    name = "substitution",
+    skip_all,
+    fields(graphql.field = if input.mode == SubstitutionMode::Apply { "Mutation.substituteLine" } else { "Mutation.proposeSubstitution" })
+)]
 pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<SubstitutionRecord, ApiError> {
     let secrets = state.secrets().await?;
     let line = input::public_id(secrets, IdKind::Line, input.line_id, &["lineId"], "an order line", OrderLineId::new)?;
@@ -271,6 +283,7 @@ pub async fn substitute(state: &AppState, input: Substitute<'_>) -> Result<Subst
 }
 
 /// The shopper's answer to a proposal.
+#[tracing::instrument(name = "respondToSubstitution", skip_all, fields(graphql.field = "Mutation.respondToSubstitution"))]
 pub async fn respond_to_substitution(
     state: &AppState,
     caller: &Caller,
@@ -289,6 +302,7 @@ pub async fn respond_to_substitution(
 }
 
 /// Units a partner could not pick.
+#[tracing::instrument(name = "reportShortPick", skip_all, fields(graphql.field = "Mutation.reportShortPick"))]
 pub async fn report_short_pick(
     state: &AppState,
     caller: &Caller,
@@ -322,6 +336,7 @@ pub struct StockRow<'a> {
 pub const MAX_FEED_ROWS: usize = 5_000;
 
 /// Absolute levels from a feed, all or nothing; retried until they apply.
+#[tracing::instrument(name = "setStockLevels", skip_all, fields(graphql.field = "Mutation.setStockLevels"))]
 pub async fn set_stock_levels(
     state: &AppState,
     caller: &Caller,
@@ -361,6 +376,7 @@ pub async fn set_stock_levels(
 }
 
 /// Units that arrived; they serve the backorder queue first.
+#[tracing::instrument(name = "receiveStock", skip_all, fields(graphql.field = "Mutation.receiveStock"))]
 pub async fn receive_stock(
     state: &AppState,
     caller: &Caller,
@@ -373,6 +389,7 @@ pub async fn receive_stock(
 }
 
 /// A relative change with a reason (a recount, a write-off, a find).
+#[tracing::instrument(name = "adjustStock", skip_all, fields(graphql.field = "Mutation.adjustStock"))]
 pub async fn adjust_stock(
     state: &AppState,
     caller: &Caller,
@@ -422,6 +439,7 @@ async fn change_stock(
 }
 
 /// Stock expected at a warehouse on a day.
+#[tracing::instrument(name = "recordInboundReceipt", skip_all, fields(graphql.field = "Mutation.recordInboundReceipt"))]
 pub async fn record_inbound_receipt(
     state: &AppState,
     caller: &Caller,
@@ -459,6 +477,7 @@ pub struct WarehouseDraft<'a> {
 pub const MAX_CODE: usize = 64;
 
 /// Creates a warehouse or updates the one with its code.
+#[tracing::instrument(name = "upsertWarehouse", skip_all, fields(graphql.field = "Mutation.upsertWarehouse"))]
 pub async fn upsert_warehouse(state: &AppState, draft: WarehouseDraft<'_>) -> Result<WarehouseRecord, ApiError> {
     let bad =
         |code: ErrorCode, field: &str, message: String| ApiError::User(UserError::new(code, message).at(&[field]));
@@ -511,6 +530,7 @@ pub const MAX_SUBSTITUTES: usize = 10;
 pub const MAX_PRODUCTS: usize = 1_000;
 
 /// Creates or updates products by sku, all or nothing.
+#[tracing::instrument(name = "upsertProducts", skip_all, fields(graphql.field = "Mutation.upsertProducts"))]
 pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> Result<Vec<ProductRecord>, ApiError> {
     input::batch(drafts.len(), MAX_PRODUCTS, "products")?;
     let mut seen = std::collections::HashSet::new();
@@ -554,6 +574,7 @@ pub async fn upsert_products(state: &AppState, drafts: &[ProductDraft<'_>]) -> R
 }
 
 /// A new API key; its secret is in the result and nowhere else.
+#[tracing::instrument(name = "createApiKey", skip_all, fields(graphql.field = "Mutation.createApiKey"))]
 pub async fn create_key(
     store: &infra::store::Store,
     name: &str,
@@ -568,6 +589,7 @@ pub async fn create_key(
 }
 
 /// Revokes a key: at once on this replica, within the key TTL on the others.
+#[tracing::instrument(name = "revokeApiKey", skip_all, fields(graphql.field = "Mutation.revokeApiKey"))]
 pub async fn revoke_key(state: &AppState, id: &str) -> Result<infra::store::KeyRecord, ApiError> {
     let id = input::id(id, &["id"], "an API key", |n| if n > 0 { Ok(n) } else { Err(domain::ids::InvalidId(n)) })?;
     let record = state.store.revoke_key(id).await?;
@@ -577,6 +599,7 @@ pub async fn revoke_key(state: &AppState, id: &str) -> Result<infra::store::KeyR
 
 /// A page of a warehouse's stock audit trail, newest first: a partner's
 /// own warehouses, any for an admin.
+#[tracing::instrument(name = "stockChanges", skip_all, fields(graphql.field = "Query.stockChanges"))]
 pub async fn stock_changes(
     state: &AppState,
     caller: &Caller,

@@ -59,10 +59,14 @@ impl Planner {
     ) -> Result<T, ApiError> {
         let permit = self.permits.clone().acquire_owned().await.map_err(|e| ApiError::Internal(e.into()))?;
         let budget = self.budget(deadline);
+        // A blocking thread has no span of its own: the plan's spans belong
+        // to the request that asked for it.
+        let parent = tracing::Span::current();
         // The permit goes with the work: a request that is dropped while
         // its plan runs still holds its place until the plan is done.
         let work = tokio::task::spawn_blocking(move || {
             let _permit = permit;
+            let _entered = parent.enter();
             plan(budget)
         });
         work.await.map_err(|e| match e.try_into_panic() {

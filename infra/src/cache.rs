@@ -537,6 +537,7 @@ impl StockCache {
 
     /// Stock of `skus` through the cache: hits from the cache, misses from
     /// the store (and then cached). Errors are the store's.
+    #[tracing::instrument(name = "cache.read", skip_all, fields(skus = skus.len()))]
     pub async fn stock_of(&self, store: &Store, skus: &[Sku]) -> Result<Vec<SkuStock>, StoreError> {
         let cached = self.get_many(skus).await;
         let missing: Vec<Sku> =

@@ -217,6 +217,7 @@ impl Store {
     /// Reserves the plan's units and records the order, all or nothing.
     /// `StockMoved` when a row no longer holds what the plan took (the plan
     /// was made from `snapshot`, read before the transaction).
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "place_order"))]
     pub async fn place_order(&self, new: &NewOrder, snapshot: &SourcingSnapshot) -> Result<PlacedOrder, StoreError> {
         let txn = self.write().await?;
         // Every product of the request, in the one lock order: its levels and
@@ -234,6 +235,7 @@ impl Store {
     /// more, this way, instead of losing again. `base` gives the skus and
     /// the products; `decide` gets the snapshot as it is now, and its error
     /// (a refusal) leaves nothing written.
+    #[tracing::instrument(name = "db.transaction", skip_all, fields(db.operation = "place_order_locked"))]
     pub async fn place_order_locked<E>(
         &self,
         base: &SourcingSnapshot,

@@ -178,6 +178,7 @@ impl Store {
     }
 
     /// What sourcing needs to plan `skus`, read from the database.
+    #[tracing::instrument(name = "db.query", skip_all, fields(db.operation = "sourcing_snapshot"))]
     pub async fn sourcing_snapshot(&self, skus: &[Sku]) -> Result<SourcingSnapshot, StoreError> {
         let stock = self.stock_of(skus).await?;
         snapshot_from(self, stock, None).await
