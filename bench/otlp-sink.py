@@ -3,6 +3,7 @@
 # that bench/load.sh can measure what exporting costs the gateway:
 #   bench/otlp-sink.py 4318 &
 #   OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 bench/load.sh 10
+import signal
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,4 +25,12 @@ class Sink(BaseHTTPRequestHandler):
         pass
 
 
+def report(*_):
+    # What was received, so a measurement with export on can show it exported.
+    print(f"otlp exports received: {Sink.received}", flush=True)
+    sys.exit(0)
+
+
+signal.signal(signal.SIGTERM, report)
+signal.signal(signal.SIGINT, report)
 ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1]) if len(sys.argv) > 1 else 4318), Sink).serve_forever()
